@@ -1,0 +1,1 @@
+"""Analysts: turn a signal plus market context into a validated Decision."""

@@ -1,0 +1,57 @@
+"""The ``bluefinai`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.config import PROJECT_ROOT, ensure_env_file, env_file_path, load_settings
+from shared.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bluefinai", description="BluefinAI Trader")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the whole platform locally (no Docker)")
+    run.add_argument("--no-nginx", action="store_true", help="do not start nginx in front of the services")
+    run.add_argument("--reload", action="store_true", help="restart services when the code changes")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env_file = env_file_path()
+    if (
+        args.command == "run"
+        and env_file is not None
+        and ensure_env_file(PROJECT_ROOT / ".env.example", env_file)
+    ):
+        print(f"created {env_file} from .env.example with a fresh WEBHOOK_PASSPHRASE and API_TOKEN")
+    try:
+        settings = load_settings()
+        if args.command == "run":
+            from agent.runner import run
+
+            return run(settings, env_file, use_nginx=not args.no_nginx, reload=args.reload)
+        if args.command == "migrate":
+            from shared.db import Database
+
+            print(f"schema version {Database(settings.database_url).migrate()}")
+            return 0
+        for key, value in settings.public_view().items():
+            print(f"{key}={value}")
+        return 0
+    except ConfigError as exc:
+        print("invalid configuration:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,307 @@
+"""The engine loop: market data -> signals -> analyst -> risk -> execution -> journal -> events.
+
+One thread owns the loop. ``nudge()`` wakes it when the webhook stores a signal. On start it warms up the
+candle history, reconciles orders left ``PENDING_SUBMIT`` by a crash and checks that the exchange's
+positions match ours before it takes any decision. Each signal is decided once: the decision row's
+``signal_id`` is unique, and the decision and its order are committed together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from agent.analysis.base import Analyst, MarketContext
+from agent.execution.orders import OrderExecutor, PlannedOrder
+from agent.journal import Journal
+from agent.risk.sizing import RiskLimits, RiskVerdict, assess
+from agent.serialize import decision_dict, signal_dict
+from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow
+from shared.errors import BluefinAIError
+from shared.exchange.base import Exchange
+from shared.logs import log_event
+from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
+from shared.models import Candle, Decision, DecisionAction, Position, Signal, SignalAction
+
+logger = logging.getLogger(__name__)
+HISTORY_CANDLES = 300
+STATUS_EVERY_S = 2.0
+
+
+@dataclass
+class EngineStatus:
+    state: str = "starting"  # starting | running | paused | stopped
+    reason: str = ""
+    candles_seen: int = 0
+    signals_processed: int = 0
+    last_candle_time: str | None = None
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        exchange: Exchange,
+        analyst: Analyst,
+        feeds: list[MarketFeed],
+        journal: Journal,
+        limits: RiskLimits,
+        candle_interval_s: float,
+    ) -> None:
+        self.db = db
+        self.exchange = exchange
+        self.analyst = analyst
+        self.feeds = {feed.symbol: feed for feed in feeds}
+        self.journal = journal
+        self.limits = limits
+        self.executor = OrderExecutor(db, exchange, journal)
+        self.candle_interval_s = candle_interval_s
+        self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
+        self.status = EngineStatus()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.status.state = "stopped"
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            self.prepare()
+        except BluefinAIError as exc:
+            self._pause(f"start-up failed: {exc}")
+        next_candle = time.monotonic() + self.candle_interval_s
+        next_status = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_candle:
+                    self.step_market()
+                    next_candle = max(next_candle + self.candle_interval_s, now)
+                if self.status.state == "running":
+                    self.process_pending_signals()
+                if now >= next_status:
+                    self.publish_status()
+                    next_status = now + STATUS_EVERY_S
+            except BluefinAIError as exc:
+                log_event(logger, "engine_step_failed", logging.ERROR, error=str(exc))
+            except Exception:
+                logger.exception("engine_step_crashed")
+                time.sleep(1.0)
+            self._wake.wait(max(0.0, min(next_candle, next_status) - time.monotonic()))
+            self._wake.clear()
+
+    # start-up ----------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Warm up history, reconcile with the exchange; trading starts only if all of that succeeds."""
+        for symbol, feed in self.feeds.items():
+            for candle in feed.history(HISTORY_CANDLES):
+                self._take_candle(candle)
+            log_event(
+                logger, "history_loaded", symbol=symbol, candles=len(self.history[symbol]), source=feed.source
+            )
+        resolved = self.executor.reconcile_pending()
+        mismatch = self._position_mismatch()
+        if mismatch:
+            self._pause(f"positions differ from the exchange: {mismatch}")
+            return
+        self.status.state = "running"
+        log_event(logger, "engine_running", reconciled_orders=resolved)
+
+    def _position_mismatch(self) -> str:
+        theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
+        with self.db.session() as session:
+            ours = {r.symbol: r.quantity for r in session.scalars(select(PositionRow)) if r.quantity}
+        problems = [
+            f"{symbol}: ours {ours.get(symbol, 0.0)} vs exchange {theirs.get(symbol, 0.0)}"
+            for symbol in sorted(set(theirs) | set(ours))
+            if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9
+        ]
+        return "; ".join(problems)
+
+    def _pause(self, reason: str) -> None:
+        self.status.state, self.status.reason = "paused", reason
+        log_event(logger, "trading_paused", logging.ERROR, reason=reason)
+
+    # market data -------------------------------------------------------------------------------------
+    def _take_candle(self, candle: Candle) -> None:
+        self.history[candle.symbol].append(candle)
+        close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
+        on_price = getattr(self.exchange, "on_price", None)
+        if on_price is not None:
+            on_price(candle.symbol, candle.close, close_time)
+        self.status.last_candle_time = close_time.isoformat()
+
+    def step_market(self) -> None:
+        for symbol, feed in self.feeds.items():
+            candle = feed.next_candle()
+            self._take_candle(candle)
+            self.status.candles_seen += 1
+            self.journal.publish(
+                "market",
+                {
+                    "symbol": symbol,
+                    "price": candle.close,
+                    "time": self.status.last_candle_time,
+                    "source": feed.source,
+                },
+            )
+
+    def candles_frame(self, symbol: str) -> pd.DataFrame:
+        candles = self.history[symbol]
+        return pd.DataFrame(
+            {
+                "open": [c.open for c in candles],
+                "high": [c.high for c in candles],
+                "low": [c.low for c in candles],
+                "close": [c.close for c in candles],
+                "volume": [c.volume for c in candles],
+            },
+            index=pd.DatetimeIndex([c.open_time for c in candles], tz=UTC),
+        )
+
+    # signals -----------------------------------------------------------------------------------------
+    def process_pending_signals(self) -> int:
+        with self.db.session() as session:
+            pending = list(
+                session.scalars(
+                    select(SignalRow.id)
+                    .outerjoin(DecisionRow, DecisionRow.signal_id == SignalRow.id)
+                    .where(DecisionRow.id.is_(None))
+                    .order_by(SignalRow.id)
+                    .limit(100)
+                )
+            )
+        for signal_id in pending:
+            self.process_signal(signal_id)
+        return len(pending)
+
+    def process_signal(self, signal_id: int) -> None:
+        with self.db.session() as session:
+            row = session.get(SignalRow, signal_id)
+            if row is None or session.scalar(
+                select(DecisionRow.id).where(DecisionRow.signal_id == signal_id)
+            ):
+                return
+            signal = _signal_from_row(row)
+        position = self._position(signal.symbol)
+        price = self.exchange.mark_price(signal.symbol)
+        if signal.symbol not in self.feeds or price is None:
+            decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
+        else:
+            decision = self._decide(
+                signal, MarketContext(signal.symbol, price, self.candles_frame(signal.symbol), position)
+            )
+        equity = self.exchange.account().equity
+        verdict = assess(decision, position, equity, price or 0.0, self.limits)
+        client_id = self._commit_decision(signal_id, signal, decision, verdict)
+        self.status.signals_processed += 1
+        if client_id is not None:
+            self.executor.submit(client_id, self.limits.leverage)
+
+    def _decide(self, signal: Signal, context: MarketContext) -> Decision:
+        try:
+            return self.analyst.decide(signal, context)
+        except BluefinAIError as exc:
+            log_event(logger, "analyst_failed", logging.WARNING, analyst=self.analyst.name, error=str(exc))
+            return Decision(DecisionAction.HOLD, 0.0, f"analyst {self.analyst.name} failed: {exc}", "engine")
+
+    def _commit_decision(
+        self, signal_id: int, signal: Signal, decision: Decision, verdict: RiskVerdict
+    ) -> str | None:
+        """Decision (+ its order, if approved) in one transaction. None if already decided or vetoed."""
+        batch = self.journal.pending()
+        try:
+            with self.db.session() as session:
+                row = DecisionRow(
+                    signal_id=signal_id, analyst=decision.analyst, action=decision.action.value,
+                    confidence=decision.confidence, rationale=decision.rationale, factors=decision.factors,
+                    stop_loss=decision.stop_loss, take_profit=decision.take_profit,
+                    risk_approved=verdict.approved, risk_reason=verdict.reason, quantity=verdict.quantity,
+                )  # fmt: skip
+                session.add(row)
+                session.flush()
+                order: OrderRow | None = None
+                if verdict.approved and verdict.side is not None:
+                    plan = PlannedOrder(
+                        signal.symbol, verdict.side, verdict.quantity, verdict.reduce_only,
+                        self.limits.leverage, f"signal {signal_id} ({signal.action.value})",
+                    )  # fmt: skip
+                    order = self.executor.pending_row(plan, signal_id, row.id)
+                    session.add(order)
+                    session.flush()
+                signal_row = session.get(SignalRow, signal_id)
+                assert signal_row is not None
+                batch.record(session, "signal", signal_dict(signal_row, row))
+                batch.record(session, "decision", decision_dict(row))
+                client_id = order.client_id if order else None
+        except IntegrityError:
+            log_event(logger, "signal_already_decided", signal_id=signal_id)
+            return None
+        batch.flush()
+        log_event(
+            logger, "signal_decided", signal_id=signal_id, action=decision.action.value,
+            approved=verdict.approved, reason=verdict.reason, quantity=verdict.quantity,
+        )  # fmt: skip
+        return client_id
+
+    def _position(self, symbol: str) -> Position:
+        with self.db.session() as session:
+            row = session.get(PositionRow, symbol)
+            if row is None:
+                return Position(symbol, 0.0, 0.0)
+            return Position(symbol, row.quantity, row.entry_price, row.realized_pnl)
+
+    # status ------------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        account = self.exchange.account()
+        return {
+            "state": self.status.state,
+            "reason": self.status.reason,
+            "exchange": self.exchange.name,
+            "analyst": self.analyst.name,
+            "feed": {s: f.source for s, f in self.feeds.items()},
+            "prices": {s: self.exchange.mark_price(s) for s in self.feeds},
+            "candles_seen": self.status.candles_seen,
+            "signals_processed": self.status.signals_processed,
+            "market_time": self.status.last_candle_time,
+            "balance": account.balance,
+            "equity": account.equity,
+            "unrealized_pnl": account.unrealized_pnl,
+            "fees_paid": account.fees_paid,
+            "started_at": self.status.started_at,
+        }
+
+    def publish_status(self) -> None:
+        self.journal.publish("status", self.snapshot())
+
+
+def _signal_from_row(row: SignalRow) -> Signal:
+    return Signal(
+        idempotency_key=row.idempotency_key, source=row.source, symbol=row.symbol,
+        action=SignalAction(row.action), price=row.price, timeframe=row.timeframe, strategy=row.strategy,
+        confidence=row.confidence, stop_loss=row.stop_loss, take_profit=row.take_profit,
+        alert_time=row.alert_time, raw=row.raw,
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Execution: placing orders safely and folding exchange results into our books."""

@@ -1,0 +1,147 @@
+"""Order placement with the money-safety rules of DESIGN.md.
+
+1. The order row (``PENDING_SUBMIT``, our client id) is committed *before* the exchange is called.
+2. Placement is never retried: a ``Temporary`` or ``UnknownOutcome`` leaves the order ``PENDING_SUBMIT``
+   and reconciliation looks it up by client id.
+3. Fills are deduplicated by trade id, so applying the same result twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from agent.journal import Journal
+from agent.positions import book_fill
+from agent.serialize import order_dict, position_dict, trade_dict
+from shared.db import Database, FillRow, OrderRow
+from shared.errors import Rejected, Temporary, UnknownOutcome
+from shared.exchange.base import Exchange
+from shared.logs import log_event
+from shared.models import OrderRequest, OrderResult, OrderStatus, OrderType, Side
+
+logger = logging.getLogger(__name__)
+
+
+def new_client_id() -> str:
+    return f"bfa-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    symbol: str
+    side: Side
+    quantity: float
+    reduce_only: bool
+    leverage: float
+    reason: str  # why: becomes the exit reason of any trade it closes
+
+
+class OrderExecutor:
+    def __init__(self, db: Database, exchange: Exchange, journal: Journal) -> None:
+        self._db = db
+        self._exchange = exchange
+        self._journal = journal
+
+    def pending_row(self, plan: PlannedOrder, signal_id: int | None, decision_id: int | None) -> OrderRow:
+        """The row to commit before calling the exchange (caller adds it to its transaction)."""
+        return OrderRow(
+            client_id=new_client_id(),
+            signal_id=signal_id,
+            decision_id=decision_id,
+            symbol=plan.symbol,
+            side=plan.side.value,
+            order_type=OrderType.MARKET.value,
+            quantity=plan.quantity,
+            reduce_only=plan.reduce_only,
+            status=OrderStatus.PENDING_SUBMIT.value,
+            reason=plan.reason,
+        )
+
+    def submit(self, client_id: str, leverage: float) -> None:
+        """Send a committed PENDING_SUBMIT order to the exchange, once."""
+        with self._db.session() as session:
+            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+            if row is None or row.status != OrderStatus.PENDING_SUBMIT.value:
+                return
+            request = OrderRequest(
+                client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
+                order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
+            )  # fmt: skip
+        try:
+            result = self._exchange.place_order(request)
+        except Rejected as exc:
+            self._finish_without_fill(client_id, OrderStatus.REJECTED, str(exc))
+            return
+        except (Temporary, UnknownOutcome) as exc:
+            log_event(logger, "order_outcome_unknown", logging.WARNING, client_id=client_id, error=str(exc))
+            return
+        self.apply_result(result)
+
+    def reconcile_pending(self) -> int:
+        """Resolve every PENDING_SUBMIT order by looking its client id up on the exchange."""
+        with self._db.session() as session:
+            client_ids = list(
+                session.scalars(
+                    select(OrderRow.client_id).where(OrderRow.status == OrderStatus.PENDING_SUBMIT.value)
+                )
+            )
+        for client_id in client_ids:
+            result = self._exchange.get_order(client_id)
+            if result is None:
+                self._finish_without_fill(client_id, OrderStatus.REJECTED, "never reached the exchange")
+            else:
+                self.apply_result(result)
+        return len(client_ids)
+
+    def _finish_without_fill(self, client_id: str, status: OrderStatus, reason: str) -> None:
+        batch = self._journal.pending()
+        with self._db.session() as session:
+            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+            if row is None or OrderStatus(row.status).is_final:
+                return
+            row.status, row.reason = status.value, reason
+            session.flush()
+            batch.record(session, "order", order_dict(row))
+        batch.flush()
+        log_event(logger, "order_finished_unfilled", client_id=client_id, status=status.value, reason=reason)
+
+    def apply_result(self, result: OrderResult) -> None:
+        """Fold an exchange result into orders, fills, positions and trades (idempotent by trade id)."""
+        batch = self._journal.pending()
+        with self._db.session() as session:
+            row = session.scalar(select(OrderRow).where(OrderRow.client_id == result.client_id))
+            if row is None:
+                log_event(logger, "result_for_unknown_order", logging.ERROR, client_id=result.client_id)
+                return
+            for fill in result.fills:
+                if session.scalar(select(FillRow.id).where(FillRow.trade_id == fill.trade_id)) is not None:
+                    continue
+                session.add(
+                    FillRow(
+                        trade_id=fill.trade_id, client_id=fill.client_id, symbol=fill.symbol,
+                        side=fill.side.value, quantity=fill.quantity, price=fill.price, fee=fill.fee,
+                        time=fill.time,
+                    )
+                )  # fmt: skip
+                position, trade = book_fill(session, fill, row.reason or "signal", row.client_id)
+                session.flush()
+                batch.record(session, "position", position_dict(position, fill.price))
+                if trade is not None:
+                    batch.record(session, "trade", trade_dict(trade))
+            row.status = result.status.value
+            row.exchange_id = result.exchange_id
+            row.filled_quantity = result.filled_quantity
+            row.price = result.average_price
+            if result.reason:
+                row.reason = result.reason
+            session.flush()
+            batch.record(session, "order", order_dict(row))
+        batch.flush()
+        log_event(
+            logger, "order_result", client_id=result.client_id, status=result.status.value,
+            filled=result.filled_quantity, price=result.average_price,
+        )  # fmt: skip

@@ -1,0 +1,42 @@
+"""The journal: events are written in the same transaction as the change they describe, and published
+to the dashboard only after that transaction commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.db import EventRow
+from shared.events import EventPublisher
+
+
+class Journal:
+    def __init__(self, publisher: EventPublisher | None) -> None:
+        self._publisher = publisher
+
+    def pending(self) -> JournalBatch:
+        return JournalBatch(self._publisher)
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        """Publish without journalling (market ticks, status heartbeats)."""
+        if self._publisher is not None:
+            self._publisher.publish(name, data)
+
+
+class JournalBatch:
+    """Collects the events of one transaction; ``flush()`` after commit publishes them."""
+
+    def __init__(self, publisher: EventPublisher | None) -> None:
+        self._publisher = publisher
+        self._events: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, session: Session, name: str, data: dict[str, Any]) -> None:
+        session.add(EventRow(type=name, payload=data))
+        self._events.append((name, data))
+
+    def flush(self) -> None:
+        if self._publisher is not None:
+            for name, data in self._events:
+                self._publisher.publish(name, data)
+        self._events.clear()

@@ -1,0 +1,1 @@
+"""Risk management: sizing and vetoes. Nothing reaches the exchange without passing here."""

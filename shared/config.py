@@ -1,0 +1,208 @@
+"""All configuration, from the environment and ``.env`` (environment wins).
+
+``load_settings()`` is the only way services read configuration. Invalid values raise ``ConfigError``
+with one line per problem, naming the variable. Secrets are ``SecretStr`` and never printed:
+``Settings.public_view()`` is what APIs and logs may show.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.errors import ConfigError
+from shared.symbols import UnknownSymbol, normalise_symbol
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REPLAY_FILE = PROJECT_ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
+ENV_FILE_VARIABLE = "BLUEFINAI_ENV_FILE"
+SECRET_FIELDS = (
+    "bluefin_api_key",
+    "bluefin_api_secret",
+    "bluefin_private_key",
+    "anthropic_api_key",
+    "perplexity_api_key",
+    "webhook_passphrase",
+    "api_token",
+)
+REDACTED = "***"
+
+
+def env_file_path() -> Path | None:
+    """The ``.env`` to read: $BLUEFINAI_ENV_FILE (empty = none), else ``<project>/.env``."""
+    configured = os.environ.get(ENV_FILE_VARIABLE)
+    if configured is not None:
+        return Path(configured) if configured else None
+    return PROJECT_ROOT / ".env"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
+
+    trading_mode: Literal["simulation", "real"] = "simulation"
+    bluefin_api_key: SecretStr | None = None
+    bluefin_api_secret: SecretStr | None = None
+    bluefin_private_key: SecretStr | None = None
+    bluefin_network: str = "SUI_PROD"
+
+    ai_model_provider: Literal["rules", "claude", "perplexity", "openai-compatible"] = "rules"
+    anthropic_api_key: SecretStr | None = None
+    perplexity_api_key: SecretStr | None = None
+
+    risk_tolerance: Literal["conservative", "moderate", "aggressive"] = "moderate"
+    max_position_size: float = Field(0.1, gt=0, le=1)
+    default_leverage: float = Field(3.0, ge=1, le=20)
+    starting_equity: float = Field(10_000.0, gt=0)
+    taker_fee: float = Field(0.0005, ge=0, lt=0.01)
+
+    webhook_port: int = Field(5004, ge=1, le=65535)
+    socket_port: int = Field(5008, ge=1, le=65535)
+    agent_port: int = Field(5003, ge=1, le=65535)
+    nginx_port: int = Field(8080, ge=1, le=65535)
+    bind_host: str = "127.0.0.1"
+    agent_url: str = ""
+    socket_url: str = ""
+
+    webhook_passphrase: SecretStr | None = None
+    api_token: SecretStr | None = None
+    webhook_max_age_s: int = Field(300, ge=1)
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = Field("", repr=False)  # may hold a password
+
+    market_data_source: Literal["replay", "bluefin", "synthetic"] = "replay"
+    replay_file: Path = DEFAULT_REPLAY_FILE
+    replay_speed: float = Field(60.0, ge=0)
+    symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC-PERP",)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        result: list[str] = []
+        for item in items:
+            if not str(item).strip():
+                continue
+            try:
+                result.append(normalise_symbol(str(item)))
+            except UnknownSymbol as exc:
+                raise ValueError(str(exc)) from exc
+        if not result:
+            raise ValueError("at least one symbol is required")
+        return tuple(dict.fromkeys(result))
+
+    @field_validator("webhook_passphrase", "api_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 12:
+            raise ValueError("must be at least 12 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_and_cross_checks(self) -> Settings:
+        if not self.data_dir.is_absolute():
+            self.data_dir = PROJECT_ROOT / self.data_dir
+        if not self.replay_file.is_absolute():
+            self.replay_file = PROJECT_ROOT / self.replay_file
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'bluefinai.db'}"
+        if not self.database_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("DATABASE_URL: must start with sqlite:/// or postgresql://")
+        if not self.agent_url:
+            self.agent_url = f"http://127.0.0.1:{self.agent_port}"
+        if not self.socket_url:
+            self.socket_url = f"http://127.0.0.1:{self.socket_port}"
+        if len({self.webhook_port, self.socket_port, self.agent_port, self.nginx_port}) < 4:
+            raise ValueError("WEBHOOK_PORT, SOCKET_PORT, AGENT_PORT and NGINX_PORT: must all differ")
+        if self.trading_mode == "real" and self.bluefin_private_key is None:
+            raise ValueError("TRADING_MODE=real: needs BLUEFIN_PRIVATE_KEY (refusing to trade real money)")
+        if self.ai_model_provider == "claude" and self.anthropic_api_key is None:
+            raise ValueError("AI_MODEL_PROVIDER=claude: needs ANTHROPIC_API_KEY")
+        if self.ai_model_provider == "perplexity" and self.perplexity_api_key is None:
+            raise ValueError("AI_MODEL_PROVIDER=perplexity: needs PERPLEXITY_API_KEY")
+        return self
+
+    def require(self, *names: str) -> None:
+        """Fail with ConfigError unless each named (secret) setting is present."""
+        missing = [f"{n.upper()}: is required by this service" for n in names if getattr(self, n) is None]
+        if missing:
+            raise ConfigError(missing)
+
+    def secret(self, name: str) -> str:
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else ""
+
+    def public_view(self) -> dict[str, Any]:
+        """Every setting, secrets replaced by ``***`` (or null when unset)."""
+        view: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                view[name.upper()] = REDACTED if value is not None else None
+            elif name == "database_url":
+                view[name.upper()] = redact_url(value)
+            else:
+                view[name.upper()] = str(value) if isinstance(value, Path) else value
+        return view
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:{REDACTED}@{host}"
+    return url
+
+
+def _problem_lines(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]).upper()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field}: {message}" if field else message)
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate configuration; raise ConfigError with one line per problem."""
+    env_file = env_file_path()
+    try:
+        return Settings(
+            _env_file=env_file if env_file and env_file.exists() else None,  # type: ignore[call-arg]
+            **overrides,
+        )
+    except ValidationError as exc:
+        raise ConfigError(_problem_lines(exc)) from None
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def ensure_env_file(example: Path, target: Path) -> bool:
+    """Create ``target`` from ``example`` with fresh WEBHOOK_PASSPHRASE and API_TOKEN. True if created."""
+    if target.exists():
+        return False
+    lines = []
+    for line in example.read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key in ("WEBHOOK_PASSPHRASE", "API_TOKEN") and not line.lstrip().startswith("#"):
+            line = f"{key}={generate_secret()}"
+        lines.append(line)
+    target.write_text("\n".join(lines) + "\n")
+    target.chmod(0o600)
+    return True

@@ -1,0 +1,1 @@
+"""The Exchange port and its adapters."""

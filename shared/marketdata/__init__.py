@@ -1,0 +1,1 @@
+"""Market data: feeds that produce candles for the engine."""

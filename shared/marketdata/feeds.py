@@ -1,0 +1,116 @@
+"""Market feeds behind one interface.
+
+``ReplayFeed`` replays real 1-minute candles from a CSV file; ``SyntheticFeed`` makes a seeded random walk
+for demos without data. Both are pulled by the engine one candle at a time (``next_candle``) and give the
+history before their start (``history``) so indicators are warm from the first decision.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from shared.models import Candle
+
+CANDLE_SECONDS = 60
+
+
+class MarketFeed(ABC):
+    """A source of closed 1-minute candles for one symbol."""
+
+    source: str
+    symbol: str
+
+    @abstractmethod
+    def history(self, count: int) -> list[Candle]:
+        """The ``count`` closed candles before the first one ``next_candle`` returns."""
+
+    @abstractmethod
+    def next_candle(self) -> Candle:
+        """The next closed candle."""
+
+
+def load_candle_csv(path: Path) -> pd.DataFrame:
+    """Read ``timestamp,open,high,low,close,volume`` (timestamp UTC, candle open time) into a frame."""
+    frame = pd.read_csv(path)
+    missing = {"timestamp", "open", "high", "low", "close", "volume"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame.sort_values("timestamp").reset_index(drop=True)
+
+
+class ReplayFeed(MarketFeed):
+    """Real candles from a file, in order. At the end it starts again from the beginning (logged by caller).
+
+    Gaps in the file stay gaps: no candle is invented.
+    """
+
+    source = "replay"
+
+    def __init__(self, path: Path, symbol: str, start_index: int = 300) -> None:
+        self.path = path
+        self.symbol = symbol
+        frame = load_candle_csv(path)
+        self._times = frame["timestamp"].dt.to_pydatetime()
+        self._ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+        if len(frame) < 2:
+            raise ValueError(f"{path}: needs at least 2 candles")
+        self._start = min(max(start_index, 0), len(frame) - 1)
+        self.cursor = self._start
+        self.wrapped = 0
+
+    def _candle(self, index: int) -> Candle:
+        o, h, low, c, v = self._ohlcv[index]
+        return Candle(self.symbol, self._times[index], float(o), float(h), float(low), float(c), float(v))
+
+    def history(self, count: int) -> list[Candle]:
+        first = max(0, self._start - count)
+        return [self._candle(i) for i in range(first, self._start)]
+
+    def next_candle(self) -> Candle:
+        if self.cursor >= len(self._ohlcv):
+            self.cursor = 0
+            self.wrapped += 1
+        candle = self._candle(self.cursor)
+        self.cursor += 1
+        return candle
+
+
+class SyntheticFeed(MarketFeed):
+    """A seeded geometric random walk with volatility regimes; for demos only (labelled as synthetic)."""
+
+    source = "synthetic"
+
+    def __init__(self, symbol: str, seed: int = 7, start_price: float = 50_000.0) -> None:
+        self.symbol = symbol
+        self._rng = random.Random(f"{seed}:{symbol}")
+        self._price = start_price
+        self._time = datetime(2024, 1, 1, tzinfo=UTC)
+        self._vol = 0.0008
+
+    def _step(self) -> Candle:
+        if self._rng.random() < 0.01:
+            self._vol = self._rng.choice((0.0004, 0.0008, 0.002))
+        open_ = self._price
+        path = [open_]
+        for _ in range(4):
+            path.append(path[-1] * math.exp(self._rng.gauss(0, self._vol / 2)))
+        close = path[-1]
+        candle = Candle(
+            self.symbol, self._time, open_, max(path), min(path), close, abs(self._rng.gauss(50, 20))
+        )
+        self._price = close
+        self._time += timedelta(seconds=CANDLE_SECONDS)
+        return candle
+
+    def history(self, count: int) -> list[Candle]:
+        return [self._step() for _ in range(count)]
+
+    def next_candle(self) -> Candle:
+        return self._step()

@@ -1,0 +1,106 @@
+"""The walking skeleton end to end: alert through nginx -> paper order, visible over socket.io."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+import socketio
+
+from tests.conftest import TOKEN
+from tests.integration.conftest import RunningStack
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def orders_for(stack: RunningStack, signal_id: int) -> list[dict[str, Any]]:
+    response = stack.api(f"/api/orders?signal_id={signal_id}")
+    assert response.status_code == 200
+    return list(response.json()["orders"])
+
+
+def connect_socket(stack: RunningStack) -> tuple[socketio.Client, list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    client = socketio.Client(reconnection=False)
+
+    @client.on("order")
+    def _on_order(data: dict[str, Any]) -> None:
+        with lock:
+            received.append(data)
+
+    client.connect(stack.base, transports=["websocket"], auth={"token": TOKEN}, wait_timeout=10)
+    assert client.transport() == "websocket"
+    return client, received
+
+
+def test_alert_through_nginx_becomes_one_paper_order_seen_live(stack: RunningStack) -> None:
+    client, order_events = connect_socket(stack)
+    try:
+        alert = {"id": "tv-1", "symbol": "BINANCE:BTCUSDT.P", "action": "buy", "strategy": "skeleton"}
+        response = stack.alert(alert)
+        assert response.status_code == 202, response.text
+        signal_id = response.json()["signal_id"]
+
+        orders = wait_for(lambda: [o for o in orders_for(stack, signal_id) if o["status"] == "FILLED"])
+        (order,) = orders
+        assert order["signal_id"] == signal_id and order["side"] == "BUY" and order["symbol"] == "BTC-PERP"
+        assert order["client_id"].startswith("bfa-") and order["quantity"] > 0 and order["price"] > 0
+        wait_for(
+            lambda: any(
+                e["client_id"] == order["client_id"] and e["status"] == "FILLED" for e in order_events
+            )
+        )
+
+        again = stack.alert(alert)
+        assert again.status_code == 200 and again.json() == {"status": "duplicate", "signal_id": signal_id}
+        time.sleep(1.0)
+        assert len(orders_for(stack, signal_id)) == 1
+        positions = stack.api("/api/positions").json()["positions"]
+        assert [p["quantity"] for p in positions] == [order["quantity"]]
+    finally:
+        client.disconnect()
+
+
+def test_wrong_passphrase_is_refused_and_stores_nothing(stack: RunningStack) -> None:
+    before = stack.api("/api/signals").json()["signals"]
+    response = stack.alert(
+        {"id": "tv-bad", "symbol": "BTC-PERP", "action": "buy"}, passphrase="wrong-passphrase!"
+    )
+    assert response.status_code == 401
+    assert stack.api("/api/signals").json()["signals"] == before
+    assert requests.get(f"{stack.base}/api/orders", timeout=5).status_code == 401
+
+
+def test_socket_without_token_is_refused(stack: RunningStack) -> None:
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(stack.base, transports=["websocket"], auth={"token": "wrong"}, wait_timeout=5)
+
+
+def test_alert_sent_while_the_agent_is_down_is_traded_when_it_starts(stack: RunningStack) -> None:
+    stack.stop("agent")
+    response = stack.alert({"id": "tv-offline", "symbol": "BTCUSDT", "action": "sell"})
+    assert response.status_code == 202
+    signal_id = response.json()["signal_id"]
+    stack.start("agent")
+    (order,) = wait_for(lambda: [o for o in orders_for(stack, signal_id) if o["status"] == "FILLED"])
+    assert order["side"] == "SELL"
+    stack.stop("agent")
+    stack.start("agent")  # a restart does not process the signal again
+    time.sleep(1.0)
+    assert len(orders_for(stack, signal_id)) == 1

@@ -1,0 +1,78 @@
+"""The agent API through Flask's test client (engine built but not started: steps are driven here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from agent.app import create_app
+from agent.engine import Engine
+from shared.db import Database, SignalRow
+from tests.conftest import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def client(make_settings: Any) -> FlaskClient:
+    app = create_app(make_settings(socket_url="http://127.0.0.1:9"), start_engine=False)
+    engine: Engine = app.extensions["engine"]
+    engine.prepare()
+    return app.test_client()
+
+
+def add_signal(client: FlaskClient, key: str, action: str = "buy") -> int:
+    db: Database = client.application.extensions["db"]
+    with db.session() as session:
+        row = SignalRow(idempotency_key=key, source="tradingview", symbol="BTC-PERP", action=action, raw={})
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_everything_under_api_needs_the_token(client: FlaskClient) -> None:
+    for path in (
+        "/api/status",
+        "/api/signals",
+        "/api/orders",
+        "/api/positions",
+        "/api/trades",
+        "/api/decisions",
+    ):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers={"Authorization": "Bearer wrong-token-xxxxx"}).status_code == 401
+        assert client.get(path, headers=AUTH).status_code == 200
+    assert client.post("/internal/nudge").status_code == 401
+    assert client.get("/health").status_code == 200
+
+
+def test_orders_are_filtered_by_signal(client: FlaskClient) -> None:
+    engine: Engine = client.application.extensions["engine"]
+    first = add_signal(client, "a")
+    engine.process_pending_signals()
+    second = add_signal(client, "b", "close")
+    engine.process_pending_signals()
+    (order,) = client.get(f"/api/orders?signal_id={first}", headers=AUTH).get_json()["orders"]
+    assert order["signal_id"] == first and order["status"] == "FILLED"
+    assert {"client_id", "status", "side", "quantity", "price"} <= set(order)
+    (close,) = client.get(f"/api/orders?signal_id={second}", headers=AUTH).get_json()["orders"]
+    assert close["side"] == "SELL" and close["reduce_only"]
+    signals = client.get("/api/signals", headers=AUTH).get_json()["signals"]
+    assert [s["status"] for s in signals] == ["traded", "traded"]
+    assert len(client.get("/api/trades", headers=AUTH).get_json()["trades"]) == 1
+
+
+def test_bad_query_values_get_a_400_naming_the_field(client: FlaskClient) -> None:
+    response = client.get("/api/orders?signal_id=abc", headers=AUTH)
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "signal_id"
+    assert client.get("/api/orders?limit=0", headers=AUTH).status_code == 400
+
+
+def test_status_reports_engine_and_redacted_config(client: FlaskClient) -> None:
+    body = client.get("/api/status", headers=AUTH).get_json()
+    assert body["engine"]["state"] == "running" and body["engine"]["feed"] == {"BTC-PERP": "replay"}
+    assert body["engine"]["prices"]["BTC-PERP"] > 0
+    assert body["config"]["API_TOKEN"] == "***" and TOKEN not in str(body)

@@ -1,0 +1,158 @@
+"""The engine step on real candles: signal -> decision -> order -> position -> trade, exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from agent.analysis.rules import RulesAnalyst
+from agent.engine import Engine
+from agent.journal import Journal
+from agent.risk.sizing import RiskLimits
+from shared.db import Database, DecisionRow, EventRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
+from shared.exchange.paper import PaperExchange
+from shared.marketdata.feeds import ReplayFeed
+from tests.conftest import REAL_CANDLES
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        self.events.append((name, data))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
+def make_engine(db: Database, publisher: RecordingPublisher, start_index: int = 300) -> Engine:
+    return Engine(
+        db=db,
+        exchange=PaperExchange(db, 10_000.0, 0.0005),
+        analyst=RulesAnalyst(),
+        feeds=[ReplayFeed(REAL_CANDLES, "BTC-PERP", start_index=start_index)],
+        journal=Journal(publisher),  # type: ignore[arg-type]
+        limits=RiskLimits(0.1, "moderate", 3.0),
+        candle_interval_s=0.0,
+    )
+
+
+def add_signal(db: Database, key: str, action: str) -> int:
+    with db.session() as session:
+        row = SignalRow(idempotency_key=key, source="tradingview", symbol="BTC-PERP", action=action, raw={})
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def count(db: Database, table: Any) -> int:
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+@pytest.fixture
+def engine(database: Database) -> Engine:
+    publisher = RecordingPublisher()
+    engine = make_engine(database, publisher)
+    engine.prepare()
+    return engine
+
+
+def test_buy_signal_becomes_a_filled_paper_order_once(engine: Engine, database: Database) -> None:
+    signal_id = add_signal(database, "k1", "buy")
+    assert engine.process_pending_signals() == 1
+    assert engine.process_pending_signals() == 0  # decided signals are never processed again
+    engine.process_signal(signal_id)  # an explicit second nudge changes nothing either
+    with database.session() as session:
+        (order,) = session.scalars(select(OrderRow)).all()
+        decision = session.scalar(select(DecisionRow))
+        position = session.get(PositionRow, "BTC-PERP")
+    assert decision is not None and decision.action == "open_long" and decision.risk_approved
+    assert "RSI14=" in decision.rationale
+    assert order.signal_id == signal_id and order.status == "FILLED" and order.side == "BUY"
+    assert order.price == pytest.approx(engine.history["BTC-PERP"][-1].close)
+    assert order.quantity == pytest.approx(int(1_000 / order.price * 1000) / 1000)
+    assert position is not None and position.quantity == pytest.approx(order.quantity)
+    names = engine.journal._publisher.names()  # type: ignore[union-attr]
+    assert {"signal", "decision", "order", "position"} <= set(names)
+    assert count(database, EventRow) >= 4
+
+
+def test_close_signal_records_a_trade_net_of_both_fees(engine: Engine, database: Database) -> None:
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()
+    for _ in range(30):
+        engine.step_market()
+    add_signal(database, "k2", "close")
+    engine.process_pending_signals()
+    with database.session() as session:
+        fills = session.scalars(select(FillRow).order_by(FillRow.id)).all()
+        (trade,) = session.scalars(select(TradeRow)).all()
+        position = session.get(PositionRow, "BTC-PERP")
+    entry, exit_ = fills
+    gross = (exit_.price - entry.price) * entry.quantity
+    assert trade.pnl == pytest.approx(gross - entry.fee - exit_.fee)
+    assert trade.fees == pytest.approx(entry.fee + exit_.fee)
+    assert position is not None and position.quantity == 0
+    account = engine.exchange.account()
+    assert account.balance == pytest.approx(10_000 + trade.pnl)
+
+
+def test_trend_against_the_signal_is_vetoed_with_the_indicator_values(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher(), start_index=600)  # a falling stretch
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()
+    with database.session() as session:
+        decision = session.scalar(select(DecisionRow))
+    assert decision is not None and decision.action == "hold" and not decision.risk_approved
+    assert "trend and momentum against" in decision.rationale and "EMA20=" in decision.rationale
+    assert count(database, OrderRow) == 0
+
+
+def test_crash_between_commit_and_exchange_is_resolved_without_a_second_order(database: Database) -> None:
+    """The order row is committed, the process dies before the exchange is called: after restart the
+    order is marked as never placed, and the signal is not traded twice."""
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    signal_id = add_signal(database, "k1", "buy")
+    engine.executor.submit = lambda client_id, leverage: None  # type: ignore[method-assign]  # "crash"
+    engine.process_pending_signals()
+    with database.session() as session:
+        assert session.scalar(select(OrderRow.status)) == "PENDING_SUBMIT"
+    restarted = make_engine(database, RecordingPublisher())
+    restarted.prepare()
+    restarted.process_pending_signals()
+    with database.session() as session:
+        (order,) = session.scalars(select(OrderRow).where(OrderRow.signal_id == signal_id)).all()
+    assert order.status == "REJECTED" and order.reason == "never reached the exchange"
+    assert restarted.exchange.positions() == [] and restarted.status.state == "running"
+
+
+def test_crash_after_the_exchange_filled_is_reconciled_from_the_exchange(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.executor.apply_result = lambda result: None  # type: ignore[method-assign]  # dies after the fill
+    engine.process_pending_signals()
+    restarted = make_engine(database, RecordingPublisher())
+    restarted.prepare()
+    with database.session() as session:
+        order = session.scalar(select(OrderRow))
+        position = session.get(PositionRow, "BTC-PERP")
+    assert order is not None and order.status == "FILLED"
+    assert position is not None and position.quantity == pytest.approx(order.quantity)
+    assert count(database, OrderRow) == 1 and restarted.status.state == "running"
+
+
+def test_positions_that_disagree_with_the_exchange_pause_trading(database: Database) -> None:
+    with database.session() as session:
+        session.add(
+            PositionRow(symbol="BTC-PERP", quantity=0.5, entry_price=40_000.0, realized_pnl=0.0, fees=0.0)
+        )
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    assert engine.status.state == "paused" and "BTC-PERP" in engine.status.reason

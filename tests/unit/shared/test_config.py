@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import ensure_env_file, load_settings
+from shared.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+def problems(**overrides: object) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**overrides)
+    return caught.value.problems
+
+
+def test_defaults_are_the_embedded_simulation_setup() -> None:
+    settings = load_settings()
+    assert settings.trading_mode == "simulation"
+    assert settings.ai_model_provider == "rules"
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("bluefinai.db")
+    assert (settings.agent_port, settings.webhook_port, settings.socket_port) == (5003, 5004, 5008)
+    assert settings.symbols == ("BTC-PERP",)
+
+
+def test_every_invalid_value_gets_its_own_line_naming_the_variable() -> None:
+    lines = problems(max_position_size=2, trading_mode="paper", webhook_port=0, symbols="BTCUSDT.P,???")
+    assert len(lines) == 4
+    assert any(line.startswith("MAX_POSITION_SIZE:") for line in lines)
+    assert any(line.startswith("TRADING_MODE:") for line in lines)
+    assert any(line.startswith("WEBHOOK_PORT:") for line in lines)
+    assert any(line.startswith("SYMBOLS:") for line in lines)
+
+
+def test_real_mode_without_bluefin_key_refuses_to_start() -> None:
+    (line,) = problems(trading_mode="real")
+    assert "BLUEFIN_PRIVATE_KEY" in line
+
+
+def test_environment_overrides_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("MAX_POSITION_SIZE=0.2\nRISK_TOLERANCE=aggressive\n")
+    monkeypatch.setenv("BLUEFINAI_ENV_FILE", str(env_file))
+    monkeypatch.setenv("MAX_POSITION_SIZE", "0.05")
+    settings = load_settings()
+    assert settings.max_position_size == 0.05
+    assert settings.risk_tolerance == "aggressive"
+
+
+def test_symbols_are_normalised_and_deduplicated() -> None:
+    assert load_settings(symbols="BINANCE:BTCUSDT.P, eth-perp,BTC-PERP").symbols == ("BTC-PERP", "ETH-PERP")
+
+
+def test_secrets_never_appear_in_the_public_view() -> None:
+    settings = load_settings(
+        api_token="token-abcdefghijkl", webhook_passphrase="pass-abcdefghijkl",
+        database_url="postgresql://bob:hunter2hunter2@db:5432/x",
+    )  # fmt: skip
+    text = repr(settings.public_view()) + repr(settings)
+    for secret in ("token-abcdefghijkl", "pass-abcdefghijkl", "hunter2hunter2"):
+        assert secret not in text
+    assert settings.public_view()["API_TOKEN"] == "***"
+
+
+def test_short_secrets_are_rejected() -> None:
+    (line,) = problems(api_token="short")
+    assert line.startswith("API_TOKEN:") and "12" in line
+
+
+def test_ports_must_differ() -> None:
+    (line,) = problems(webhook_port=5003)
+    assert "must all differ" in line
+
+
+def test_env_file_is_created_from_the_example_with_fresh_secrets(tmp_path: Path) -> None:
+    target = tmp_path / ".env"
+    assert ensure_env_file(PROJECT / ".env.example", target)
+    first = target.read_text()
+    assert not ensure_env_file(PROJECT / ".env.example", target)  # never overwritten
+    values = dict(
+        line.split("=", 1) for line in first.splitlines() if "=" in line and not line.startswith("#")
+    )
+    assert len(values["WEBHOOK_PASSPHRASE"]) >= 24 and len(values["API_TOKEN"]) >= 24
+    assert values["WEBHOOK_PASSPHRASE"] != values["API_TOKEN"]
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+
+
+def test_env_example_documents_every_setting() -> None:
+    text = (PROJECT / ".env.example").read_text()
+    lines = text.splitlines()
+    keys = [line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")]
+    from shared.config import Settings
+
+    assert sorted(keys) == sorted(name.upper() for name in Settings.model_fields)
+    for index, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            assert lines[index - 1].startswith("#"), f"{line} has no comment above it"

@@ -1,0 +1,80 @@
+"""The same database tests on SQLite and on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from shared.db import SCHEMA_VERSION, Database, DecisionRow, SignalRow, get_state, set_state
+
+
+def signal(key: str) -> SignalRow:
+    return SignalRow(idempotency_key=key, source="tradingview", symbol="BTC-PERP", action="buy", raw={"a": 1})
+
+
+def test_migrate_is_idempotent_and_records_the_version(database: Database) -> None:
+    assert database.migrate() == SCHEMA_VERSION
+    assert database.migrate() == SCHEMA_VERSION
+    with database.session() as session:
+        assert session.scalar(text("SELECT max(version) FROM schema_version")) == SCHEMA_VERSION
+
+
+def test_idempotency_key_is_unique(database: Database) -> None:
+    with database.session() as session:
+        session.add(signal("k1"))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(signal("k1"))
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(SignalRow)) == 1
+
+
+def test_a_signal_can_be_decided_only_once(database: Database) -> None:
+    with database.session() as session:
+        row = signal("k1")
+        session.add(row)
+        session.flush()
+        signal_id = row.id
+        session.add(
+            DecisionRow(signal_id=signal_id, analyst="rules", action="hold", confidence=0, rationale="x")
+        )
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(
+            DecisionRow(signal_id=signal_id, analyst="rules", action="hold", confidence=0, rationale="y")
+        )
+
+
+def test_datetimes_come_back_aware_in_utc(database: Database) -> None:
+    moment = datetime(2022, 1, 5, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    with database.session() as session:
+        row = signal("k1")
+        row.alert_time = moment
+        session.add(row)
+    with database.session() as session:
+        stored = session.scalar(select(SignalRow.alert_time))
+    assert stored == moment and stored is not None and stored.tzinfo is not None
+    assert stored.utcoffset() == timedelta(0)
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"), database.session() as session:
+        row = signal("k1")
+        row.alert_time = datetime(2022, 1, 5)
+        session.add(row)
+
+
+def test_state_round_trips(database: Database) -> None:
+    with database.session() as session:
+        set_state(session, "trading_state", {"state": "HALTED", "since": datetime.now(UTC).isoformat()})
+    with database.session() as session:
+        assert get_state(session, "trading_state")["state"] == "HALTED"
+        assert get_state(session, "missing", "default") == "default"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/wal.db")
+    db.migrate()
+    with db.session() as session:
+        assert session.scalar(text("PRAGMA journal_mode")) == "wal"

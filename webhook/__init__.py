@@ -1,0 +1,1 @@
+"""The webhook service: TradingView alerts in, normalised signals out (never trades)."""

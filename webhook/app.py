@@ -1,0 +1,126 @@
+"""The webhook service (Flask, port WEBHOOK_PORT).
+
+``POST /webhook``: authenticate, validate, store the signal exactly once (unique idempotency key), answer
+within TradingView's 3 s, then nudge the agent in the background. It never trades and never calls the
+exchange or an AI model.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from flask import Flask, jsonify, request
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from shared.config import Settings, load_settings
+from shared.db import Database, SignalRow
+from shared.errors import InvalidInput
+from shared.logs import configure_logging, log_event
+from shared.models import Signal
+from webhook.alerts import AuthError, parse_alert
+
+MAX_BODY_BYTES = 64 * 1024
+NUDGE_TIMEOUT_S = 1.0
+logger = logging.getLogger(__name__)
+
+
+class AgentNudger:
+    """Tells the agent a signal is waiting; fire-and-forget, so the alert's answer never waits on it."""
+
+    def __init__(self, agent_url: str, token: str) -> None:
+        self._url = agent_url.rstrip("/") + "/internal/nudge"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nudge")
+
+    def nudge(self, signal_id: int) -> None:
+        self._pool.submit(self._send, signal_id)
+
+    def _send(self, signal_id: int) -> None:
+        try:
+            requests.post(
+                self._url, json={"signal_id": signal_id}, headers=self._headers, timeout=NUDGE_TIMEOUT_S
+            )
+        except requests.RequestException as exc:
+            log_event(logger, "agent_nudge_failed", logging.WARNING, signal_id=signal_id, error=str(exc))
+
+
+def store_signal(db: Database, signal: Signal) -> tuple[int, bool]:
+    """Insert the signal; return (id, created). A duplicate key returns the first signal's id."""
+    try:
+        with db.session() as session:
+            row = SignalRow(
+                idempotency_key=signal.idempotency_key, source=signal.source, symbol=signal.symbol,
+                action=signal.action.value, price=signal.price, timeframe=signal.timeframe,
+                strategy=signal.strategy, confidence=signal.confidence, stop_loss=signal.stop_loss,
+                take_profit=signal.take_profit, alert_time=signal.alert_time, raw=signal.raw,
+            )  # fmt: skip
+            session.add(row)
+            session.flush()
+            return row.id, True
+    except IntegrityError:
+        with db.session() as session:
+            existing = session.scalar(
+                select(SignalRow.id).where(SignalRow.idempotency_key == signal.idempotency_key)
+            )
+        if existing is None:
+            raise
+        return existing, False
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    settings.require("webhook_passphrase", "api_token")
+    passphrase = settings.secret("webhook_passphrase")
+    configure_logging("webhook", settings.log_level, [passphrase, settings.secret("api_token")])
+    db = Database(settings.database_url)
+    db.migrate()
+    nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["db"] = db
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        messages = {413: f"body larger than {MAX_BODY_BYTES // 1024} KiB"}
+        return jsonify(error=messages.get(exc.code or 500, exc.description or exc.name)), exc.code
+
+    @app.get("/health")
+    def health() -> Any:
+        try:
+            with db.session() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log_event(logger, "health_db_failed", logging.ERROR, error=str(exc))
+            return jsonify(status="error", service="webhook", reason="database unavailable"), 503
+        return jsonify(status="ok", service="webhook")
+
+    @app.post("/webhook")
+    def webhook() -> Any:
+        body = request.get_data(cache=False)
+        try:
+            signal = parse_alert(
+                body, passphrase=passphrase, max_age_s=settings.webhook_max_age_s, now=datetime.now(UTC)
+            )
+        except AuthError as exc:
+            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=request.remote_addr)
+            return jsonify(error="unauthorized"), 401
+        except InvalidInput as exc:
+            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc))
+            return jsonify(error="invalid alert", details=[p.as_dict() for p in exc.problems]), 400
+        signal_id, created = store_signal(db, signal)
+        fields = {"signal_id": signal_id, "symbol": signal.symbol, "action": signal.action.value}
+        if not created:
+            log_event(logger, "alert_duplicate", **fields)
+            return jsonify(status="duplicate", signal_id=signal_id), 200
+        log_event(logger, "alert_accepted", **fields)
+        nudger.nudge(signal_id)
+        return jsonify(status="accepted", signal_id=signal_id), 202
+
+    return app

@@ -11,13 +11,13 @@ from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy import select, text
 
 from agent.engine import Engine
-from agent.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging
+from shared.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
 
 MAX_LIMIT = 500
 

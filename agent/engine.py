@@ -24,13 +24,13 @@ from agent.analysis.base import Analyst, MarketContext
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
 from agent.risk.sizing import RiskLimits, RiskVerdict, assess
-from agent.serialize import decision_dict, signal_dict
 from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow
 from shared.errors import BluefinAIError
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
 from shared.models import Candle, Decision, DecisionAction, Position, Signal, SignalAction
+from shared.serialize import decision_dict, signal_dict
 
 logger = logging.getLogger(__name__)
 HISTORY_CANDLES = 300

@@ -53,7 +53,7 @@ def gunicorn_command(spec: ServiceSpec, bind_host: str = "127.0.0.1", reload: bo
     command = [
         sys.executable, "-m", "gunicorn", *spec.worker_args,
         "-b", f"{bind_host}:{spec.port}",
-        "--graceful-timeout", "5", "--timeout", "60",
+        "--graceful-timeout", "5", "--timeout", "60", "--no-control-socket",
         "--chdir", str(PROJECT_ROOT),
         "--pythonpath", f"{PROJECT_ROOT},{PROJECT_ROOT / 'websocket'}",
         "--access-logfile", "-" if os.environ.get("BLUEFINAI_ACCESS_LOG") else "/dev/null",

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-from shared.indicators import compute
-
 from agent.analysis.base import Analyst, MarketContext
+from shared.indicators import compute
 from shared.models import Decision, DecisionAction, Signal, SignalAction
 
 MIN_CANDLES = 60

@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from agent.journal import Journal
 from agent.positions import book_fill
-from agent.serialize import order_dict, position_dict, trade_dict
 from shared.db import Database, FillRow, OrderRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.models import OrderRequest, OrderResult, OrderStatus, OrderType, Side
+from shared.serialize import order_dict, position_dict, trade_dict
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,100 @@
+"""The websocket service (Flask-SocketIO, port SOCKET_PORT).
+
+Serves the dashboard at ``/``, refuses socket.io clients without ``auth={"token": API_TOKEN}``, and fans
+out the events the agent POSTs to ``/internal/events`` (same token). It only reads the database.
+Runs under gunicorn's gevent worker (websocket transport through simple-websocket); under Flask's test
+client or plain threads it falls back to the threading mode.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request, send_from_directory
+from flask_socketio import SocketIO, emit
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard.snapshot import read_snapshot
+from shared.config import Settings, load_settings
+from shared.db import Database
+from shared.events import EVENT_NAMES, EVENTS_PATH
+from shared.http import bearer_token_ok
+from shared.logs import configure_logging, log_event
+
+VENDOR_DIR = Path(__file__).resolve().parent / "node_modules" / "socket.io-client" / "dist"
+logger = logging.getLogger(__name__)
+
+
+def _async_mode() -> str:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
+def _token_matches(given: object, expected: str) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    settings.require("api_token")
+    token = settings.secret("api_token")
+    configure_logging("websocket", settings.log_level, [token, settings.secret("webhook_passphrase")])
+    db = Database(settings.database_url)
+    db.migrate()
+
+    app = Flask(__name__)
+    socketio = SocketIO(app, async_mode=_async_mode(), logger=False, engineio_logger=False)
+    app.extensions["db"] = db
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify(status="ok", service="websocket")
+
+    @app.get("/")
+    def index() -> Any:
+        return render_template("index.html", symbols=settings.symbols, mode=settings.trading_mode)
+
+    @app.get("/static/vendor/socket.io.min.js")
+    def socketio_client() -> Any:
+        if not (VENDOR_DIR / "socket.io.min.js").exists():
+            return jsonify(error="socket.io client missing: run `npm ci --prefix websocket/dashboard`"), 503
+        return send_from_directory(VENDOR_DIR, "socket.io.min.js", mimetype="application/javascript")
+
+    @app.post(EVENTS_PATH)
+    def events() -> Any:
+        if not bearer_token_ok(request, token):
+            return jsonify(error="unauthorized"), 401
+        body = request.get_json(silent=True)
+        if (
+            not isinstance(body, dict)
+            or body.get("event") not in EVENT_NAMES
+            or not isinstance(body.get("data"), dict)
+        ):
+            details = [{"field": "event", "message": f"must be one of {', '.join(sorted(EVENT_NAMES))}"}]
+            return jsonify(error="invalid event", details=details), 400
+        socketio.emit(body["event"], body["data"])
+        return jsonify(status="ok")
+
+    @socketio.on("connect")
+    def connect(auth: Any = None) -> None:
+        given = auth.get("token") if isinstance(auth, dict) else None
+        if not _token_matches(given, token):
+            log_event(logger, "socket_refused", logging.WARNING, remote=request.remote_addr)
+            raise ConnectionRefusedError("unauthorized")
+        try:
+            emit("snapshot", read_snapshot(db))
+        except SQLAlchemyError as exc:
+            log_event(logger, "snapshot_failed", logging.ERROR, error=str(exc))
+
+    app.extensions["bluefinai.socketio"] = socketio
+    if not (VENDOR_DIR / "socket.io.min.js").exists():
+        log_event(
+            logger, "socketio_client_missing", logging.WARNING, hint="npm ci --prefix websocket/dashboard"
+        )
+    return app

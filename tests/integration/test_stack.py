@@ -12,7 +12,7 @@ import requests
 import socketio
 
 from tests.conftest import TOKEN
-from tests.integration.conftest import RunningStack
+from tests.stack import RunningStack
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request, send_from_directory
 from flask_socketio import SocketIO, emit
+from socketio import exceptions as socketio_exceptions
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.snapshot import read_snapshot
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         given = auth.get("token") if isinstance(auth, dict) else None
         if not _token_matches(given, token):
             log_event(logger, "socket_refused", logging.WARNING, remote=request.remote_addr)
-            raise ConnectionRefusedError("unauthorized")
+            raise socketio_exceptions.ConnectionRefusedError("unauthorized")
         try:
             emit("snapshot", read_snapshot(db))
         except SQLAlchemyError as exc:

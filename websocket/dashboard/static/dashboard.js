@@ -100,6 +100,10 @@
       const u = $("unrealized"); u.textContent = fmt(d.unrealized_pnl); u.className = `value ${pnlClass(d.unrealized_pnl)}`;
       $("fees").textContent = `fees paid ${fmt(d.fees_paid)}`;
       if (d.feed) showSource(Object.values(d.feed)[0]);
+      Object.entries(d.prices || {}).forEach(([symbol, price]) => {
+        const el = $(`price-${symbol}`);
+        if (el && price !== null) el.textContent = fmt(price);
+      });
       const banner = $("banner");
       if (d.state === "paused") { banner.hidden = false; banner.textContent = `Trading paused: ${d.reason}`; }
       else if (banner.dataset.kind !== "source") { banner.hidden = true; }

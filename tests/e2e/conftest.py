@@ -1,0 +1,3 @@
+from tests.stack import stack
+
+__all__ = ["stack"]

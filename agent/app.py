@@ -39,9 +39,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     settings = settings or load_settings()
     settings.require("api_token")
     token = settings.secret("api_token")
-    configure_logging(
-        "agent", settings.log_level, [settings.secret(n) for n in ("api_token", "webhook_passphrase")]
-    )
+    configure_logging("agent", settings.log_level, settings.secret_values(), settings.log_dir)
     db = Database(settings.database_url)
     db.migrate()
     engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))

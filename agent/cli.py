@@ -15,6 +15,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the whole platform locally (no Docker)")
     run.add_argument("--no-nginx", action="store_true", help="do not start nginx in front of the services")
     run.add_argument("--reload", action="store_true", help="restart services when the code changes")
+    serve = commands.add_parser("serve", help="run one service under gunicorn (what the containers run)")
+    serve.add_argument("service", choices=["agent", "webhook", "websocket"])
+    serve.add_argument("--reload", action="store_true", help="restart the service when the code changes")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
     return parser
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from agent.runner import run
 
             return run(settings, env_file, use_nginx=not args.no_nginx, reload=args.reload)
+        if args.command == "serve":
+            from agent.services import serve
+
+            return serve(settings, args.service, args.reload)
         if args.command == "migrate":
             from shared.db import Database
 

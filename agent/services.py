@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from shared.config import PROJECT_ROOT
+from shared.config import PROJECT_ROOT, Settings
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ def gunicorn_command(spec: ServiceSpec, bind_host: str = "127.0.0.1", reload: bo
     if reload:
         command.append("--reload")
     return [*command, spec.app]
+
+
+def serve(settings: Settings, name: str, reload: bool = False) -> int:
+    """Replace this process with the named service's gunicorn (the containers' command)."""
+    specs = {
+        s.name: s for s in service_specs(settings.agent_port, settings.webhook_port, settings.socket_port)
+    }
+    command = gunicorn_command(specs[name], settings.bind_host, reload)
+    os.execv(command[0], command)
+    return 0  # not reached
 
 
 def start_service(

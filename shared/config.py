@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC-PERP",)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_dir: Path | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -114,6 +115,8 @@ class Settings(BaseSettings):
     def _derived_and_cross_checks(self) -> Settings:
         if not self.data_dir.is_absolute():
             self.data_dir = PROJECT_ROOT / self.data_dir
+        if self.log_dir is not None and not self.log_dir.is_absolute():
+            self.log_dir = PROJECT_ROOT / self.log_dir
         if not self.replay_file.is_absolute():
             self.replay_file = PROJECT_ROOT / self.replay_file
         if not self.database_url:
@@ -143,6 +146,10 @@ class Settings(BaseSettings):
     def secret(self, name: str) -> str:
         value = getattr(self, name)
         return value.get_secret_value() if isinstance(value, SecretStr) else ""
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log scrubber."""
+        return [self.secret(name) for name in SECRET_FIELDS if getattr(self, name) is not None]
 
     def public_view(self) -> dict[str, Any]:
         """Every setting, secrets replaced by ``***`` (or null when unset)."""

@@ -10,6 +10,8 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from logging.handlers import WatchedFileHandler
+from pathlib import Path
 from typing import Any
 
 _SECRETS: list[str] = []
@@ -43,13 +45,20 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(payload, default=str))
 
 
-def configure_logging(service: str, level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Send every log record of the process to stderr as JSON lines, with the given secrets scrubbed."""
+def configure_logging(
+    service: str, level: str = "INFO", secrets: Iterable[str] = (), log_dir: Path | None = None
+) -> None:
+    """Send every log record of the process to stderr as JSON lines, with the given secrets scrubbed;
+    also to ``log_dir/<service>.log`` when a log folder is configured."""
     _SECRETS[:] = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(WatchedFileHandler(log_dir / f"{service}.log"))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     for noisy in ("werkzeug", "engineio.server", "socketio.server", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

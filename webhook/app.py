@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require("webhook_passphrase", "api_token")
     passphrase = settings.secret("webhook_passphrase")
-    configure_logging("webhook", settings.log_level, [passphrase, settings.secret("api_token")])
+    configure_logging("webhook", settings.log_level, settings.secret_values(), settings.log_dir)
     db = Database(settings.database_url)
     db.migrate()
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))

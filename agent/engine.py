@@ -29,6 +29,7 @@ from shared.errors import BluefinAIError
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
+from shared.marketdata.snapshot import MarketState
 from shared.models import Candle, Decision, DecisionAction, Position, Signal, SignalAction
 from shared.serialize import decision_dict, signal_dict
 
@@ -67,6 +68,7 @@ class Engine:
         self.executor = OrderExecutor(db, exchange, journal)
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
+        self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
         self.status = EngineStatus()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -147,6 +149,12 @@ class Engine:
 
     # market data -------------------------------------------------------------------------------------
     def _take_candle(self, candle: Candle) -> None:
+        market = self.markets[candle.symbol]
+        if market.time is not None and candle.open_time <= market.time:  # the replay started over
+            log_event(logger, "replay_restarted", symbol=candle.symbol, at=candle.open_time.isoformat())
+            self.markets[candle.symbol] = market = MarketState(candle.symbol, market.source)
+            self.history[candle.symbol].clear()
+        market.add_minute(candle)
         self.history[candle.symbol].append(candle)
         close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
         on_price = getattr(self.exchange, "on_price", None)

@@ -76,3 +76,11 @@ def test_status_reports_engine_and_redacted_config(client: FlaskClient) -> None:
     assert body["engine"]["state"] == "running" and body["engine"]["feed"] == {"BTC-PERP": "replay"}
     assert body["engine"]["prices"]["BTC-PERP"] > 0
     assert body["config"]["API_TOKEN"] == "***" and TOKEN not in str(body)
+
+
+def test_market_snapshot_across_timeframes(client: FlaskClient) -> None:
+    (market,) = client.get("/api/market", headers=AUTH).get_json()["markets"]
+    assert market["symbol"] == "BTC-PERP" and market["source"] == "replay" and market["price"] > 0
+    assert set(market["timeframes"]) == {"1m", "5m", "15m", "1h", "4h", "1d"}
+    assert market["timeframes"]["1m"]["candles"] == 300
+    assert market["timeframes"]["1m"]["indicators"]["rsi"] is not None

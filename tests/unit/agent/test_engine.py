@@ -156,3 +156,13 @@ def test_positions_that_disagree_with_the_exchange_pause_trading(database: Datab
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     assert engine.status.state == "paused" and "BTC-PERP" in engine.status.reason
+
+
+def test_replay_restart_resets_the_market_state(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    feed = engine.feeds["BTC-PERP"]
+    feed.cursor = len(feed._ohlcv)  # type: ignore[attr-defined]  # at the end of the file
+    engine.step_market()  # wraps to the first candle: time goes back
+    market = engine.markets["BTC-PERP"]
+    assert market.snapshot().timeframes["1m"].candles == 1 and len(engine.history["BTC-PERP"]) == 1

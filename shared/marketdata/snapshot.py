@@ -1,0 +1,151 @@
+"""``MarketState`` keeps one symbol's view across timeframes; ``MarketSnapshot`` is what analysts get.
+
+Every closed 1m candle goes through the multi-timeframe aggregator; each closed candle of a timeframe is
+folded into that timeframe's incremental indicators. Partial (still open) candles are shown separately
+and never reach the indicators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from shared.indicators import IncrementalIndicators
+from shared.market_structure import Level, support_resistance, trend_regime
+from shared.marketdata.candles import TIMEFRAMES, BuiltCandle, TimeframeAggregator
+from shared.marketdata.funding import FundingRate
+from shared.models import Candle
+
+RECENT_CANDLES = 500  # per timeframe, for levels
+
+
+@dataclass(frozen=True)
+class TimeframeView:
+    timeframe: str
+    last_closed: Candle | None
+    partial: Candle | None
+    indicators: dict[str, float]
+    trend: str
+    candles: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "timeframe": self.timeframe,
+            "last_close": self.last_closed.close if self.last_closed else None,
+            "last_closed_at": self.last_closed.open_time.isoformat() if self.last_closed else None,
+            "partial_close": self.partial.close if self.partial else None,
+            "trend": self.trend,
+            "candles": self.candles,
+            "indicators": {k: (None if not math.isfinite(v) else v) for k, v in self.indicators.items()},
+        }
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    symbol: str
+    time: datetime | None
+    price: float | None
+    source: str
+    timeframes: dict[str, TimeframeView]
+    levels: list[Level] = field(default_factory=list)
+    book: dict[str, float] | None = None
+    funding: FundingRate | None = None
+    stale: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "time": self.time.isoformat() if self.time else None,
+            "price": self.price,
+            "source": self.source,
+            "stale": self.stale,
+            "timeframes": {tf: view.as_dict() for tf, view in self.timeframes.items()},
+            "levels": [
+                {
+                    "price": lv.price,
+                    "kind": lv.kind,
+                    "touches": lv.touches,
+                    "last_touch": lv.last_touch.isoformat(),
+                }
+                for lv in self.levels
+            ],
+            "book": self.book,
+            "funding": None
+            if self.funding is None
+            else {
+                "rate": self.funding.rate,
+                "annualised": self.funding.annualised,
+                "predicted": self.funding.predicted,
+            },
+        }
+
+
+class MarketState:
+    """One symbol across every timeframe."""
+
+    def __init__(self, symbol: str, source: str) -> None:
+        self.symbol = symbol
+        self.source = source
+        self._aggregator = TimeframeAggregator()
+        self._indicators = {tf: IncrementalIndicators() for tf in TIMEFRAMES}
+        self._latest: dict[str, dict[str, float]] = {tf: {} for tf in TIMEFRAMES}
+        self._recent: dict[str, deque[Candle]] = {tf: deque(maxlen=RECENT_CANDLES) for tf in TIMEFRAMES}
+        self._counts = dict.fromkeys(TIMEFRAMES, 0)
+        self.price: float | None = None
+        self.time: datetime | None = None
+        self.book: dict[str, float] | None = None
+        self.funding: FundingRate | None = None
+        self.stale = False
+
+    def add_minute(self, candle: Candle) -> list[BuiltCandle]:
+        closed = self._aggregator.add(candle)
+        for built in closed:
+            tf = built.candle.timeframe
+            c = built.candle
+            self._latest[tf] = self._indicators[tf].update(c.open, c.high, c.low, c.close, c.volume)
+            self._recent[tf].append(c)
+            self._counts[tf] += 1
+        self.price, self.time = candle.close, candle.open_time
+        return closed
+
+    def levels(self, timeframe: str = "15m") -> list[Level]:
+        recent = self._recent[timeframe]
+        if len(recent) < 20:
+            return []
+        frame = pd.DataFrame(
+            {
+                "high": [c.high for c in recent],
+                "low": [c.low for c in recent],
+                "close": [c.close for c in recent],
+            },
+            index=pd.DatetimeIndex([c.open_time for c in recent]),
+        )
+        return support_resistance(frame)
+
+    def snapshot(self) -> MarketSnapshot:
+        partials = self._aggregator.partials()
+        views = {}
+        for tf in TIMEFRAMES:
+            recent = self._recent[tf]
+            latest = self._latest[tf]
+            partial = partials.get(tf)
+            views[tf] = TimeframeView(
+                tf, recent[-1] if recent else None, partial.candle if partial else None, dict(latest),
+                trend_regime(pd.Series(latest)) if latest else "unknown", self._counts[tf],
+            )  # fmt: skip
+        return MarketSnapshot(
+            self.symbol,
+            self.time,
+            self.price,
+            self.source,
+            views,
+            self.levels(),
+            self.book,
+            self.funding,
+            self.stale,
+        )

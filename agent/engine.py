@@ -218,6 +218,10 @@ class Engine:
         price = self.exchange.mark_price(signal.symbol)
         if signal.symbol not in self.feeds or price is None:
             decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
+        elif self.feeds[signal.symbol].stale and signal.action is not SignalAction.CLOSE:
+            decision = Decision(
+                DecisionAction.HOLD, 0.0, f"market data for {signal.symbol} is stale", "engine"
+            )
         else:
             decision = self._decide(
                 signal, MarketContext(signal.symbol, price, self.candles_frame(signal.symbol), position)
@@ -291,6 +295,7 @@ class Engine:
             "exchange": self.exchange.name,
             "analyst": self.analyst.name,
             "feed": {s: f.source for s, f in self.feeds.items()},
+            "stale": {s: f.stale for s, f in self.feeds.items()},
             "prices": {s: self.exchange.mark_price(s) for s in self.feeds},
             "candles_seen": self.status.candles_seen,
             "signals_processed": self.status.signals_processed,

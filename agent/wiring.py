@@ -10,25 +10,63 @@ from agent.journal import Journal
 from agent.risk.sizing import RiskLimits
 from shared.config import Settings
 from shared.db import Database
-from shared.errors import ConfigError
+from shared.errors import ConfigError, Temporary
 from shared.events import EventPublisher
 from shared.exchange.base import Exchange
 from shared.exchange.paper import PaperExchange
 from shared.logs import log_event
+from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed, SyntheticFeed
 
 logger = logging.getLogger(__name__)
 
 
+BLUEFIN_POLL_INTERVAL_S = 5.0
+
+
+def _bluefin_feeds(settings: Settings, probe: bool) -> list[MarketFeed]:
+    """Live feeds on one SDK client; with ``probe``, raise Temporary unless Bluefin answers in time."""
+    from bluefin_v2_client import MARKET_SYMBOLS
+
+    unknown = [s for s in settings.symbols if s not in {m.value for m in MARKET_SYMBOLS}]
+    if unknown:
+        raise ConfigError([f"SYMBOLS: {', '.join(unknown)} not listed by bluefin-v2-client"])
+    hub = BluefinMarketData(
+        bluefin_network(settings.bluefin_network),
+        settings.symbols,
+        request_timeout_s=settings.auto_probe_timeout_s,
+    )
+    try:
+        hub.start(with_socket=False)
+        if probe:
+            hub.candles(settings.symbols[0], 2)
+    except (Temporary, ConfigError):
+        hub.stop()
+        raise
+    except Exception as exc:  # the SDK raises bare Exception for unusable answers
+        hub.stop()
+        raise Temporary(f"Bluefin client failed to start: {exc}") from exc
+    hub.start_socket()
+    return [BluefinFeed(hub, s, poll_interval_s=BLUEFIN_POLL_INTERVAL_S) for s in settings.symbols]
+
+
 def build_feeds(settings: Settings) -> list[MarketFeed]:
-    """The replay file feeds the first symbol; other symbols (and a missing file) use the synthetic feed."""
-    if settings.market_data_source == "bluefin":
-        raise ConfigError(
-            ["MARKET_DATA_SOURCE: 'bluefin' is not available in this build; use replay or synthetic"]
-        )
+    """Per MARKET_DATA_SOURCE. ``auto``: Bluefin if it answers within AUTO_PROBE_TIMEOUT_S, else the replay
+    file (first symbol) when it exists, else synthetic. The choice is logged and shown in /api/status."""
+    source = settings.market_data_source
+    if source in ("bluefin", "auto"):
+        try:
+            feeds = _bluefin_feeds(settings, probe=source == "auto")
+            log_event(logger, "feed_selected", source="bluefin", symbols=list(settings.symbols))
+            return feeds
+        except Temporary as exc:
+            if source == "bluefin":
+                raise
+            log_event(logger, "bluefin_unavailable_falling_back", logging.WARNING, error=str(exc))
+            source = "replay" if settings.replay_file.exists() else "synthetic"
     feeds: list[MarketFeed] = []
     for index, symbol in enumerate(settings.symbols):
-        use_replay = settings.market_data_source == "replay" and index == 0
+        use_replay = source == "replay" and index == 0
         if use_replay and settings.replay_file.exists():
             feeds.append(ReplayFeed(settings.replay_file, symbol))
         else:
@@ -46,12 +84,16 @@ def build_exchange(settings: Settings, db: Database) -> Exchange:
 
 
 def build_engine(settings: Settings, db: Database, publisher: EventPublisher | None) -> Engine:
-    interval = CANDLE_SECONDS / settings.replay_speed if settings.replay_speed > 0 else 0.0
+    feeds = build_feeds(settings)
+    if any(isinstance(f, BluefinFeed) for f in feeds):
+        interval = 1.0  # live: poll often, the feeds pace their own requests
+    else:
+        interval = CANDLE_SECONDS / settings.replay_speed if settings.replay_speed > 0 else 0.0
     return Engine(
         db=db,
         exchange=build_exchange(settings, db),
         analyst=build_analyst(settings.ai_model_provider),
-        feeds=build_feeds(settings),
+        feeds=feeds,
         journal=Journal(publisher),
         limits=RiskLimits(settings.max_position_size, settings.risk_tolerance, settings.default_leverage),
         candle_interval_s=interval,

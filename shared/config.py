@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = Field("", repr=False)  # may hold a password
 
-    market_data_source: Literal["replay", "bluefin", "synthetic"] = "replay"
+    market_data_source: Literal["auto", "replay", "bluefin", "synthetic"] = "auto"
+    auto_probe_timeout_s: float = Field(3.0, gt=0, le=30)
     replay_file: Path = DEFAULT_REPLAY_FILE
     replay_speed: float = Field(60.0, ge=0)
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC-PERP",)

@@ -80,6 +80,7 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
         "WEBHOOK_PORT": str(ports["webhook"]),
         "SOCKET_PORT": str(ports["websocket"]),
         "NGINX_PORT": str(free_port()),
+        "MARKET_DATA_SOURCE": "replay",
         "REPLAY_SPEED": "1",  # one candle a minute: the market does not move during the test
         "LOG_LEVEL": "INFO",
     }

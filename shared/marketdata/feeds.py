@@ -35,6 +35,15 @@ class MarketFeed(ABC):
     def next_candle(self) -> Candle:
         """The next closed candle."""
 
+    def poll(self) -> list[Candle]:
+        """The candles that closed since the last call (a stepped feed gives exactly one)."""
+        return [self.next_candle()]
+
+    @property
+    def stale(self) -> bool:
+        """True while the feed has stopped delivering data."""
+        return False
+
 
 def load_candle_csv(path: Path) -> pd.DataFrame:
     """Candles from any file ``shared.marketdata.files`` reads, sorted by time (name kept for callers)."""

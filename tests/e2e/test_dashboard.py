@@ -42,6 +42,7 @@ def test_an_alert_appears_live_as_an_order_and_a_position(
     assert not page.is_visible("#token-form")
     page.wait_for_function("document.getElementById('price-BTC-PERP').textContent !== '—'", timeout=10_000)
     assert page.text_content("#feed-source") == "replayed prices"
+    assert "not the live market" in page.text_content("#banner") and page.is_visible("#banner")
 
     response = stack.alert({"id": "e2e-1", "symbol": "BTCUSDT.P", "action": "buy", "strategy": "e2e"})
     assert response.status_code == 202

@@ -99,14 +99,13 @@
       $("balance").textContent = `balance ${fmt(d.balance)}`;
       const u = $("unrealized"); u.textContent = fmt(d.unrealized_pnl); u.className = `value ${pnlClass(d.unrealized_pnl)}`;
       $("fees").textContent = `fees paid ${fmt(d.fees_paid)}`;
-      if (d.feed) showSource(Object.values(d.feed)[0]);
+      if (d.state === "paused") showBanner("paused", `Trading paused: ${d.reason}`);
+      else if ($("banner").dataset.kind === "paused") showBanner("", "");
+      if (d.feed) showSource(Object.values(d.feed)[0], Object.values(d.stale || {}).some(Boolean));
       Object.entries(d.prices || {}).forEach(([symbol, price]) => {
         const el = $(`price-${symbol}`);
         if (el && price !== null) el.textContent = fmt(price);
       });
-      const banner = $("banner");
-      if (d.state === "paused") { banner.hidden = false; banner.textContent = `Trading paused: ${d.reason}`; }
-      else if (banner.dataset.kind !== "source") { banner.hidden = true; }
     },
     snapshot(d) {
       [...(d.trades || [])].reverse().forEach(render.trade);
@@ -116,11 +115,26 @@
     },
   };
 
-  function showSource(source) {
+  const SOURCE_NOTES = {
+    replay: "Replayed prices: real candles from a file, not the live market.",
+    synthetic: "Synthetic prices: a generated random walk for demos, not a real market.",
+  };
+
+  function showBanner(kind, text) {
+    const banner = $("banner");
+    banner.dataset.kind = kind;
+    banner.textContent = text;
+    banner.hidden = !text;
+  }
+
+  function showSource(source, stale) {
     if (!source) return;
     const badge = $("feed-source");
     badge.hidden = false;
     badge.textContent = source === "replay" ? "replayed prices" : source === "synthetic" ? "synthetic prices" : `${source} prices`;
+    if ($("banner").dataset.kind === "paused") return;
+    if (stale) showBanner("stale", "Market data is stale: no new prices are arriving. New entries are blocked.");
+    else showBanner("source", SOURCE_NOTES[source] || "");
   }
 
   function connect(token) {

@@ -1,0 +1,226 @@
+"""A fake Bluefin gateway: a real aiohttp + socket.io server on 127.0.0.1 serving the endpoints
+bluefin-v2-client calls, from the real data in ../shared/data, and able to misbehave on request.
+
+Prices and sizes travel as 1e18 fixed-point strings, as Bluefin sends them. Candles are served in file
+order: the gateway's "present" is a cursor into the real BTC month; ``advance(n)`` releases n more
+minutes; the last candle of every answer is the still-open one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import socketio
+from aiohttp import web
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+E18 = 10**18
+
+
+def e18(value: float) -> str:
+    return str(round(value * E18))
+
+
+@dataclass
+class Failure:
+    status: int | None  # an HTTP error status, or None to hang
+    times: int
+    hang_s: float = 0.0
+
+
+class FakeBluefinGateway:
+    def __init__(self, cursor: int = 300) -> None:
+        frame = pd.read_csv(DATA / "btc-perp-2022-01_1m.csv")
+        frame["ms"] = pd.to_datetime(frame["timestamp"], utc=True).astype("int64") // 1000
+        self.candles = frame[["ms", "open", "high", "low", "close", "volume"]].to_numpy()
+        self.cursor = cursor  # index of the still-open candle
+        self.failures: dict[str, list[Failure]] = defaultdict(list)
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.funding_rate = 0.0001
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
+        self.subscriptions: dict[str, set[str]] = defaultdict(set)
+        self.app = web.Application(middlewares=[self._middleware])
+        self.sio.attach(self.app)
+        self._routes()
+        self._socket_handlers()
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> str:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self.url
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def reset(self, cursor: int = 300) -> None:
+        """Back to a well-behaved gateway at ``cursor`` (between tests sharing one gateway)."""
+        self.cursor = cursor
+        self.failures.clear()
+        self.requests.clear()
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self.drop_sockets()
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def network(self) -> dict[str, str]:
+        return {
+            "url": self.url, "apiGateway": self.url, "socketURL": self.url, "dmsURL": self.url,
+            "webSocketURL": self.url.replace("http", "ws"), "onboardingUrl": self.url, "UUID": "",
+        }  # fmt: skip
+
+    # --- test controls ---------------------------------------------------------------------------------
+    def fail(self, path: str, status: int, times: int = 1) -> None:
+        self.failures[path].append(Failure(status, times))
+
+    def hang(self, path: str, seconds: float, times: int = 1) -> None:
+        self.failures[path].append(Failure(None, times, seconds))
+
+    def advance(self, minutes: int = 1) -> None:
+        self.cursor = min(self.cursor + minutes, len(self.candles) - 1)
+
+    def emit(self, event: str, data: Any, room: str | None = None) -> None:
+        asyncio.run_coroutine_threadsafe(self.sio.emit(event, data, room=room), self.loop).result(5)
+
+    def emit_trade(self, symbol: str, price: float, quantity: float, at_ms: int | None = None) -> None:
+        trade = {"symbol": symbol, "price": e18(price), "quantity": e18(quantity), "side": "BUY",
+                 "time": at_ms if at_ms is not None else int(time.time() * 1000)}  # fmt: skip
+        self.emit("RecentTrades", {"trades": [trade]}, room=f"globalUpdatesRoom:{symbol}")
+
+    def drop_sockets(self) -> None:
+        async def _drop() -> None:
+            for sid in list(self.sio.manager.get_participants("/", None)):
+                await self.sio.disconnect(sid[0] if isinstance(sid, tuple) else sid)
+
+        asyncio.run_coroutine_threadsafe(_drop(), self.loop).result(5)
+
+    def connected_clients(self) -> int:
+        return len(list(self.sio.manager.get_participants("/", None)))
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/socket.io"):
+            self.requests.append((request.path, dict(request.query)))
+            queue = self.failures.get(request.path)
+            if queue:
+                failure = queue[0]
+                failure.times -= 1
+                if failure.times <= 0:
+                    queue.pop(0)
+                if failure.status is None:
+                    await asyncio.sleep(failure.hang_s)
+                else:
+                    return web.json_response(
+                        {"error": {"code": failure.status, "message": "fake failure"}}, status=failure.status
+                    )
+        return await handler(request)  # type: ignore[no-any-return]
+
+    def _routes(self) -> None:
+        r = self.app.router
+        r.add_get("/marketData/contractAddresses", self._contracts)
+        r.add_get("/candlestickData", self._candles)
+        r.add_get("/orderbook", self._orderbook)
+        r.add_get("/fundingRate", self._funding)
+        r.add_get("/marketData", self._market_data)
+        r.add_get("/ticker", self._ticker)
+        r.add_get("/recentTrades", self._recent_trades)
+
+    async def _contracts(self, request: web.Request) -> web.Response:
+        objects = {name: {"id": f"0x{i:064x}", "dataType": "0x2::coin::USDC"} for i, name in enumerate(
+            ["SubAccounts", "BankTable", "package", "Bank", "Currency", "Sequencer"], start=1)}  # fmt: skip
+        markets = {
+            "BTC-PERP": {"Perpetual": {"id": "0x" + "b" * 64}, "PriceOracle": {"id": "0x" + "c" * 64},
+                         "PositionsTable": {"id": "0x" + "d" * 64}},
+        }  # fmt: skip
+        return web.json_response({"auxiliaryContractsAddresses": {"objects": objects}, **markets})
+
+    def _candle_row(self, index: int) -> list[Any]:
+        ms, o, h, low, c, v = self.candles[index]
+        start = int(ms)
+        return [start, e18(o), e18(h), e18(low), e18(c), start + 59_999, e18(v), e18(v * c), 10]
+
+    async def _candles(self, request: web.Request) -> web.Response:
+        query = request.query
+        if query.get("symbol") != "BTC-PERP" or query.get("interval") != "1m":
+            return web.json_response(
+                {"error": {"code": 400, "message": "unsupported symbol/interval"}}, status=400
+            )
+        limit = min(int(query.get("limit", 50)), 1000)
+        last = self.cursor
+        if "endTime" in query:
+            end = int(query["endTime"])
+            last = min(last, int((self.candles[:, 0] <= end).sum()) - 1)
+        first = 0
+        if "startTime" in query:
+            first = int((self.candles[:, 0] < int(query["startTime"])).sum())
+            rows = list(range(first, min(first + limit, last + 1)))
+        else:
+            rows = list(range(max(first, last - limit + 1), last + 1))
+        return web.json_response([self._candle_row(i) for i in rows])
+
+    async def _orderbook(self, request: web.Request) -> web.Response:
+        book = pd.read_csv(DATA / "btcusdt-perp_book-snapshot-5.csv").iloc[0]
+        shift = float(self.candles[self.cursor][4]) - float(book["asks[0].price"])
+        asks = [[e18(book[f"asks[{i}].price"] + shift), e18(book[f"asks[{i}].amount"])] for i in range(5)]
+        bids = [[e18(book[f"bids[{i}].price"] + shift), e18(book[f"bids[{i}].amount"])] for i in range(5)]
+        return web.json_response({"symbol": request.query.get("symbol"), "asks": asks, "bids": bids,
+                                  "askOrders": asks, "bidOrders": bids})  # fmt: skip
+
+    async def _funding(self, request: web.Request) -> web.Response:
+        now = int(self.candles[self.cursor][0])
+        return web.json_response({"symbol": request.query.get("symbol"), "fundingRate": e18(self.funding_rate),
+                                  "time": now, "nextFundingTime": now + 3_600_000})  # fmt: skip
+
+    async def _market_data(self, request: web.Request) -> web.Response:
+        close = float(self.candles[self.cursor][4])
+        return web.json_response({"symbol": "BTC-PERP", "marketPrice": e18(close), "indexPrice": e18(close),
+                                  "lastFundingRate": e18(self.funding_rate), "openInterest": e18(1234.5)})  # fmt: skip
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        return await self._market_data(request)
+
+    async def _recent_trades(self, request: web.Request) -> web.Response:
+        close = float(self.candles[self.cursor][4])
+        return web.json_response([{"symbol": "BTC-PERP", "price": e18(close), "quantity": e18(0.01), "side": "BUY",
+                                   "time": int(self.candles[self.cursor][0])}])  # fmt: skip
+
+    # --- socket.io -------------------------------------------------------------------------------------
+    def _socket_handlers(self) -> None:
+        @self.sio.on("SUBSCRIBE")
+        async def subscribe(sid: str, rooms: list[dict[str, str]]) -> dict[str, bool]:
+            for room in rooms:
+                name = (
+                    f"{room['e']}Room:{room['p']}"
+                    if not room["e"].endswith("Room")
+                    else f"{room['e']}:{room['p']}"
+                )
+                await self.sio.enter_room(sid, name)
+                self.subscriptions[sid].add(name)
+            return {"success": True}
+
+        @self.sio.on("UNSUBSCRIBE")
+        async def unsubscribe(sid: str, rooms: list[dict[str, str]]) -> dict[str, bool]:
+            return {"success": True}

@@ -73,7 +73,10 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
 
     @app.get("/api/market")
     def market() -> Any:
-        return jsonify(markets=[m.snapshot().as_dict() for m in engine.markets.values()])
+        return jsonify(
+            markets=[m.snapshot().as_dict() for m in engine.markets.values()],
+            correlation=engine.correlations(),
+        )
 
     @app.get("/api/status")
     def status() -> Any:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.config import PROJECT_ROOT, ensure_env_file, env_file_path, load_settings
+from shared.config import PROJECT_ROOT, Settings, ensure_env_file, env_file_path, load_settings
 from shared.errors import ConfigError
 
 
@@ -24,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("file", type=Path)
     importer.add_argument("--out", type=Path, help="output .parquet (default: beside the input)")
     importer.add_argument("--strict", action="store_true", help="write nothing if any row is bad")
+    downloader = data.add_parser("download", help="download candles from Bluefin into Parquet (resumes)")
+    downloader.add_argument("--symbol", default="BTC-PERP")
+    downloader.add_argument("--timeframe", default="1m", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
+    downloader.add_argument("--since", required=True, type=_utc_date, help="first candle, e.g. 2025-01-01")
+    downloader.add_argument("--until", type=_utc_date, help="end (exclusive); default: now")
+    downloader.add_argument(
+        "--out", type=Path, required=True, help="the .parquet file (appended to if it exists)"
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
     return parser
@@ -38,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         and ensure_env_file(PROJECT_ROOT / ".env.example", env_file)
     ):
         print(f"created {env_file} from .env.example with a fresh WEBHOOK_PASSPHRASE and API_TOKEN")
-    if args.command == "data":
+    if args.command == "data" and args.data_command == "import":
         return data_import(args.file, args.out, args.strict)
     try:
         settings = load_settings()
@@ -46,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             from agent.runner import run
 
             return run(settings, env_file, use_nginx=not args.no_nginx, reload=args.reload)
+        if args.command == "data":
+            return data_download(settings, args)
         if args.command == "serve":
             from agent.services import serve
 
@@ -66,6 +77,38 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date like 2025-01-01 or 2025-01-01T12:00"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def data_download(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.errors import Temporary
+    from shared.marketdata.bluefin import BluefinMarketData, bluefin_network
+    from shared.marketdata.download import download
+
+    if args.until is not None and args.until <= args.since:
+        print("error: --until must be after --since", file=sys.stderr)
+        return 2
+    hub = BluefinMarketData(bluefin_network(settings.bluefin_network), (args.symbol,), request_timeout_s=15)
+    try:
+        hub.start(with_socket=False)
+        report = download(hub, args.symbol, args.timeframe, args.since, args.until, args.out)
+    except Temporary as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        hub.stop()
+    resumed = f", resumed after {report.resumed_from.isoformat()}" if report.resumed_from else ""
+    print(f"wrote {report.total} candles to {report.path} ({report.fetched} new{resumed})")
+    return 0
 
 
 def data_import(source: Path, out: Path | None, strict: bool) -> int:

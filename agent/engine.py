@@ -28,6 +28,7 @@ from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow
 from shared.errors import BluefinAIError
 from shared.exchange.base import Exchange
 from shared.logs import log_event
+from shared.market_structure import correlation_matrix
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
 from shared.marketdata.snapshot import MarketState
 from shared.models import Candle, Decision, DecisionAction, Position, Signal, SignalAction
@@ -285,6 +286,23 @@ class Engine:
             if row is None:
                 return Position(symbol, 0.0, 0.0)
             return Position(symbol, row.quantity, row.entry_price, row.realized_pnl)
+
+    def correlations(self, window: int = 240) -> dict[str, dict[str, float | None]]:
+        """Correlation of 1m log returns across the traded symbols over their common candles (empty with
+        fewer than two symbols; None where two symbols share too few candles)."""
+        if len(self.history) < 2:
+            return {}
+        closes = {
+            symbol: pd.Series(
+                [c.close for c in candles], index=pd.DatetimeIndex([c.open_time for c in candles])
+            )
+            for symbol, candles in self.history.items()
+        }
+        matrix = correlation_matrix(closes, window)
+        return {
+            str(k): {str(i): None if pd.isna(v) else round(float(v), 4) for i, v in row.items()}
+            for k, row in matrix.to_dict().items()
+        }
 
     # status ------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from shared.models import Candle
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-E18 = 1e18
+E18 = 10**18  # an int: int / int division is correctly rounded, int / float is not
 MAX_CANDLES_PER_CALL = 1000
 
 
@@ -172,12 +172,21 @@ class BluefinMarketData:
 
     # --- REST --------------------------------------------------------------------------------------------
     def candles(
-        self, symbol: str, limit: int, start_ms: int | None = None, end_ms: int | None = None
+        self,
+        symbol: str,
+        limit: int,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        interval: str = "1m",
     ) -> list[Candle]:
         from bluefin_v2_client import MARKET_SYMBOLS
         from bluefin_v2_client.enumerations import Interval
 
-        params: dict[str, Any] = {"symbol": MARKET_SYMBOLS(symbol), "interval": Interval._1m, "limit": limit}
+        params: dict[str, Any] = {
+            "symbol": MARKET_SYMBOLS(symbol),
+            "interval": Interval(interval),
+            "limit": limit,
+        }
         if start_ms is not None:
             params["startTime"] = start_ms
         if end_ms is not None:

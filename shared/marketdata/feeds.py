@@ -94,7 +94,9 @@ class ReplayFeed(MarketFeed):
 
 
 class SyntheticFeed(MarketFeed):
-    """A seeded geometric random walk with volatility regimes; for demos only (labelled as synthetic)."""
+    """A seeded geometric random walk with volatility regimes (calm, normal, wild, switching about every
+    100 candles) and rare jumps (about one candle in 500 moves 2-6 %); for demos only, always labelled
+    as synthetic. The same seed and symbol give the same path."""
 
     source = "synthetic"
 
@@ -112,6 +114,8 @@ class SyntheticFeed(MarketFeed):
         path = [open_]
         for _ in range(4):
             path.append(path[-1] * math.exp(self._rng.gauss(0, self._vol / 2)))
+        if self._rng.random() < 0.002:  # a jump
+            path.append(path[-1] * math.exp(self._rng.choice((-1, 1)) * self._rng.uniform(0.02, 0.06)))
         close = path[-1]
         candle = Candle(
             self.symbol, self._time, open_, max(path), min(path), close, abs(self._rng.gauss(50, 20))

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ E18 = 10**18
 
 
 def e18(value: float) -> str:
-    return str(round(value * E18))
+    """Exact 1e18 fixed point of the decimal the value prints as (as Bluefin sends prices)."""
+    return str(int(Decimal(repr(float(value))) * E18))
 
 
 @dataclass

@@ -84,3 +84,16 @@ def test_market_snapshot_across_timeframes(client: FlaskClient) -> None:
     assert set(market["timeframes"]) == {"1m", "5m", "15m", "1h", "4h", "1d"}
     assert market["timeframes"]["1m"]["candles"] == 300
     assert market["timeframes"]["1m"]["indicators"]["rsi"] is not None
+
+
+def test_correlation_across_symbols(make_settings: Any) -> None:
+    settings = make_settings(
+        socket_url="http://127.0.0.1:9", symbols="BTC-PERP,ETH-PERP", market_data_source="synthetic"
+    )
+    app = create_app(settings, start_engine=False)
+    engine: Engine = app.extensions["engine"]
+    engine.prepare()
+    body = app.test_client().get("/api/market", headers=AUTH).get_json()
+    assert [m["source"] for m in body["markets"]] == ["synthetic", "synthetic"]
+    matrix = body["correlation"]
+    assert matrix["BTC-PERP"]["BTC-PERP"] == 1.0 and -1 <= matrix["BTC-PERP"]["ETH-PERP"] <= 1

@@ -52,7 +52,10 @@ def gateway(shared_gateway: FakeBluefinGateway) -> FakeBluefinGateway:
 def test_network_names() -> None:
     assert bluefin_network("SUI_PROD")["apiGateway"].startswith("https://")
     assert bluefin_network("http://127.0.0.1:9")["socketURL"] == "http://127.0.0.1:9"
-    assert from_e18("46970000000000000000000") == pytest.approx(46_970.0)
+    assert from_e18("46970000000000000000000") == 46_970.0  # exact, not approximately
+    assert from_e18("46425500000000000000000") == 46_425.5
+    with pytest.raises(ValueError):
+        from_e18(None)
 
 
 def test_history_and_new_candles_are_the_real_ones(

@@ -165,18 +165,17 @@ class Engine:
 
     def step_market(self) -> None:
         for symbol, feed in self.feeds.items():
-            candle = feed.next_candle()
-            self._take_candle(candle)
-            self.status.candles_seen += 1
-            self.journal.publish(
-                "market",
-                {
-                    "symbol": symbol,
-                    "price": candle.close,
-                    "time": self.status.last_candle_time,
-                    "source": feed.source,
-                },
-            )
+            for candle in feed.poll():
+                self._take_candle(candle)
+                self.status.candles_seen += 1
+                self.journal.publish(
+                    "market",
+                    {"symbol": symbol, "price": candle.close, "time": self.status.last_candle_time,
+                     "source": feed.source, "stale": feed.stale},
+                )  # fmt: skip
+            market = self.markets[symbol]
+            market.stale = feed.stale
+            market.book, market.funding = feed.derivatives()
 
     def candles_frame(self, symbol: str) -> pd.DataFrame:
         candles = self.history[symbol]

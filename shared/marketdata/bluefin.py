@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,13 +26,14 @@ from shared.logs import log_event
 from shared.marketdata.candles import TickCandleBuilder
 from shared.marketdata.feeds import MarketFeed
 from shared.marketdata.funding import FundingRate
-from shared.marketdata.orderbook import OrderBook
+from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Candle
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 E18 = 10**18  # an int: int / int division is correctly rounded, int / float is not
 MAX_CANDLES_PER_CALL = 1000
+EXTRAS_EVERY_S = 30.0
 
 
 def bluefin_network(name: str) -> dict[str, str]:
@@ -91,6 +93,11 @@ def parse_funding(raw: Any, symbol: str) -> FundingRate:
     return FundingRate(symbol, from_e18(data["fundingRate"]), at)
 
 
+def _numbers(raw: dict[str, Any]) -> dict[str, float]:
+    """The fixed-point number fields of an answer, as floats."""
+    return {k: from_e18(v) for k, v in raw.items() if isinstance(v, str) and v.lstrip("-").isdigit()}
+
+
 class BluefinMarketData:
     """One SDK client on a private event loop; REST calls with timeouts; live trades from the socket."""
 
@@ -103,6 +110,7 @@ class BluefinMarketData:
         self.builders = {s: TickCandleBuilder(s) for s in symbols}
         self.last_message_at = 0.0
         self.last_trade_price: dict[str, float] = {}
+        self.live_books: dict[str, OrderBook] = {}
         self.socket_connected = False
         self.reconnects = 0
         self._loop = asyncio.new_event_loop()
@@ -206,17 +214,40 @@ class BluefinMarketData:
         raw = self.run(lambda: self._client.get_funding_rate(MARKET_SYMBOLS(symbol)))
         return parse_funding(raw, symbol)
 
+    def ticker(self, symbol: str) -> dict[str, Any]:
+        from bluefin_v2_client import MARKET_SYMBOLS
+
+        raw = _check_answer(self.run(lambda: self._client.get_ticker_data(MARKET_SYMBOLS(symbol))), "ticker")
+        return _numbers(raw)
+
+    def recent_trades(self, symbol: str, count: int = 50) -> list[tuple[datetime, float, float]]:
+        """(time, price, quantity) of the latest public trades."""
+        from bluefin_v2_client import MARKET_SYMBOLS
+        from bluefin_v2_client.enumerations import TRADE_TYPE
+
+        params = {
+            "symbol": MARKET_SYMBOLS(symbol),
+            "pageSize": count,
+            "pageNumber": 1,
+            "traders": TRADE_TYPE.ISOLATED,
+        }
+        rows = _check_answer(self.run(lambda: self._client.get_market_recent_trades(params)), "recent trades")
+        return [
+            (
+                datetime.fromtimestamp(int(t["time"]) / 1000, UTC),
+                from_e18(t["price"]),
+                from_e18(t["quantity"]),
+            )
+            for t in rows
+        ]
+
     def market_data(self, symbol: str) -> dict[str, Any]:
         from bluefin_v2_client import MARKET_SYMBOLS
 
         raw = _check_answer(
             self.run(lambda: self._client.get_market_data(MARKET_SYMBOLS(symbol))), "market data"
         )
-        return {
-            k: from_e18(v)
-            for k, v in raw.items()
-            if k != "symbol" and isinstance(v, str) and v.lstrip("-").isdigit()
-        }
+        return _numbers(raw)
 
     # --- socket ------------------------------------------------------------------------------------------
     async def _socket_supervisor(self) -> None:
@@ -225,6 +256,7 @@ class BluefinMarketData:
 
         socket = self._client.socket
         await socket.listen("RecentTrades", self._on_trades)
+        await socket.listen("OrderbookUpdate", self._on_book)
         await socket.listen("disconnect", self._on_disconnect)
         delay = 0.5
         while not self._closing:
@@ -260,6 +292,19 @@ class BluefinMarketData:
         self.socket_connected = False
         log_event(logger, "bluefin_socket_disconnected", logging.WARNING)
 
+    async def _on_book(self, data: dict[str, Any]) -> None:
+        symbol = data.get("symbol")
+        if symbol not in self.builders:
+            return
+        try:
+            book = parse_orderbook(data, symbol)
+        except (Temporary, BookError, ValueError, TypeError) as exc:
+            log_event(logger, "bluefin_book_update_unusable", logging.WARNING, symbol=symbol, error=str(exc))
+            return
+        with self._lock:
+            self.live_books[symbol] = book
+            self.last_message_at = time.monotonic()
+
     async def _on_trades(self, data: dict[str, Any]) -> None:
         for trade in data.get("trades", []):
             symbol = trade.get("symbol")
@@ -290,6 +335,9 @@ class BluefinFeed(MarketFeed):
         self.hub = hub
         self.poll_interval_s = poll_interval_s
         self._last_poll = 0.0
+        self._extras_at = -EXTRAS_EVERY_S
+        self._book: dict[str, float] | None = None
+        self._funding: FundingRate | None = None
         self.symbol = symbol
         self.stale_after_s = stale_after_s
         self.backoff_max_s = backoff_max_s
@@ -345,3 +393,21 @@ class BluefinFeed(MarketFeed):
 
     def next_candle(self) -> Candle:
         raise Temporary("the Bluefin feed is polled, not stepped")
+
+    def derivatives(self) -> tuple[dict[str, float] | None, FundingRate | None]:
+        """Order-book metrics, funding rate and open interest, refreshed at most every ``EXTRAS_EVERY_S``;
+        on a temporary failure the last values are kept (and the time they were fetched says how old)."""
+        now = time.monotonic()
+        if now - self._extras_at >= EXTRAS_EVERY_S:
+            self._extras_at = now
+            try:
+                live = self.hub.live_books.get(self.symbol)
+                self._book = (live or self.hub.orderbook(self.symbol)).metrics()
+                funding = self.hub.funding(self.symbol)
+                interest = self.hub.market_data(self.symbol).get("openInterest")
+                self._funding = replace(funding, open_interest=interest)
+            except (Temporary, BookError) as exc:
+                log_event(
+                    logger, "bluefin_extras_failed", logging.WARNING, symbol=self.symbol, error=str(exc)
+                )
+        return self._book, self._funding

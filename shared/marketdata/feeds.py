@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
+from shared.marketdata.funding import FundingRate
 from shared.models import Candle
 
 CANDLE_SECONDS = 60
@@ -43,6 +44,10 @@ class MarketFeed(ABC):
     def stale(self) -> bool:
         """True while the feed has stopped delivering data."""
         return False
+
+    def derivatives(self) -> tuple[dict[str, float] | None, FundingRate | None]:
+        """Latest order-book metrics and funding, when the source has them (files and synthetic do not)."""
+        return None, None
 
 
 def load_candle_csv(path: Path) -> pd.DataFrame:

@@ -81,6 +81,8 @@ class MarketSnapshot:
                 "rate": self.funding.rate,
                 "annualised": self.funding.annualised,
                 "predicted": self.funding.predicted,
+                "open_interest": self.funding.open_interest,
+                "time": self.funding.time.isoformat(),
             },
         }
 

@@ -111,6 +111,16 @@ class FakeBluefinGateway:
                  "time": at_ms if at_ms is not None else int(time.time() * 1000)}  # fmt: skip
         self.emit("RecentTrades", {"trades": [trade]}, room=f"globalUpdatesRoom:{symbol}")
 
+    def emit_book(
+        self, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]]
+    ) -> None:
+        data = {
+            "symbol": symbol,
+            "bids": [[e18(p), e18(q)] for p, q in bids],
+            "asks": [[e18(p), e18(q)] for p, q in asks],
+        }
+        self.emit("OrderbookUpdate", data, room=f"globalUpdatesRoom:{symbol}")
+
     def drop_sockets(self) -> None:
         async def _drop() -> None:
             for sid in list(self.sio.manager.get_participants("/", None)):

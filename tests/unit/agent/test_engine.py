@@ -166,3 +166,59 @@ def test_replay_restart_resets_the_market_state(database: Database) -> None:
     engine.step_market()  # wraps to the first candle: time goes back
     market = engine.markets["BTC-PERP"]
     assert market.snapshot().timeframes["1m"].candles == 1 and len(engine.history["BTC-PERP"]) == 1
+
+
+class StaleReplay(ReplayFeed):
+    """The real replay, reporting that its data stopped (what a live feed does when the exchange goes quiet)."""
+
+    @property
+    def stale(self) -> bool:
+        return True
+
+
+def test_a_stale_market_blocks_entries_but_not_exits(database: Database) -> None:
+    publisher = RecordingPublisher()
+    engine = make_engine(database, publisher)
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()  # fresh data: trades
+    engine.feeds["BTC-PERP"] = StaleReplay(REAL_CANDLES, "BTC-PERP", start_index=330)
+    engine.step_market()
+    add_signal(database, "k2", "sell")
+    add_signal(database, "k3", "close")
+    engine.process_pending_signals()
+    with database.session() as session:
+        decisions = {d.signal_id: d for d in session.scalars(select(DecisionRow))}
+    assert "is stale" in decisions[2].rationale and not decisions[2].risk_approved
+    assert decisions[3].action == "close" and decisions[3].risk_approved
+    assert engine.snapshot()["stale"] == {"BTC-PERP": True}
+    assert any(name == "market" and data["stale"] for name, data in publisher.events)
+
+
+def test_the_engine_trades_on_a_live_bluefin_feed(database: Database) -> None:
+    """The live feed through the engine: polled candles, derivatives in the snapshot, an order."""
+    from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
+    from tests.fakes.bluefin_gateway import FakeBluefinGateway
+
+    gateway = FakeBluefinGateway(cursor=301)
+    gateway.start()
+    hub = BluefinMarketData(bluefin_network(gateway.url), ("BTC-PERP",))
+    try:
+        hub.start(with_socket=False)
+        engine = make_engine(database, RecordingPublisher())
+        engine.feeds = {"BTC-PERP": BluefinFeed(hub, "BTC-PERP")}
+        engine.markets["BTC-PERP"].source = "bluefin"
+        engine.prepare()
+        gateway.advance(2)
+        engine.step_market()
+        snapshot = engine.markets["BTC-PERP"].snapshot()
+        assert snapshot.timeframes["1m"].candles == 302 and snapshot.book is not None
+        assert snapshot.funding is not None and snapshot.funding.open_interest == pytest.approx(1234.5)
+        add_signal(database, "k1", "buy")
+        engine.process_pending_signals()
+        with database.session() as session:
+            order = session.scalar(select(OrderRow))
+        assert order is not None and order.status == "FILLED"
+    finally:
+        hub.stop()
+        gateway.stop()

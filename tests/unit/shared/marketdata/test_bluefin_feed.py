@@ -91,6 +91,9 @@ def test_order_book_and_funding(hub: BluefinMarketData) -> None:
     funding = hub.funding("BTC-PERP")
     assert funding.rate == pytest.approx(0.0001) and funding.annualised == pytest.approx(0.876)
     assert hub.market_data("BTC-PERP")["openInterest"] == pytest.approx(1234.5)
+    assert hub.ticker("BTC-PERP")["marketPrice"] > 0
+    ((_, price, quantity),) = hub.recent_trades("BTC-PERP")
+    assert price > 0 and quantity == pytest.approx(0.01)
 
 
 def test_429_and_500_back_off_without_crashing_and_go_stale(
@@ -133,3 +136,22 @@ def test_live_trades_arrive_over_the_socket_and_survive_a_dropped_connection(
     wait_for(lambda: hub.socket_connected and gateway.connected_clients() == 1, timeout_s=15)
     gateway.emit_trade("BTC-PERP", 47_100.0, 0.1)
     wait_for(lambda: hub.last_trade_price.get("BTC-PERP") == pytest.approx(47_100.0))
+    gateway.emit_book("BTC-PERP", [(47_099.0, 2.0), (47_098.0, 1.0)], [(47_101.0, 1.5)])
+    book = wait_for(lambda: hub.live_books.get("BTC-PERP"))
+    assert book.mid == 47_100.0 and book.bids[1] == (47_098.0, 1.0)
+
+
+def test_derivatives_give_book_metrics_funding_and_open_interest(
+    gateway: FakeBluefinGateway, hub: BluefinMarketData
+) -> None:
+    feed = BluefinFeed(hub, "BTC-PERP")
+    book, funding = feed.derivatives()
+    assert book is not None and book["spread_bps"] > 0 and "bid_depth_0.5%" in book
+    assert (
+        funding is not None
+        and funding.rate == pytest.approx(0.0001)
+        and funding.open_interest == pytest.approx(1234.5)
+    )
+    calls = len(gateway.requests)
+    assert feed.derivatives() == (book, funding)  # cached: no new request within the refresh interval
+    assert len(gateway.requests) == calls

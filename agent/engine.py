@@ -159,8 +159,8 @@ class Engine:
         self.history[candle.symbol].append(candle)
         close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
         on_price = getattr(self.exchange, "on_price", None)
-        if on_price is not None:
-            on_price(candle.symbol, candle.close, close_time)
+        if on_price is not None:  # a simulated exchange follows the market through the candles
+            on_price(candle.symbol, candle.close, close_time, candle.high, candle.low)
         self.status.last_candle_time = close_time.isoformat()
 
     def step_market(self) -> None:
@@ -176,6 +176,8 @@ class Engine:
             market = self.markets[symbol]
             market.stale = feed.stale
             market.book, market.funding = feed.derivatives()
+            if market.funding is not None and hasattr(self.exchange, "set_funding_rate"):
+                self.exchange.set_funding_rate(market.funding)
 
     def candles_frame(self, symbol: str) -> pd.DataFrame:
         candles = self.history[symbol]

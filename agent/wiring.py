@@ -13,7 +13,7 @@ from shared.db import Database
 from shared.errors import ConfigError, Temporary
 from shared.events import EventPublisher
 from shared.exchange.base import Exchange
-from shared.exchange.paper import PaperExchange
+from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed, SyntheticFeed
@@ -80,7 +80,18 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
 def build_exchange(settings: Settings, db: Database) -> Exchange:
     if settings.trading_mode == "real":
         raise ConfigError(["TRADING_MODE: 'real' needs the Bluefin adapter, which is not in this build"])
-    return PaperExchange(db, settings.starting_equity, settings.taker_fee)
+    return PaperExchange(
+        db,
+        PaperConfig(
+            starting_balance=settings.starting_equity,
+            taker_fee=settings.taker_fee,
+            maker_fee=settings.maker_fee,
+            slippage_bps=settings.slippage_bps,
+            maintenance_ratio=settings.maintenance_margin_ratio,
+            default_leverage=settings.default_leverage,
+            funding_interval_hours=settings.funding_interval_hours,
+        ),
+    )
 
 
 def build_engine(settings: Settings, db: Database, publisher: EventPublisher | None) -> Engine:

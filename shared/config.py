@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     default_leverage: float = Field(3.0, ge=1, le=20)
     starting_equity: float = Field(10_000.0, gt=0)
     taker_fee: float = Field(0.0005, ge=0, lt=0.01)
+    maker_fee: float = Field(0.0002, ge=-0.001, lt=0.01)
+    slippage_bps: float = Field(2.0, ge=0, le=500)
+    maintenance_margin_ratio: float = Field(0.03, gt=0, lt=0.5)
+    funding_interval_hours: float = Field(1.0, gt=0, le=24)
 
     webhook_port: int = Field(5004, ge=1, le=65535)
     socket_port: int = Field(5008, ge=1, le=65535)

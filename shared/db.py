@@ -26,12 +26,14 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -189,6 +191,8 @@ class PaperPositionRow(Base):
     symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
     quantity: Mapped[float] = mapped_column(Float, default=0.0)
     entry_price: Mapped[float] = mapped_column(Float, default=0.0)
+    leverage: Mapped[float] = mapped_column(Float, default=3.0, server_default="3")
+    margin: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class PaperOrderRow(Base):
@@ -197,13 +201,47 @@ class PaperOrderRow(Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     symbol: Mapped[str] = mapped_column(String(40))
     side: Mapped[str] = mapped_column(String(4))
+    order_type: Mapped[str] = mapped_column(String(20), default="MARKET", server_default="MARKET")
     quantity: Mapped[float] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
+    trigger_price: Mapped[float | None] = mapped_column(Float)
+    time_in_force: Mapped[str] = mapped_column(String(4), default="GTT", server_default="GTT")
+    post_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    reduce_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    leverage: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    triggered: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     filled_quantity: Mapped[float] = mapped_column(Float)
     average_price: Mapped[float | None] = mapped_column(Float)
     fee: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaperFillRow(Base):
+    __tablename__ = "paper_fills"
+    trade_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    exchange_id: Mapped[str] = mapped_column(String(80), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    symbol: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[float] = mapped_column(Float)
+    price: Mapped[float] = mapped_column(Float)
+    fee: Mapped[float] = mapped_column(Float)
+    liquidity: Mapped[str] = mapped_column(String(5))  # maker | taker
+    time: Mapped[datetime]
+
+
+class PaperLedgerRow(Base):
+    """Every cash movement of the paper account: fee, realised PnL, funding, liquidation penalty."""
+
+    __tablename__ = "paper_ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    symbol: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[float] = mapped_column(Float)  # signed: + credits the balance
+    time: Mapped[datetime]
+    reference: Mapped[str] = mapped_column(String(80), default="")
 
 
 class StateRow(Base):
@@ -248,13 +286,30 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> int:
-        """Create missing tables and record the schema version. Safe to call from every process."""
+        """Create missing tables, add missing columns (additive migrations: every new column has a server
+        default), and record the schema version. Safe to call from every process."""
         Base.metadata.create_all(self.engine)
+        self._add_missing_columns()
         with self.session() as session:
             current = session.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
             if current is None or current < SCHEMA_VERSION:
                 session.merge(SchemaVersion(version=SCHEMA_VERSION))
         return SCHEMA_VERSION
+
+    def _add_missing_columns(self) -> None:
+        inspector = inspect(self.engine)
+        with self.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    kind = column.type.compile(dialect=self.engine.dialect)
+                    default = column.server_default.arg if column.server_default is not None else None  # type: ignore[attr-defined]
+                    clause = f" DEFAULT '{default}'" if default is not None else ""
+                    connection.execute(
+                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+                    )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -56,6 +56,23 @@ class OrderStatus(StrEnum):
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    STOP_MARKET = "STOP_MARKET"
+    STOP_LIMIT = "STOP_LIMIT"
+    TAKE_PROFIT = "TAKE_PROFIT"  # a market order triggered when price reaches the target
+
+    @property
+    def has_trigger(self) -> bool:
+        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT)
+
+    @property
+    def has_limit(self) -> bool:
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+
+
+class TimeInForce(StrEnum):
+    GTT = "GTT"  # good till time (until cancelled or expired)
+    IOC = "IOC"  # immediate or cancel: fill what is possible now, cancel the rest
+    FOK = "FOK"  # fill or kill: all now, or nothing
 
 
 @dataclass(frozen=True)
@@ -101,14 +118,40 @@ class Decision:
 
 @dataclass(frozen=True)
 class OrderRequest:
+    """An order as the engine asks for it. Invariants are checked here, where the order is created."""
+
     client_id: str
     symbol: str
     side: Side
     quantity: float
     order_type: OrderType = OrderType.MARKET
-    price: float | None = None
+    price: float | None = None  # limit price (LIMIT, STOP_LIMIT)
+    trigger_price: float | None = None  # STOP_MARKET, STOP_LIMIT, TAKE_PROFIT
+    time_in_force: TimeInForce = TimeInForce.GTT
+    post_only: bool = False
     reduce_only: bool = False
     leverage: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (self.quantity > 0):
+            problems.append("quantity must be positive")
+        if self.order_type.has_limit and not (self.price is not None and self.price > 0):
+            problems.append(f"{self.order_type} needs a positive price")
+        if not self.order_type.has_limit and self.price is not None:
+            problems.append(f"{self.order_type} takes no price")
+        if self.order_type.has_trigger and not (self.trigger_price is not None and self.trigger_price > 0):
+            problems.append(f"{self.order_type} needs a positive trigger_price")
+        if not self.order_type.has_trigger and self.trigger_price is not None:
+            problems.append(f"{self.order_type} takes no trigger_price")
+        if self.post_only and self.order_type is not OrderType.LIMIT:
+            problems.append("post_only applies to LIMIT orders only")
+        if self.post_only and self.time_in_force is not TimeInForce.GTT:
+            problems.append("post_only orders must be GTT")
+        if not (1 <= self.leverage <= 50):
+            problems.append("leverage must be from 1 to 50")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -1,155 +1,547 @@
 """``PaperExchange``: a simulated Bluefin perpetuals exchange whose books live in the database.
 
-This first version fills market orders at the current mark price, charges the taker fee on the notional,
-checks initial margin at the requested leverage, honours reduce-only, and keeps balance and positions in
-its own tables (``paper_*``), so its state survives a restart.
+What it simulates:
+- market, limit, stop-market, stop-limit and take-profit orders; reduce-only and post-only; time in force
+  GTT, IOC and FOK;
+- fills: a market (or marketable) order walks the order book when one is known (``on_book``), else pays
+  ``slippage_bps`` on the mark; resting limit orders fill at their price as maker when a candle trades
+  through them; stops trigger on the candle's high/low and fill at the trigger as taker;
+- isolated margin per position at the market's leverage (``set_leverage``), initial margin checked
+  against free collateral, liquidation when the candle crosses the liquidation price (the position is
+  closed there and what is left of its margin goes to the insurance fund);
+- maker/taker fees on the notional, funding every ``funding_interval_hours`` of the market clock;
+- every cash movement in ``paper_ledger`` (fee, pnl, funding, liquidation), so no money appears or
+  disappears unaccounted. State survives a restart.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from shared.accounting import apply_fill
-from shared.db import Database, PaperAccountRow, PaperOrderRow, PaperPositionRow
+from shared.db import Database, PaperAccountRow, PaperFillRow, PaperLedgerRow, PaperOrderRow, PaperPositionRow
 from shared.errors import Rejected, Temporary
-from shared.exchange.base import Account, Exchange
-from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Position, Side
+from shared.exchange.base import Account, Exchange, ExchangePosition
+from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
+from shared.marketdata.funding import FundingRate
+from shared.marketdata.orderbook import OrderBook
+from shared.models import (
+    Fill,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    TimeInForce,
+)
 
 ACCOUNT_ID = 1
+RESTING = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    starting_balance: float = 10_000.0
+    taker_fee: float = 0.0005
+    maker_fee: float = 0.0002
+    slippage_bps: float = 2.0  # paid by market orders when no order book is known
+    maintenance_ratio: float = 0.03
+    default_leverage: float = 3.0
+    max_leverage: float = 20.0
+    funding_interval_hours: float = 1.0
 
 
 class PaperExchange(Exchange):
     name = "paper"
 
-    def __init__(self, db: Database, starting_balance: float, taker_fee: float) -> None:
+    def __init__(self, db: Database, config: PaperConfig | None = None) -> None:
         self._db = db
-        self._taker_fee = taker_fee
+        self.config = config or PaperConfig()
         self._marks: dict[str, float] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._funding: dict[str, FundingRate] = {}
         self._clock = datetime.now(UTC)
-        self._lock = threading.Lock()
+        self._next_funding: datetime | None = None
+        self._lock = threading.RLock()
         with db.session() as session:
             if session.get(PaperAccountRow, ACCOUNT_ID) is None:
-                session.add(PaperAccountRow(id=ACCOUNT_ID, balance=starting_balance, fees_paid=0.0))
+                session.add(
+                    PaperAccountRow(id=ACCOUNT_ID, balance=self.config.starting_balance, fees_paid=0.0)
+                )
 
-    # market data pushed in by the engine
-    def on_price(self, symbol: str, price: float, time: datetime) -> None:
-        self._marks[symbol] = price
-        self._clock = time
+    # --- market data pushed in by the engine -------------------------------------------------------------
+    def on_book(self, book: OrderBook) -> None:
+        self._books[book.symbol] = book
+
+    def set_funding_rate(self, rate: FundingRate) -> None:
+        self._funding[rate.symbol] = rate
+
+    def on_price(
+        self, symbol: str, price: float, time: datetime, high: float | None = None, low: float | None = None
+    ) -> None:
+        """A new mark (a candle's close, with its high and low): funding, triggers, fills, liquidations."""
+        high = max(price, high if high is not None else price)
+        low = min(price, low if low is not None else price)
+        with self._lock, self._db.session() as session:
+            self._clock = time
+            self._settle_funding(session, time)
+            self._marks[symbol] = price
+            self._work_resting_orders(session, symbol, high, low)
+            self._check_liquidation(session, symbol, high, low)
 
     def mark_price(self, symbol: str) -> float | None:
         return self._marks.get(symbol)
 
+    def orderbook(self, symbol: str) -> OrderBook | None:
+        return self._books.get(symbol)
+
+    def funding_rate(self, symbol: str) -> FundingRate | None:
+        return self._funding.get(symbol)
+
+    # --- orders ------------------------------------------------------------------------------------------
     def place_order(self, request: OrderRequest) -> OrderResult:
-        if request.order_type is not OrderType.MARKET:
-            raise Rejected(f"order type {request.order_type} is not supported by this paper exchange yet")
-        if request.quantity <= 0:
-            raise Rejected("quantity must be positive")
-        price = self._marks.get(request.symbol)
-        if price is None:
+        mark = self._marks.get(request.symbol)
+        if mark is None:
             raise Temporary(f"no market price for {request.symbol} yet")
         with self._lock, self._db.session() as session:
-            if session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == request.client_id)):
+            if session.scalar(
+                select(PaperOrderRow.exchange_id).where(PaperOrderRow.client_id == request.client_id)
+            ):
                 raise Rejected(f"duplicate client id {request.client_id}")
-            account = session.get(PaperAccountRow, ACCOUNT_ID)
-            assert account is not None
-            row = session.get(PaperPositionRow, request.symbol) or PaperPositionRow(
-                symbol=request.symbol, quantity=0.0, entry_price=0.0
-            )
-            position = Position(request.symbol, row.quantity, row.entry_price)
-            quantity = self._allowed_quantity(request, position)
-            effect = apply_fill(position, request.side, quantity, price)
-            fee = quantity * price * self._taker_fee
-            self._check_margin(session, request, effect.position, price, account.balance)
-            exchange_id = f"paper-{uuid.uuid4().hex[:16]}"
-            row.quantity, row.entry_price = effect.position.quantity, effect.position.entry_price
-            session.merge(row)
-            account.balance += effect.realized_pnl - fee
-            account.fees_paid += fee
-            session.add(
-                PaperOrderRow(
-                    exchange_id=exchange_id,
-                    client_id=request.client_id,
-                    symbol=request.symbol,
-                    side=request.side.value,
-                    quantity=request.quantity,
-                    filled_quantity=quantity,
-                    average_price=price,
-                    fee=fee,
-                    status=OrderStatus.FILLED.value,
-                    created_at=self._clock,
+            position = self._position_row(session, request.symbol)
+            if request.leverage > self.config.max_leverage:
+                raise Rejected(
+                    f"leverage {request.leverage} above the market maximum {self.config.max_leverage}"
                 )
+            if request.reduce_only and not _reduces(position.quantity, request.side):
+                raise Rejected("reduce-only order would not reduce the position")
+            order = PaperOrderRow(
+                exchange_id=f"paper-{uuid.uuid4().hex[:16]}",
+                client_id=request.client_id,
+                symbol=request.symbol,
+                side=request.side.value,
+                order_type=request.order_type.value,
+                quantity=request.quantity,
+                price=request.price,
+                trigger_price=request.trigger_price,
+                time_in_force=request.time_in_force.value,
+                post_only=request.post_only,
+                reduce_only=request.reduce_only,
+                leverage=request.leverage,
+                triggered=False,
+                filled_quantity=0.0,
+                average_price=None,
+                fee=0.0,
+                status=OrderStatus.OPEN.value,
+                created_at=self._clock,
             )
-        return self._result(
-            exchange_id, request.client_id, request.symbol, request.side, quantity, price, fee
+            session.add(order)
+            session.flush()
+            if request.order_type.has_trigger:
+                if _triggered(order, mark, mark):
+                    self._trigger(session, order, mark, mark)
+            else:
+                self._execute_now(session, order, mark)
+            if order.status == OrderStatus.REJECTED.value:
+                raise Rejected(order.reason or "rejected")
+            return self._result(session, order)
+
+    def _execute_now(self, session: Session, order: PaperOrderRow, mark: float) -> None:
+        """Market or limit order arriving now: take what is marketable, then rest, cancel or reject."""
+        side = Side(order.side)
+        limit = (
+            order.price if order.order_type in (OrderType.LIMIT.value, OrderType.STOP_LIMIT.value) else None
+        )
+        book = self._books.get(order.symbol)
+        best = (book.asks[0][0] if side is Side.BUY else book.bids[0][0]) if book else mark
+        marketable = limit is None or (limit >= best if side is Side.BUY else limit <= best)
+        if order.post_only and marketable:
+            self._finish(order, OrderStatus.REJECTED, "post-only order would take liquidity")
+            return
+        wanted = self._clip_reduce_only(session, order)
+        if wanted <= EPS:
+            self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
+            return
+        available: list[tuple[float, float]] = []
+        if marketable:
+            available = self._taker_prices(order.symbol, side, wanted, mark, limit)
+        fillable = sum(q for _, q in available)
+        tif = order.time_in_force
+        if tif == TimeInForce.FOK.value and fillable < wanted - EPS:
+            self._finish(
+                order, OrderStatus.CANCELED, f"fill-or-kill: only {fillable:g} of {wanted:g} available"
+            )
+            return
+        for price, quantity in available:
+            if not self._fill(session, order, quantity, price, "taker"):
+                # nothing filled: a plain rejection; something filled: the rest is cancelled, fills stay
+                self._finish(order, OrderStatus.CANCELED if order.filled_quantity else OrderStatus.REJECTED)
+                return
+        remaining = wanted - order.filled_quantity
+        if remaining <= EPS:
+            self._finish(order, OrderStatus.FILLED)
+        elif limit is None or tif == TimeInForce.IOC.value:
+            reason = (
+                "immediate-or-cancel remainder" if tif == TimeInForce.IOC.value else "order book exhausted"
+            )
+            self._finish(order, OrderStatus.CANCELED, f"{reason}: {remaining:g} not filled")
+        else:
+            order.status = (
+                OrderStatus.PARTIALLY_FILLED.value if order.filled_quantity else OrderStatus.OPEN.value
+            )
+
+    def _taker_prices(
+        self, symbol: str, side: Side, quantity: float, mark: float, limit: float | None
+    ) -> list[tuple[float, float]]:
+        """(price, quantity) slices a taker gets now: the book walked up to the limit, or slippage."""
+        book = self._books.get(symbol)
+        if book is None:
+            price = mark * (1 + side.sign * self.config.slippage_bps / 10_000)
+            if limit is not None:
+                price = min(price, limit) if side is Side.BUY else max(price, limit)
+            return [(price, quantity)]
+        slices, remaining = [], quantity
+        for price, size in book.asks if side is Side.BUY else book.bids:
+            if remaining <= EPS or (
+                limit is not None and (price > limit if side is Side.BUY else price < limit)
+            ):
+                break
+            take = min(size, remaining)
+            slices.append((price, take))
+            remaining -= take
+        return slices
+
+    def _fill(
+        self, session: Session, order: PaperOrderRow, quantity: float, price: float, liquidity: str
+    ) -> bool:
+        """Apply one fill with margin, fees and PnL; False (order cancelled) when margin is insufficient."""
+        side = Side(order.side)
+        account = session.get(PaperAccountRow, ACCOUNT_ID)
+        assert account is not None
+        row = self._position_row(session, order.symbol)
+        before = Position(order.symbol, row.quantity, row.entry_price)
+        effect = apply_fill(before, side, quantity, price)
+        fee = quantity * price * (self.config.maker_fee if liquidity == "maker" else self.config.taker_fee)
+        leverage = order.leverage if abs(effect.position.quantity) > abs(before.quantity) else row.leverage
+        kept = row.margin * (1 - effect.closed_quantity / abs(before.quantity)) if before.quantity else 0.0
+        opened = abs(effect.position.quantity) - (abs(before.quantity) - effect.closed_quantity)
+        new_margin = kept + (initial_margin(opened, price, leverage) if opened > EPS else 0.0)
+        if abs(effect.position.quantity) <= EPS:
+            new_margin = 0.0
+        others = self._margin_used(session, exclude=order.symbol)
+        free_after = account.balance + effect.realized_pnl - fee - others - new_margin
+        if new_margin > row.margin + EPS and free_after < -EPS:
+            extra = new_margin - row.margin
+            order.reason = f"insufficient margin: needs {extra:.2f}, free {free_after + extra:.2f}"
+            return False
+        row.quantity, row.entry_price = effect.position.quantity, effect.position.entry_price
+        row.margin = new_margin
+        if opened > EPS:
+            row.leverage = leverage
+        account.balance += effect.realized_pnl - fee
+        account.fees_paid += fee
+        self._ledger(session, "fee", order.symbol, -fee, order.exchange_id)
+        if effect.realized_pnl:
+            self._ledger(session, "pnl", order.symbol, effect.realized_pnl, order.exchange_id)
+        filled_before = order.filled_quantity
+        order.filled_quantity = filled_before + quantity
+        order.average_price = (
+            (order.average_price or 0.0) * filled_before + price * quantity
+        ) / order.filled_quantity
+        order.fee += fee
+        count = session.scalar(
+            select(func.count())
+            .select_from(PaperFillRow)
+            .where(PaperFillRow.exchange_id == order.exchange_id)
+        )
+        session.add(
+            PaperFillRow(
+                trade_id=f"{order.exchange_id}-{(count or 0) + 1}",
+                exchange_id=order.exchange_id,
+                client_id=order.client_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=quantity,
+                price=price,
+                fee=fee,
+                liquidity=liquidity,
+                time=self._clock,
+            )
+        )
+        session.flush()
+        return True
+
+    def _clip_reduce_only(self, session: Session, order: PaperOrderRow) -> float:
+        wanted = order.quantity - order.filled_quantity
+        if not order.reduce_only:
+            return wanted
+        position = self._position_row(session, order.symbol).quantity
+        return min(wanted, abs(position)) if _reduces(position, Side(order.side)) else 0.0
+
+    def _finish(self, order: PaperOrderRow, status: OrderStatus, reason: str | None = None) -> None:
+        order.status = status.value
+        if reason:
+            order.reason = reason
+
+    # --- resting orders, triggers, liquidation, funding ---------------------------------------------------
+    def _work_resting_orders(self, session: Session, symbol: str, high: float, low: float) -> None:
+        resting = session.scalars(
+            select(PaperOrderRow)
+            .where(PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING))
+            .order_by(PaperOrderRow.created_at, PaperOrderRow.exchange_id)
+        ).all()
+        for order in resting:
+            kind = OrderType(order.order_type)
+            if kind.has_trigger and not order.triggered:
+                if _triggered(order, high, low):
+                    self._trigger(session, order, high, low)
+                continue
+            self._fill_resting_limit(session, order, high, low)
+
+    def _trigger(self, session: Session, order: PaperOrderRow, high: float, low: float) -> None:
+        order.triggered = True
+        trigger = order.trigger_price
+        assert trigger is not None
+        if order.order_type == OrderType.STOP_LIMIT.value:
+            self._fill_resting_limit(session, order, high, low)
+            return
+        wanted = self._clip_reduce_only(session, order)
+        if wanted <= EPS:
+            self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
+            return
+        side = Side(order.side)
+        price = trigger * (1 + side.sign * self.config.slippage_bps / 10_000)
+        self._finish(
+            order,
+            OrderStatus.FILLED
+            if self._fill(session, order, wanted, price, "taker")
+            else OrderStatus.CANCELED,
         )
 
-    def _allowed_quantity(self, request: OrderRequest, position: Position) -> float:
-        if not request.reduce_only:
-            return request.quantity
-        reduces = position.quantity * request.side.sign < 0
-        if not reduces:
-            raise Rejected("reduce-only order would not reduce the position")
-        return min(request.quantity, abs(position.quantity))
-
-    def _check_margin(
-        self, session: object, request: OrderRequest, after: Position, price: float, balance: float
-    ) -> None:
-        if request.reduce_only:
+    def _fill_resting_limit(self, session: Session, order: PaperOrderRow, high: float, low: float) -> None:
+        price = order.price
+        assert price is not None
+        side = Side(order.side)
+        touched = low <= price if side is Side.BUY else high >= price
+        if not touched:
             return
-        required = abs(after.quantity) * price / max(request.leverage, 1.0)
-        equity = balance + self._unrealized(exclude=request.symbol)
-        if required > equity:
-            raise Rejected(f"insufficient margin: needs {required:.2f}, equity {equity:.2f}")
+        wanted = self._clip_reduce_only(session, order)
+        if wanted <= EPS:
+            self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
+            return
+        self._finish(
+            order,
+            OrderStatus.FILLED
+            if self._fill(session, order, wanted, price, "maker")
+            else OrderStatus.CANCELED,
+        )
 
-    def _result(
-        self, exchange_id: str, client_id: str, symbol: str, side: Side, qty: float, price: float, fee: float
-    ) -> OrderResult:
-        fill = Fill(f"{exchange_id}-1", client_id, symbol, side, qty, price, fee, self._clock)
-        return OrderResult(client_id, exchange_id, OrderStatus.FILLED, qty, price, (fill,))
+    def _check_liquidation(self, session: Session, symbol: str, high: float, low: float) -> None:
+        row = session.get(PaperPositionRow, symbol)
+        if row is None or abs(row.quantity) <= EPS:
+            return
+        liquidation = liquidation_price(
+            row.entry_price, row.quantity, row.margin, self.config.maintenance_ratio
+        )
+        if not crossed_liquidation(row.quantity, liquidation, low, high):
+            return
+        assert liquidation is not None
+        account = session.get(PaperAccountRow, ACCOUNT_ID)
+        assert account is not None
+        realized = (liquidation - row.entry_price) * row.quantity
+        remaining = max(row.margin + realized, 0.0)  # to the insurance fund
+        account.balance += realized - remaining
+        self._ledger(session, "pnl", symbol, realized, "liquidation")
+        self._ledger(session, "liquidation", symbol, -remaining, "liquidation")
+        side = Side.SELL if row.quantity > 0 else Side.BUY
+        exchange_id = f"paper-liq-{uuid.uuid4().hex[:12]}"
+        session.add(
+            PaperOrderRow(
+                exchange_id=exchange_id,
+                client_id=f"liquidation-{exchange_id}",
+                symbol=symbol,
+                side=side.value,
+                order_type=OrderType.MARKET.value,
+                quantity=abs(row.quantity),
+                reduce_only=True,
+                filled_quantity=abs(row.quantity),
+                average_price=liquidation,
+                fee=0.0,
+                status=OrderStatus.FILLED.value,
+                reason=f"liquidated at {liquidation:.2f}",
+                created_at=self._clock,
+            )
+        )
+        session.add(
+            PaperFillRow(
+                trade_id=f"{exchange_id}-1",
+                exchange_id=exchange_id,
+                client_id=f"liquidation-{exchange_id}",
+                symbol=symbol,
+                side=side.value,
+                quantity=abs(row.quantity),
+                price=liquidation,
+                fee=0.0,
+                liquidity="taker",
+                time=self._clock,
+            )
+        )
+        row.quantity, row.entry_price, row.margin = 0.0, 0.0, 0.0
+        for order in session.scalars(
+            select(PaperOrderRow).where(
+                PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING), PaperOrderRow.reduce_only
+            )
+        ):
+            self._finish(order, OrderStatus.CANCELED, "position liquidated")
+
+    def _settle_funding(self, session: Session, time: datetime) -> None:
+        interval = timedelta(hours=self.config.funding_interval_hours)
+        if self._next_funding is None:
+            epoch = datetime(1970, 1, 1, tzinfo=UTC)
+            self._next_funding = epoch + ((time - epoch) // interval + 1) * interval
+            return
+        while time >= self._next_funding:
+            account = session.get(PaperAccountRow, ACCOUNT_ID)
+            assert account is not None
+            for row in session.scalars(select(PaperPositionRow).where(PaperPositionRow.quantity != 0)):
+                rate = self._funding.get(row.symbol)
+                mark = self._marks.get(row.symbol)
+                if rate is None or mark is None:
+                    continue
+                payment = -rate.rate * row.quantity * mark  # longs pay when the rate is positive
+                account.balance += payment
+                self._ledger(session, "funding", row.symbol, payment, self._next_funding.isoformat())
+            self._next_funding += interval
+
+    def _ledger(self, session: Session, kind: str, symbol: str, amount: float, reference: str) -> None:
+        session.add(
+            PaperLedgerRow(kind=kind, symbol=symbol, amount=amount, time=self._clock, reference=reference)
+        )
+
+    # --- reads -------------------------------------------------------------------------------------------
+    def cancel_order(self, client_id: str) -> OrderResult:
+        with self._lock, self._db.session() as session:
+            order = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
+            if order is None:
+                raise Rejected(f"unknown order {client_id}")
+            if order.status not in RESTING:
+                raise Rejected(f"order {client_id} is {order.status}, not open")
+            self._finish(order, OrderStatus.CANCELED, "cancelled by request")
+            return self._result(session, order)
 
     def get_order(self, client_id: str) -> OrderResult | None:
         with self._db.session() as session:
-            row = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
-            if row is None:
-                return None
-            if row.filled_quantity <= 0 or row.average_price is None:
-                return OrderResult(
-                    client_id, row.exchange_id, OrderStatus(row.status), 0.0, None, (), row.reason
+            order = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
+            return None if order is None else self._result(session, order)
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        with self._db.session() as session:
+            query = select(PaperOrderRow).where(PaperOrderRow.status.in_(RESTING))
+            if symbol is not None:
+                query = query.where(PaperOrderRow.symbol == symbol)
+            return [self._result(session, o) for o in session.scalars(query)]
+
+    def _result(self, session: Session, order: PaperOrderRow) -> OrderResult:
+        fills = session.scalars(
+            select(PaperFillRow)
+            .where(PaperFillRow.exchange_id == order.exchange_id)
+            .order_by(PaperFillRow.trade_id)
+        ).all()
+        return OrderResult(
+            order.client_id,
+            order.exchange_id,
+            OrderStatus(order.status),
+            order.filled_quantity,
+            order.average_price,
+            tuple(
+                Fill(f.trade_id, f.client_id, f.symbol, Side(f.side), f.quantity, f.price, f.fee, f.time)
+                for f in fills
+            ),
+            order.reason,
+        )
+
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        if not 1 <= leverage <= self.config.max_leverage:
+            raise Rejected(f"leverage must be from 1 to {self.config.max_leverage}")
+        with self._lock, self._db.session() as session:
+            row = self._position_row(session, symbol)
+            if abs(row.quantity) > EPS:
+                raise Rejected(
+                    "change leverage with the position flat (isolated margin is posted per position)"
                 )
-            fill = Fill(
-                f"{row.exchange_id}-1", client_id, row.symbol, Side(row.side), row.filled_quantity,
-                row.average_price, row.fee, row.created_at,
-            )  # fmt: skip
-            return OrderResult(
-                client_id,
-                row.exchange_id,
-                OrderStatus(row.status),
-                row.filled_quantity,
-                row.average_price,
-                (fill,),
-            )
+            row.leverage = leverage
 
     def positions(self) -> list[Position]:
+        return [p.position for p in self.exchange_positions()]
+
+    def exchange_positions(self) -> list[ExchangePosition]:
         with self._db.session() as session:
             rows = session.scalars(select(PaperPositionRow).where(PaperPositionRow.quantity != 0)).all()
-            return [Position(r.symbol, r.quantity, r.entry_price) for r in rows]
-
-    def _unrealized(self, exclude: str | None = None) -> float:
-        total = 0.0
-        for position in self.positions():
-            mark = self._marks.get(position.symbol)
-            if mark is not None and position.symbol != exclude:
-                total += position.unrealized_pnl(mark)
-        return total
+            return [
+                ExchangePosition(
+                    Position(r.symbol, r.quantity, r.entry_price),
+                    r.leverage,
+                    r.margin,
+                    liquidation_price(r.entry_price, r.quantity, r.margin, self.config.maintenance_ratio),
+                )
+                for r in rows
+            ]
 
     def account(self) -> Account:
         with self._db.session() as session:
             account = session.get(PaperAccountRow, ACCOUNT_ID)
             assert account is not None
             balance, fees = account.balance, account.fees_paid
-        unrealized = self._unrealized()
-        return Account(balance, balance + unrealized, unrealized, fees)
+            margin = self._margin_used(session)
+        unrealized = sum(
+            p.unrealized_pnl(self._marks[p.symbol]) for p in self.positions() if p.symbol in self._marks
+        )
+        return Account(balance, balance + unrealized, unrealized, fees, margin)
+
+    def ledger_total(self, kind: str | None = None) -> float:
+        with self._db.session() as session:
+            query = select(func.coalesce(func.sum(PaperLedgerRow.amount), 0.0))
+            if kind is not None:
+                query = query.where(PaperLedgerRow.kind == kind)
+            return float(session.scalar(query) or 0.0)
+
+    def _margin_used(self, session: Session, exclude: str | None = None) -> float:
+        query = select(func.coalesce(func.sum(PaperPositionRow.margin), 0.0))
+        if exclude is not None:
+            query = query.where(PaperPositionRow.symbol != exclude)
+        return float(session.scalar(query) or 0.0)
+
+    def _position_row(self, session: Session, symbol: str) -> PaperPositionRow:
+        row = session.get(PaperPositionRow, symbol)
+        if row is None:
+            row = PaperPositionRow(
+                symbol=symbol,
+                quantity=0.0,
+                entry_price=0.0,
+                leverage=self.config.default_leverage,
+                margin=0.0,
+            )
+            session.add(row)
+            session.flush()
+        return row
+
+
+def _reduces(position: float, side: Side) -> bool:
+    return position * side.sign < 0
+
+
+def _triggered(order: PaperOrderRow, high: float, low: float) -> bool:
+    trigger = order.trigger_price
+    assert trigger is not None
+    buy = order.side == Side.BUY.value
+    if order.order_type == OrderType.TAKE_PROFIT.value:  # buy below, sell above
+        return low <= trigger if buy else high >= trigger
+    return high >= trigger if buy else low <= trigger  # stops: buy above, sell below

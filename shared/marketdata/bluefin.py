@@ -163,6 +163,7 @@ class BluefinMarketData:
         await self._client.socket.close()
         await self._client.apis.close_session()
         await self._client.dms_api.close_session()
+        await asyncio.sleep(0.05)  # let the cancelled supervisor finish before the loop stops
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout_s: float | None = None) -> T:
         """Run an SDK coroutine on the feed's loop; a timeout or a connection error is ``Temporary``."""

@@ -12,7 +12,7 @@ from agent.engine import Engine
 from agent.journal import Journal
 from agent.risk.sizing import RiskLimits
 from shared.db import Database, DecisionRow, EventRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
-from shared.exchange.paper import PaperExchange
+from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.feeds import ReplayFeed
 from tests.conftest import REAL_CANDLES
 
@@ -31,7 +31,7 @@ class RecordingPublisher:
 def make_engine(db: Database, publisher: RecordingPublisher, start_index: int = 300) -> Engine:
     return Engine(
         db=db,
-        exchange=PaperExchange(db, 10_000.0, 0.0005),
+        exchange=PaperExchange(db, PaperConfig(slippage_bps=0.0)),
         analyst=RulesAnalyst(),
         feeds=[ReplayFeed(REAL_CANDLES, "BTC-PERP", start_index=start_index)],
         journal=Journal(publisher),  # type: ignore[arg-type]

@@ -78,3 +78,24 @@ def test_sqlite_runs_in_wal_mode(tmp_path: object) -> None:
     db.migrate()
     with db.session() as session:
         assert session.scalar(text("PRAGMA journal_mode")) == "wal"
+
+
+def test_migrate_adds_new_columns_to_an_old_table(tmp_path: object) -> None:
+    """A database made by schema 1 (paper_positions without leverage/margin) is upgraded in place."""
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    old = create_engine(url)
+    with old.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE paper_positions (symbol VARCHAR(40) PRIMARY KEY, quantity FLOAT, entry_price FLOAT)"
+            )
+        )
+        connection.execute(text("INSERT INTO paper_positions VALUES ('BTC-PERP', 0.5, 40000)"))
+    old.dispose()
+    db = Database(url)
+    assert db.migrate() == SCHEMA_VERSION
+    with db.session() as session:
+        row = session.execute(text("SELECT quantity, leverage, margin FROM paper_positions")).one()
+    assert tuple(row) == (0.5, 3.0, 0.0)

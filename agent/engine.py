@@ -25,18 +25,19 @@ from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
 from agent.risk.sizing import RiskLimits, RiskVerdict, assess
 from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow
-from shared.errors import BluefinAIError
+from shared.errors import BluefinAIError, Temporary
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.market_structure import correlation_matrix
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
 from shared.marketdata.snapshot import MarketState
-from shared.models import Candle, Decision, DecisionAction, Position, Signal, SignalAction
-from shared.serialize import decision_dict, signal_dict
+from shared.models import Candle, Decision, DecisionAction, OrderStatus, Position, Signal, SignalAction
+from shared.serialize import decision_dict, order_dict, signal_dict
 
 logger = logging.getLogger(__name__)
 HISTORY_CANDLES = 300
 STATUS_EVERY_S = 2.0
+RECONCILE_EVERY_S = 5.0
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Engine:
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
         self.status = EngineStatus()
+        self.external: dict[str, str] = {}  # market -> why it is blocked for new entries
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,13 +99,20 @@ class Engine:
             self._pause(f"start-up failed: {exc}")
         next_candle = time.monotonic() + self.candle_interval_s
         next_status = 0.0
+        next_reconcile = time.monotonic() + RECONCILE_EVERY_S
         while not self._stop.is_set():
             now = time.monotonic()
             try:
                 if now >= next_candle:
                     self.step_market()
                     next_candle = max(next_candle + self.candle_interval_s, now)
+                if self.status.state == "paused" and now >= next_reconcile:
+                    self.reconcile()  # retried until the exchange can be read
+                    next_reconcile = now + RECONCILE_EVERY_S
                 if self.status.state == "running":
+                    if now >= next_reconcile:
+                        self.executor.reconcile_pending()
+                        next_reconcile = now + RECONCILE_EVERY_S
                     self.process_pending_signals()
                 if now >= next_status:
                     self.publish_status()
@@ -125,24 +134,55 @@ class Engine:
             log_event(
                 logger, "history_loaded", symbol=symbol, candles=len(self.history[symbol]), source=feed.source
             )
-        resolved = self.executor.reconcile_pending()
-        mismatch = self._position_mismatch()
-        if mismatch:
-            self._pause(f"positions differ from the exchange: {mismatch}")
-            return
-        self.status.state = "running"
-        log_event(logger, "engine_running", reconciled_orders=resolved)
+        self.reconcile()
 
-    def _position_mismatch(self) -> str:
-        theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
+    def reconcile(self) -> None:
+        """Match the exchange's orders and positions to ours before any decision. Orders and positions we
+        did not make are EXTERNAL and block new entries in their market; if the exchange cannot be read,
+        trading stays paused and the status says why."""
+        try:
+            resolved = self.executor.reconcile_pending()
+            self.external = self._find_external()
+        except Temporary as exc:
+            self._pause(f"reconciliation failed, retrying: {exc}")
+            return
+        for symbol, reason in self.external.items():
+            log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
+        self.status.state, self.status.reason = "running", ""
+        log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
+
+    def _find_external(self) -> dict[str, str]:
+        external: dict[str, str] = {}
+        batch = self.journal.pending()
         with self.db.session() as session:
+            known = set(session.scalars(select(OrderRow.client_id)))
+            for result in self.exchange.open_orders():
+                if result.client_id in known:
+                    continue
+                symbol = result.symbol
+                row = OrderRow(
+                    client_id=result.client_id,
+                    symbol=symbol,
+                    side=result.side.value if result.side else "?",
+                    order_type=result.order_type.value if result.order_type else "?",
+                    quantity=result.quantity,
+                    status=OrderStatus.EXTERNAL.value,
+                    exchange_id=result.exchange_id,
+                    reason="open on the exchange, not placed by this platform",
+                )
+                session.add(row)
+                session.flush()
+                batch.record(session, "order", order_dict(row))
+                external[symbol] = f"external open order {result.client_id}"
+            theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
             ours = {r.symbol: r.quantity for r in session.scalars(select(PositionRow)) if r.quantity}
-        problems = [
-            f"{symbol}: ours {ours.get(symbol, 0.0)} vs exchange {theirs.get(symbol, 0.0)}"
-            for symbol in sorted(set(theirs) | set(ours))
-            if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9
-        ]
-        return "; ".join(problems)
+            for symbol in sorted(set(theirs) | set(ours)):
+                if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9:
+                    external[symbol] = (
+                        f"position: ours {ours.get(symbol, 0.0)} vs exchange {theirs.get(symbol, 0.0)}"
+                    )
+        batch.flush()
+        return external
 
     def _pause(self, reason: str) -> None:
         self.status.state, self.status.reason = "paused", reason
@@ -220,6 +260,13 @@ class Engine:
         price = self.exchange.mark_price(signal.symbol)
         if signal.symbol not in self.feeds or price is None:
             decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
+        elif signal.symbol in self.external and signal.action is not SignalAction.CLOSE:
+            decision = Decision(
+                DecisionAction.HOLD,
+                0.0,
+                f"{signal.symbol} has EXTERNAL activity: {self.external[signal.symbol]}",
+                "engine",
+            )
         elif self.feeds[signal.symbol].stale and signal.action is not SignalAction.CLOSE:
             decision = Decision(
                 DecisionAction.HOLD, 0.0, f"market data for {signal.symbol} is stale", "engine"
@@ -315,6 +362,7 @@ class Engine:
             "analyst": self.analyst.name,
             "feed": {s: f.source for s, f in self.feeds.items()},
             "stale": {s: f.stale for s, f in self.feeds.items()},
+            "external": self.external,
             "prices": {s: self.exchange.mark_price(s) for s in self.feeds},
             "candles_seen": self.status.candles_seen,
             "signals_processed": self.status.signals_processed,

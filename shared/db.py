@@ -121,6 +121,7 @@ class OrderRow(Base):
     filled_quantity: Mapped[float] = mapped_column(Float, default=0.0)
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), index=True)
+    not_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     exchange_id: Mapped[str | None] = mapped_column(String(80))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,7 +46,8 @@ class OrderStatus(StrEnum):
     FILLED = "FILLED"
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
-    LOST = "LOST"
+    LOST = "LOST"  # the exchange did not know it after repeated look-ups: never resent, a human must look
+    EXTERNAL = "EXTERNAL"  # found on the exchange, not placed by us
 
     @property
     def is_final(self) -> bool:
@@ -175,6 +176,10 @@ class OrderResult:
     average_price: float | None
     fills: tuple[Fill, ...] = ()
     reason: str | None = None
+    symbol: str = ""
+    side: Side | None = None
+    quantity: float = 0.0
+    order_type: OrderType | None = None
 
 
 @dataclass(frozen=True)

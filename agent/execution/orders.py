@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
 from agent.positions import book_fill
 from shared.db import Database, FillRow, OrderRow
@@ -82,20 +83,40 @@ class OrderExecutor:
         self.apply_result(result)
 
     def reconcile_pending(self) -> int:
-        """Resolve every PENDING_SUBMIT order by looking its client id up on the exchange."""
+        """Look every unresolved order (PENDING_SUBMIT, OPEN, PARTIALLY_FILLED, LOST) up by client id and
+        fold what the exchange says into our books. An order the exchange does not know NOT_FOUND_LIMIT
+        times in a row becomes LOST and raises an alert; it is never resent. Returns how many were looked
+        up. Temporary errors propagate (reads are retried by the caller's next loop)."""
+        unresolved = (
+            OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value,
+            OrderStatus.LOST.value,
+        )  # fmt: skip
         with self._db.session() as session:
-            client_ids = list(
-                session.scalars(
-                    select(OrderRow.client_id).where(OrderRow.status == OrderStatus.PENDING_SUBMIT.value)
-                )
-            )
+            query = select(OrderRow.client_id).where(OrderRow.status.in_(unresolved))
+            client_ids = list(session.scalars(query))
         for client_id in client_ids:
             result = self._exchange.get_order(client_id)
             if result is None:
-                self._finish_without_fill(client_id, OrderStatus.REJECTED, "never reached the exchange")
+                self._not_found(client_id)
             else:
                 self.apply_result(result)
         return len(client_ids)
+
+    def _not_found(self, client_id: str) -> None:
+        batch = self._journal.pending()
+        with self._db.session() as session:
+            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+            if row is None or row.status == OrderStatus.LOST.value:
+                return
+            row.not_found += 1
+            if row.not_found < NOT_FOUND_LIMIT:
+                return
+            row.status = transition(row.status, OrderStatus.LOST)
+            row.reason = f"not found on the exchange {row.not_found} times; not resent, check it by hand"
+            session.flush()
+            batch.record(session, "order", order_dict(row))
+        batch.flush()
+        log_event(logger, "order_lost", logging.ERROR, client_id=client_id, alert=True)
 
     def _finish_without_fill(self, client_id: str, status: OrderStatus, reason: str) -> None:
         batch = self._journal.pending()
@@ -103,7 +124,7 @@ class OrderExecutor:
             row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
             if row is None or OrderStatus(row.status).is_final:
                 return
-            row.status, row.reason = status.value, reason
+            row.status, row.reason = transition(row.status, status).value, reason
             session.flush()
             batch.record(session, "order", order_dict(row))
         batch.flush()
@@ -132,7 +153,8 @@ class OrderExecutor:
                 batch.record(session, "position", position_dict(position, fill.price))
                 if trade is not None:
                     batch.record(session, "trade", trade_dict(trade))
-            row.status = result.status.value
+            row.status = transition(row.status, result.status).value
+            row.not_found = 0
             row.exchange_id = result.exchange_id
             row.filled_quantity = result.filled_quantity
             row.price = result.average_price

@@ -456,16 +456,20 @@ class PaperExchange(Exchange):
             .order_by(PaperFillRow.trade_id)
         ).all()
         return OrderResult(
-            order.client_id,
-            order.exchange_id,
-            OrderStatus(order.status),
-            order.filled_quantity,
-            order.average_price,
-            tuple(
+            client_id=order.client_id,
+            exchange_id=order.exchange_id,
+            status=OrderStatus(order.status),
+            filled_quantity=order.filled_quantity,
+            average_price=order.average_price,
+            fills=tuple(
                 Fill(f.trade_id, f.client_id, f.symbol, Side(f.side), f.quantity, f.price, f.fee, f.time)
                 for f in fills
             ),
-            order.reason,
+            reason=order.reason,
+            symbol=order.symbol,
+            side=Side(order.side),
+            quantity=order.quantity,
+            order_type=OrderType(order.order_type),
         )
 
     def set_leverage(self, symbol: str, leverage: float) -> None:

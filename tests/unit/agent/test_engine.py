@@ -115,7 +115,8 @@ def test_trend_against_the_signal_is_vetoed_with_the_indicator_values(database: 
 
 def test_crash_between_commit_and_exchange_is_resolved_without_a_second_order(database: Database) -> None:
     """The order row is committed, the process dies before the exchange is called: after restart the
-    order is marked as never placed, and the signal is not traded twice."""
+    exchange does not know the order; after three look-ups it is LOST (alerted, never resent) and the
+    signal is not traded twice."""
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     signal_id = add_signal(database, "k1", "buy")
@@ -127,9 +128,14 @@ def test_crash_between_commit_and_exchange_is_resolved_without_a_second_order(da
     restarted.prepare()
     restarted.process_pending_signals()
     with database.session() as session:
+        assert session.scalar(select(OrderRow.status)) == "PENDING_SUBMIT"  # not found once: not yet LOST
+    restarted.executor.reconcile_pending()
+    restarted.executor.reconcile_pending()
+    with database.session() as session:
         (order,) = session.scalars(select(OrderRow).where(OrderRow.signal_id == signal_id)).all()
-    assert order.status == "REJECTED" and order.reason == "never reached the exchange"
+    assert order.status == "LOST" and "not found on the exchange 3 times" in (order.reason or "")
     assert restarted.exchange.positions() == [] and restarted.status.state == "running"
+    assert restarted.exchange.get_order(order.client_id) is None  # never resent
 
 
 def test_crash_after_the_exchange_filled_is_reconciled_from_the_exchange(database: Database) -> None:
@@ -148,14 +154,58 @@ def test_crash_after_the_exchange_filled_is_reconciled_from_the_exchange(databas
     assert count(database, OrderRow) == 1 and restarted.status.state == "running"
 
 
-def test_positions_that_disagree_with_the_exchange_pause_trading(database: Database) -> None:
+def test_positions_that_disagree_with_the_exchange_are_external_and_block_entries(database: Database) -> None:
     with database.session() as session:
         session.add(
             PositionRow(symbol="BTC-PERP", quantity=0.5, entry_price=40_000.0, realized_pnl=0.0, fees=0.0)
         )
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
-    assert engine.status.state == "paused" and "BTC-PERP" in engine.status.reason
+    assert engine.status.state == "running" and "ours 0.5 vs exchange 0" in engine.external["BTC-PERP"]
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()
+    with database.session() as session:
+        decision = session.scalar(select(DecisionRow))
+    assert decision is not None and "EXTERNAL" in decision.rationale and not decision.risk_approved
+    assert engine.snapshot()["external"] == engine.external
+
+
+def test_an_order_we_did_not_place_is_external(database: Database) -> None:
+    from shared.models import OrderRequest, OrderType, Side
+
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    engine.exchange.place_order(  # someone else, on the same account
+        OrderRequest("manual-1", "BTC-PERP", Side.BUY, 0.01, OrderType.LIMIT, price=1_000.0, leverage=3)
+    )
+    restarted = make_engine(database, RecordingPublisher())
+    restarted.prepare()
+    with database.session() as session:
+        row = session.scalar(select(OrderRow).where(OrderRow.client_id == "manual-1"))
+    assert row is not None and row.status == "EXTERNAL" and row.signal_id is None
+    assert "manual-1" in restarted.external["BTC-PERP"]
+
+
+class UnreadableExchange(PaperExchange):
+    broken = True
+
+    def open_orders(self, symbol: str | None = None) -> list[Any]:
+        if self.broken:
+            from shared.errors import Temporary
+
+            raise Temporary("exchange unreachable")
+        return super().open_orders(symbol)
+
+
+def test_failed_reconciliation_keeps_trading_paused_until_it_succeeds(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.exchange = UnreadableExchange(database, PaperConfig())
+    engine.executor._exchange = engine.exchange  # type: ignore[attr-defined]
+    engine.prepare()
+    assert engine.status.state == "paused" and "reconciliation failed" in engine.status.reason
+    engine.exchange.broken = False  # type: ignore[attr-defined]
+    engine.reconcile()
+    assert engine.status.state == "running" and engine.status.reason == ""
 
 
 def test_replay_restart_resets_the_market_state(database: Database) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
+from agent.execution.brackets import Brackets
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
 from agent.risk.sizing import RiskLimits, RiskVerdict, assess
@@ -68,6 +69,7 @@ class Engine:
         self.journal = journal
         self.limits = limits
         self.executor = OrderExecutor(db, exchange, journal)
+        self.brackets = Brackets(db, self.executor)
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
@@ -111,7 +113,7 @@ class Engine:
                     next_reconcile = now + RECONCILE_EVERY_S
                 if self.status.state == "running":
                     if now >= next_reconcile:
-                        self.executor.reconcile_pending()
+                        self.maintain_orders()
                         next_reconcile = now + RECONCILE_EVERY_S
                     self.process_pending_signals()
                 if now >= next_status:
@@ -150,6 +152,12 @@ class Engine:
             log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
         self.status.state, self.status.reason = "running", ""
         log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
+
+    def maintain_orders(self) -> None:
+        """Fold in what happened to open orders (fills of stops and targets), then keep brackets OCO."""
+        self.executor.reconcile_pending()
+        if self.brackets.maintain():
+            self.executor.reconcile_pending()
 
     def _find_external(self) -> dict[str, str]:
         external: dict[str, str] = {}
@@ -281,6 +289,10 @@ class Engine:
         self.status.signals_processed += 1
         if client_id is not None:
             self.executor.submit(client_id, self.limits.leverage)
+            if not verdict.reduce_only and (decision.stop_loss or decision.take_profit):
+                self.brackets.attach(
+                    client_id, decision.stop_loss, decision.take_profit, self.limits.leverage
+                )
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
         try:

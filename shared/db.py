@@ -117,6 +117,9 @@ class OrderRow(Base):
     order_type: Mapped[str] = mapped_column(String(20))
     quantity: Mapped[float] = mapped_column(Float)
     limit_price: Mapped[float | None] = mapped_column(Float)
+    trigger_price: Mapped[float | None] = mapped_column(Float)
+    parent_client_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="entry", server_default="entry")
     price: Mapped[float | None] = mapped_column(Float)  # average fill price
     filled_quantity: Mapped[float] = mapped_column(Float, default=0.0)
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)

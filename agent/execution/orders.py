@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -39,6 +40,10 @@ class PlannedOrder:
     reduce_only: bool
     leverage: float
     reason: str  # why: becomes the exit reason of any trade it closes
+    order_type: OrderType = OrderType.MARKET
+    trigger_price: float | None = None
+    parent_client_id: str | None = None
+    role: str = "entry"
 
 
 class OrderExecutor:
@@ -55,7 +60,10 @@ class OrderExecutor:
             decision_id=decision_id,
             symbol=plan.symbol,
             side=plan.side.value,
-            order_type=OrderType.MARKET.value,
+            order_type=plan.order_type.value,
+            trigger_price=plan.trigger_price,
+            parent_client_id=plan.parent_client_id,
+            role=plan.role,
             quantity=plan.quantity,
             reduce_only=plan.reduce_only,
             status=OrderStatus.PENDING_SUBMIT.value,
@@ -71,6 +79,7 @@ class OrderExecutor:
             request = OrderRequest(
                 client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
                 order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
+                trigger_price=row.trigger_price,
             )  # fmt: skip
         try:
             result = self._exchange.place_order(request)
@@ -117,6 +126,30 @@ class OrderExecutor:
             batch.record(session, "order", order_dict(row))
         batch.flush()
         log_event(logger, "order_lost", logging.ERROR, client_id=client_id, alert=True)
+
+    def cancel(self, client_id: str) -> None:
+        """Cancel an open order (cancels may be retried: a second cancel of the same order is harmless).
+        If the exchange says it is no longer open, its final state is read and folded in instead."""
+        for attempt in range(3):
+            try:
+                self.apply_result(self._exchange.cancel_order(client_id))
+                return
+            except Rejected:
+                result = self._exchange.get_order(client_id)
+                if result is not None:
+                    self.apply_result(result)
+                return
+            except Temporary as exc:
+                log_event(
+                    logger,
+                    "cancel_retry",
+                    logging.WARNING,
+                    client_id=client_id,
+                    attempt=attempt,
+                    error=str(exc),
+                )
+                time.sleep(0.2 * 2**attempt)
+        log_event(logger, "cancel_failed", logging.ERROR, client_id=client_id, alert=True)
 
     def _finish_without_fill(self, client_id: str, status: OrderStatus, reason: str) -> None:
         batch = self._journal.pending()

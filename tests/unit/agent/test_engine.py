@@ -272,3 +272,88 @@ def test_the_engine_trades_on_a_live_bluefin_feed(database: Database) -> None:
     finally:
         hub.stop()
         gateway.stop()
+
+
+def add_signal_with_bracket(db: Database, key: str, stop: float, target: float) -> int:
+    with db.session() as session:
+        row = SignalRow(
+            idempotency_key=key, source="tradingview", symbol="BTC-PERP", action="buy", raw={},
+            stop_loss=stop, take_profit=target,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_cancels_the_stop(
+    database: Database,
+) -> None:
+    import pandas as pd
+
+    from shared.marketdata.feeds import load_candle_csv
+
+    real = load_candle_csv(REAL_CANDLES)
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    entry = float(real["close"].iloc[299])  # the engine fills at the last close before the replay starts
+    stop, target = entry * 0.98, entry * 1.004
+    add_signal_with_bracket(database, "k1", stop, target)
+    engine.process_pending_signals()
+    with database.session() as session:
+        children = {
+            o.role: o for o in session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None)))
+        }
+    assert set(children) == {"stop_loss", "take_profit"}
+    assert all(c.status == "OPEN" and c.reduce_only for c in children.values())
+    # by hand: the first candle from index 300 whose high reaches the target (before any low reaches the stop)
+    after = real.iloc[300:]
+    hit_target = after.index[after["high"] >= target][0]
+    assert (after.loc[:hit_target, "low"] > stop).all()
+    for _ in range(hit_target - 300 + 1):
+        engine.step_market()
+    engine.maintain_orders()
+    with database.session() as session:
+        orders = {
+            o.role: o for o in session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None)))
+        }
+        (trade,) = session.scalars(select(TradeRow)).all()
+        position = session.get(PositionRow, "BTC-PERP")
+    assert orders["take_profit"].status == "FILLED" and orders["take_profit"].price == pytest.approx(target)
+    assert orders["stop_loss"].status == "CANCELED"
+    assert trade.exit_reason.startswith("take profit of") and trade.exit_price == pytest.approx(target)
+    assert trade.closed_at == pd.Timestamp(real["timestamp"].iloc[hit_target]).to_pydatetime() + pd.Timedelta(
+        minutes=1
+    )
+    assert position is not None and position.quantity == 0
+    assert engine.exchange.open_orders() == []
+
+
+def test_bracket_legs_on_the_wrong_side_are_not_placed(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    price = engine.history["BTC-PERP"][-1].close
+    add_signal_with_bracket(
+        database, "k1", stop=price * 1.01, target=price * 1.02
+    )  # stop above a long's entry
+    engine.process_pending_signals()
+    with database.session() as session:
+        roles = sorted(o.role for o in session.scalars(select(OrderRow)))
+    assert roles == ["entry", "take_profit"]
+
+
+def test_closing_the_position_cancels_its_bracket(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    price = engine.history["BTC-PERP"][-1].close
+    add_signal_with_bracket(database, "k1", stop=price * 0.95, target=price * 1.05)
+    engine.process_pending_signals()
+    add_signal(database, "k2", "close")
+    engine.process_pending_signals()
+    engine.maintain_orders()
+    with database.session() as session:
+        statuses = {
+            o.role: o.status
+            for o in session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None)))
+        }
+    assert statuses == {"stop_loss": "CANCELED", "take_profit": "CANCELED"}
+    assert engine.exchange.open_orders() == []

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 HISTORY_CANDLES = 300
 STATUS_EVERY_S = 2.0
 RECONCILE_EVERY_S = 5.0
+DEAD_MAN_SWITCH_MS = 60_000
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Engine:
                 if self.status.state == "running":
                     if now >= next_reconcile:
                         self.maintain_orders()
+                        self._refresh_dead_man_switch()
                         next_reconcile = now + RECONCILE_EVERY_S
                     self.process_pending_signals()
                 if now >= next_status:
@@ -152,6 +154,15 @@ class Engine:
             log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
         self.status.state, self.status.reason = "running", ""
         log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
+
+    def _refresh_dead_man_switch(self) -> None:
+        """On Bluefin, push the cancel-on-disconnect timer forward: if this loop dies, open orders go."""
+        refresh = getattr(self.exchange, "refresh_cancel_on_disconnect", None)
+        if refresh is not None:
+            try:
+                refresh(DEAD_MAN_SWITCH_MS)
+            except Temporary as exc:
+                log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
 
     def maintain_orders(self) -> None:
         """Fold in what happened to open orders (fills of stops and targets), then keep brackets OCO."""

@@ -13,6 +13,7 @@ from shared.db import Database
 from shared.errors import ConfigError, Temporary
 from shared.events import EventPublisher
 from shared.exchange.base import Exchange
+from shared.exchange.bluefin import BluefinExchange
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
@@ -79,7 +80,14 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
 
 def build_exchange(settings: Settings, db: Database) -> Exchange:
     if settings.trading_mode == "real":
-        raise ConfigError(["TRADING_MODE: 'real' needs the Bluefin adapter, which is not in this build"])
+        exchange = BluefinExchange(
+            bluefin_network(settings.bluefin_network),
+            settings.secret("bluefin_private_key"),
+            settings.symbols,
+        )
+        exchange.start()
+        log_event(logger, "exchange_selected", exchange="bluefin", network=settings.bluefin_network)
+        return exchange
     return PaperExchange(
         db,
         PaperConfig(

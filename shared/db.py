@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Columns widened after they first shipped (PostgreSQL enforces VARCHAR lengths; SQLite does not).
+WIDENED = (("fills", "trade_id", 160), ("orders", "exchange_id", 160))
 
 
 def utcnow() -> datetime:
@@ -125,7 +127,7 @@ class OrderRow(Base):
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), index=True)
     not_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    exchange_id: Mapped[str | None] = mapped_column(String(80))
+    exchange_id: Mapped[str | None] = mapped_column(String(160))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -134,7 +136,7 @@ class OrderRow(Base):
 class FillRow(Base):
     __tablename__ = "fills"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    trade_id: Mapped[str] = mapped_column(String(80), unique=True)
+    trade_id: Mapped[str] = mapped_column(String(160), unique=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
     symbol: Mapped[str] = mapped_column(String(40))
     side: Mapped[str] = mapped_column(String(4))
@@ -294,6 +296,12 @@ class Database:
         default), and record the schema version. Safe to call from every process."""
         Base.metadata.create_all(self.engine)
         self._add_missing_columns()
+        if not self.is_sqlite:
+            with self.engine.begin() as connection:
+                for table, column, length in WIDENED:
+                    connection.execute(
+                        text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({length})")
+                    )
         with self.session() as session:
             current = session.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
             if current is None or current < SCHEMA_VERSION:

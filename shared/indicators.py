@@ -338,11 +338,10 @@ class _Window:
         return self._last if self._same >= self.size else math.fsum(self.items) / self.size
 
     def pstd(self, mean: float) -> float:
-        """Population standard deviation (ddof=0) around ``mean`` (from ``self.mean()``)."""
+        """Population standard deviation (ddof=0) around ``mean`` (from ``self.mean()``, which is exact for
+        identical values, so such a window gives exactly 0)."""
         if not self.ready:
             return math.nan
-        if self._same >= self.size:
-            return 0.0
         return math.sqrt(math.fsum((x - mean) ** 2 for x in self.items) / self.size)
 
 

@@ -165,6 +165,7 @@ class Fill:
     price: float
     fee: float
     time: datetime
+    cumulative: bool = False  # the order's total fill so far rather than one execution
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
@@ -22,7 +23,7 @@ from shared.db import Database, FillRow, OrderRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange
 from shared.logs import log_event
-from shared.models import OrderRequest, OrderResult, OrderStatus, OrderType, Side
+from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side
 from shared.serialize import order_dict, position_dict, trade_dict
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,21 @@ class OrderExecutor:
         batch.flush()
         log_event(logger, "order_lost", logging.ERROR, client_id=client_id, alert=True)
 
+    @staticmethod
+    def _increment(session: Session, fill: Fill) -> Fill | None:
+        """A cumulative fill (the order's whole filled quantity so far, as our Bluefin adapter reports it)
+        becomes the part not booked yet; an individual fill is booked as it is."""
+        if not fill.cumulative:
+            return fill
+        previous = session.scalars(select(FillRow).where(FillRow.client_id == fill.client_id)).all()
+        done = sum(f.quantity for f in previous)
+        if fill.quantity <= done + 1e-12:
+            return None
+        notional = fill.quantity * fill.price - sum(f.quantity * f.price for f in previous)
+        quantity = fill.quantity - done
+        fee = max(fill.fee - sum(f.fee for f in previous), 0.0)
+        return replace(fill, quantity=quantity, price=notional / quantity, fee=fee, cumulative=False)
+
     def cancel(self, client_id: str) -> None:
         """Cancel an open order (cancels may be retried: a second cancel of the same order is harmless).
         If the exchange says it is no longer open, its final state is read and folded in instead."""
@@ -171,8 +187,14 @@ class OrderExecutor:
             if row is None:
                 log_event(logger, "result_for_unknown_order", logging.ERROR, client_id=result.client_id)
                 return
-            for fill in result.fills:
-                if session.scalar(select(FillRow.id).where(FillRow.trade_id == fill.trade_id)) is not None:
+            for reported in result.fills:
+                if (
+                    session.scalar(select(FillRow.id).where(FillRow.trade_id == reported.trade_id))
+                    is not None
+                ):
+                    continue
+                fill = self._increment(session, reported)
+                if fill is None:
                     continue
                 session.add(
                     FillRow(

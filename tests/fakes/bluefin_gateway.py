@@ -9,6 +9,8 @@ minutes; the last candle of every answer is the still-open one.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import threading
 import time
 from collections import defaultdict
@@ -23,6 +25,7 @@ from aiohttp import web
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 E18 = 10**18
+PERPETUAL_ID = "0x" + "b" * 64
 
 
 def e18(value: float) -> str:
@@ -46,6 +49,15 @@ class FakeBluefinGateway:
         self.failures: dict[str, list[Failure]] = defaultdict(list)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.funding_rate = 0.0001
+        self.token = "fake-bluefin-token"
+        self.users: set[str] = set()
+        self.public_keys: set[bytes] = set()
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.position: dict[str, tuple[float, float]] = {}
+        self.leverage: dict[str, float] = {}
+        self.dms_resets: list[dict[str, Any]] = []
+        self.drop_orders = 0
+        self.hang_after_accept_s = 0.0
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
         self.subscriptions: dict[str, set[str]] = defaultdict(set)
         self.app = web.Application(middlewares=[self._middleware])
@@ -75,6 +87,10 @@ class FakeBluefinGateway:
         self.cursor = cursor
         self.failures.clear()
         self.requests.clear()
+        self.orders.clear()
+        self.position.clear()
+        self.drop_orders = 0
+        self.hang_after_accept_s = 0.0
 
     def stop(self) -> None:
         if self._runner is not None:
@@ -159,12 +175,151 @@ class FakeBluefinGateway:
         r.add_get("/marketData", self._market_data)
         r.add_get("/ticker", self._ticker)
         r.add_get("/recentTrades", self._recent_trades)
+        r.add_post("/authorize", self._authorize)
+        r.add_post("/orders", self._post_order)
+        r.add_get("/orders", self._get_orders)
+        r.add_delete("/orders/hash", self._cancel_orders)
+        r.add_get("/userPosition", self._positions)
+        r.add_get("/account", self._account)
+        r.add_post("/account/adjustLeverage", self._adjust_leverage)
+        r.add_post("/dms-countdown", self._dms)
+
+    # --- the account side ----------------------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization", "") == f"Bearer {self.token}"
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        signature = str(form.get("signature", ""))
+        if len(signature) < 130 or not form.get("userAddress"):
+            return web.json_response(
+                {"error": {"code": 401, "message": "bad onboarding signature"}}, status=401
+            )
+        self.users.add(str(form["userAddress"]))
+        return web.json_response({"token": self.token})
+
+    def verify_order(self, form: Any) -> str | None:
+        """The order's hash if its signature verifies with the public key it carries, else None."""
+        from bluefin_v2_client.order_signer import OrderSigner
+        from nacl.exceptions import BadSignatureError
+        from nacl.signing import VerifyKey
+
+        signature = str(form["orderSignature"])
+        signature_hex, public_key = signature[:128], base64.b64decode(signature[129:])
+        order = {
+            "price": int(form["price"]), "quantity": int(form["quantity"]), "leverage": int(form["leverage"]),
+            "salt": int(form["salt"]), "expiration": int(form["expiration"]), "maker": str(form["userAddress"]),
+            "market": PERPETUAL_ID, "ioc": form.get("timeInForce") == "IOC",
+            "postOnly": form.get("postOnly") == "True", "reduceOnly": form.get("reduceOnly") == "True",
+            "isBuy": form["side"] == "BUY", "orderbookOnly": form.get("orderbookOnly") == "True",
+        }  # fmt: skip
+        serialized = OrderSigner().get_serialized_order(order)  # type: ignore[arg-type]
+        digest = hashlib.sha256(serialized.hex().encode()).digest()
+        try:
+            VerifyKey(public_key).verify(digest, bytes.fromhex(signature_hex))
+        except (BadSignatureError, ValueError):
+            return None
+        self.public_keys.add(public_key)
+        return "0x" + hashlib.sha256(serialized).hexdigest()
+
+    async def _post_order(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": 401, "message": "unauthorized"}}, status=401)
+        form = await request.post()
+        order_hash = self.verify_order(form)
+        if order_hash is None:
+            return web.json_response(
+                {"error": {"code": 400, "message": "invalid order signature"}}, status=400
+            )
+        order = {
+            "hash": order_hash, "clientId": str(form["clientId"]), "symbol": str(form["symbol"]),
+            "side": str(form["side"]), "orderType": str(form["orderType"]), "price": str(form["price"]),
+            "quantity": str(form["quantity"]), "leverage": str(form["leverage"]),
+            "reduceOnly": form.get("reduceOnly") == "True", "filledQty": "0", "avgFillPrice": "0",
+            "orderStatus": "OPEN", "createdAt": int(time.time() * 1000), "fee": "0",
+        }  # fmt: skip
+        if self.drop_orders > 0:  # answers as if accepted, but the order never reaches the book
+            self.drop_orders -= 1
+            return web.json_response(order)
+        self.orders[order_hash] = order
+        if order["orderType"] == "MARKET":
+            self._fill(order)
+        if self.hang_after_accept_s:
+            await asyncio.sleep(self.hang_after_accept_s)
+        return web.json_response(order)
+
+    def _fill(self, order: dict[str, Any]) -> None:
+        price = float(self.candles[self.cursor][4])
+        quantity = int(order["quantity"]) / E18
+        side = 1 if order["side"] == "BUY" else -1
+        held, entry = self.position.get(order["symbol"], (0.0, 0.0))
+        new = held + side * quantity
+        if held == 0 or (held > 0) == (side > 0):
+            entry = (abs(held) * entry + quantity * price) / abs(new)
+        elif abs(new) > 1e-12 and (new > 0) != (held > 0):
+            entry = price
+        self.position[order["symbol"]] = (new, entry if abs(new) > 1e-12 else 0.0)
+        order.update(orderStatus="FILLED", filledQty=order["quantity"], avgFillPrice=e18(price),
+                     fee=e18(quantity * price * 0.0005))  # fmt: skip
+
+    async def _get_orders(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": 401, "message": "unauthorized"}}, status=401)
+        symbol = request.query.get("symbol")
+        return web.json_response([o for o in self.orders.values() if symbol in (None, o["symbol"])])
+
+    async def _cancel_orders(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": 401, "message": "unauthorized"}}, status=401)
+        form = await request.post()
+        hashes = form.getall("orderHashes", [])
+        cancelled = []
+        for order_hash in hashes:
+            order = self.orders.get(str(order_hash))
+            if order is not None and order["orderStatus"] in ("OPEN", "PARTIAL_FILLED"):
+                order["orderStatus"] = "CANCELLED"
+                cancelled.append(order_hash)
+        return web.json_response({"message": "cancelled", "data": {"acceptedForCancelling": cancelled}})
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": 401, "message": "unauthorized"}}, status=401)
+        rows = [
+            {"symbol": s, "side": "BUY" if q > 0 else "SELL", "quantity": e18(abs(q)), "avgEntryPrice": e18(p),
+             "leverage": e18(self.leverage.get(s, 3.0)), "margin": e18(abs(q) * p / self.leverage.get(s, 3.0)),
+             "liquidationPrice": "0"}
+            for s, (q, p) in self.position.items() if abs(q) > 1e-12
+        ]  # fmt: skip
+        symbol = request.query.get("symbol")
+        if symbol:
+            matching = [r for r in rows if r["symbol"] == symbol]
+            return web.json_response(matching[0] if matching else {})
+        return web.json_response(rows)
+
+    async def _account(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": {"code": 401, "message": "unauthorized"}}, status=401)
+        return web.json_response({"walletBalance": e18(10_000.0), "accountValue": e18(10_000.0),
+                                  "freeCollateral": e18(9_000.0), "totalPositionMargin": e18(1_000.0),
+                                  "totalUnrealizedProfit": e18(0.0)})  # fmt: skip
+
+    async def _adjust_leverage(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.leverage[str(form["symbol"])] = int(form["leverage"]) / E18
+        return web.json_response({"success": True})
+
+    async def _dms(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.dms_resets.append(body)
+        return web.json_response(
+            {"acceptedToReset": [c["symbol"] for c in body.get("countDowns", [])], "failedReset": []}
+        )
 
     async def _contracts(self, request: web.Request) -> web.Response:
         objects = {name: {"id": f"0x{i:064x}", "dataType": "0x2::coin::USDC"} for i, name in enumerate(
             ["SubAccounts", "BankTable", "package", "Bank", "Currency", "Sequencer"], start=1)}  # fmt: skip
         markets = {
-            "BTC-PERP": {"Perpetual": {"id": "0x" + "b" * 64}, "PriceOracle": {"id": "0x" + "c" * 64},
+            "BTC-PERP": {"Perpetual": {"id": PERPETUAL_ID}, "PriceOracle": {"id": "0x" + "c" * 64},
                          "PositionsTable": {"id": "0x" + "d" * 64}},
         }  # fmt: skip
         return web.json_response({"auxiliaryContractsAddresses": {"objects": objects}, **markets})

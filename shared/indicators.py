@@ -280,26 +280,39 @@ def _div(numerator: float, denominator: float) -> float:
 
 
 class _Ewm:
-    """pandas ``ewm(alpha, adjust=False, min_periods)`` state: starts at the first non-NaN value."""
+    """pandas ``ewm(com=..., adjust=False, min_periods=...).mean()`` state, step for step as pandas runs it
+    (``ewma`` in pandas/_libs/window/aggregations.pyx): starts at the first non-NaN value, and leaves the
+    average untouched when the new value equals it, so a constant series stays exactly constant."""
 
-    __slots__ = ("alpha", "count", "min_periods", "value")
+    __slots__ = ("count", "min_periods", "new_weight", "old_weight", "value")
 
-    def __init__(self, alpha: float, min_periods: int) -> None:
-        self.alpha, self.min_periods = alpha, min_periods
+    def __init__(self, com: float, min_periods: int) -> None:
+        alpha = 1.0 / (1.0 + com)
+        self.old_weight, self.new_weight, self.min_periods = 1.0 - alpha, alpha, min_periods
         self.value, self.count = math.nan, 0
+
+    @classmethod
+    def span(cls, span: int) -> _Ewm:
+        """``ewm(span=span, min_periods=span)`` (MACD and EMA)."""
+        return cls((span - 1) / 2.0, span)
+
+    @classmethod
+    def wilder(cls, window: int) -> _Ewm:
+        """``ewm(alpha=1/window, min_periods=window)`` (RSI)."""
+        return cls(1.0 / (1.0 / window) - 1.0, window)
 
     def update(self, x: float) -> float:
         if not math.isnan(x):
-            self.value = x if self.count == 0 else (1 - self.alpha) * self.value + self.alpha * x
+            if self.count == 0:
+                self.value = x
+            elif self.value != x:
+                old, new = self.old_weight, self.new_weight
+                self.value = (old * self.value + new * x) / (old + new)
             self.count += 1
         return self.current()
 
     def current(self) -> float:
         return self.value if self.count >= self.min_periods else math.nan
-
-
-def _span(window: int) -> _Ewm:
-    return _Ewm(2.0 / (window + 1), window)
 
 
 class _Window:
@@ -419,9 +432,10 @@ class IncrementalIndicators:
     def __init__(self) -> None:
         self.count = 0
         self._previous_close = math.nan
-        self._gain, self._loss = _Ewm(1 / RSI_WINDOW, RSI_WINDOW), _Ewm(1 / RSI_WINDOW, RSI_WINDOW)
-        self._fast, self._slow, self._signal = _span(MACD_FAST), _span(MACD_SLOW), _span(MACD_SIGNAL)
-        self._emas = {w: _span(w) for w in EMA_WINDOWS}
+        self._gain, self._loss = _Ewm.wilder(RSI_WINDOW), _Ewm.wilder(RSI_WINDOW)
+        self._fast, self._slow = _Ewm.span(MACD_FAST), _Ewm.span(MACD_SLOW)
+        self._signal = _Ewm.span(MACD_SIGNAL)
+        self._emas = {w: _Ewm.span(w) for w in EMA_WINDOWS}
         self._closes = {w: _Window(w) for w in {BB_WINDOW, *SMA_WINDOWS}}
         self._directional = _Directional()
         self._highs: deque[float] = deque(maxlen=STOCH_WINDOW)

@@ -177,6 +177,8 @@ def test_flat_market_without_trades_matches_ta(real: pd.DataFrame) -> None:
 # --- properties on random valid candles ----------------------------------------------------------------------
 # Each step is a new candle (return, upper wick, lower wick, volume) or an int k: the market stood still for
 # k candles (flat at the last close, no volume), so flat and zero-volume windows are generated often.
+# Volumes are 0 or within 4 decades: pandas' rolling sums (and so ta's VWAP) lose a 1e-300 volume once a
+# volume of 1 has passed through the window, where the incremental sums are exact.
 Step = tuple[float, float, float, float] | int
 steps = st.lists(
     st.one_of(
@@ -185,7 +187,7 @@ steps = st.lists(
             st.floats(-0.05, 0.05),
             st.floats(0, 0.05),
             st.floats(0, 0.05),
-            st.one_of(st.just(0.0), st.floats(0, 1e4)),
+            st.one_of(st.just(0.0), st.floats(1, 1e4)),
         ),
     ),
     min_size=1,

@@ -11,13 +11,16 @@ from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy import select, text
 
 from agent.engine import Engine
+from agent.execution.algos import AlgoRequest
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging
+from shared.models import Side
 from shared.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
+from shared.symbols import normalise_symbol
 
 MAX_LIMIT = 500
 
@@ -33,6 +36,10 @@ def _limit() -> int:
             )
         )
     return int(raw)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def create_app(settings: Settings | None = None, start_engine: bool = True) -> Flask:
@@ -77,6 +84,48 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
             markets=[m.snapshot().as_dict() for m in engine.markets.values()],
             correlation=engine.correlations(),
         )
+
+    @app.post("/api/algos")
+    def start_algo() -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return jsonify(
+                error="invalid algo", details=[{"field": "body", "message": "must be a JSON object"}]
+            ), 400
+        try:
+            algo = AlgoRequest(
+                kind=body.get("kind"), symbol=normalise_symbol(str(body.get("symbol", ""))),
+                side=Side(str(body.get("side", "")).upper()), quantity=float(body.get("quantity", 0)),
+                slices=int(body.get("slices", 1)), duration_s=float(body.get("duration_s", 0)),
+                visible_quantity=_optional_float(body.get("visible_quantity")),
+                limit_price=_optional_float(body.get("limit_price")),
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            details = [
+                {"field": part.split(":")[0].strip(), "message": part.strip()} for part in str(exc).split(";")
+            ]
+            return jsonify(error="invalid algo", details=details), 400
+        price = engine.exchange.mark_price(algo.symbol)
+        cap = engine.exchange.account().equity * settings.max_position_size
+        if price is None or algo.quantity * price > cap:
+            message = (
+                f"notional above MAX_POSITION_SIZE of equity ({cap:.2f})" if price else "no market price yet"
+            )
+            return jsonify(error="vetoed by risk", details=[{"field": "quantity", "message": message}]), 400
+        algo_id = engine.algos.start(algo, engine.market_now())
+        return jsonify(engine.algos.progress(algo_id)), 201
+
+    @app.get("/api/algos/<algo_id>")
+    def algo_progress(algo_id: str) -> Any:
+        view = engine.algos.progress(algo_id)
+        return (jsonify(view), 200) if view else (jsonify(error="not found"), 404)
+
+    @app.post("/api/algos/<algo_id>/cancel")
+    def cancel_algo(algo_id: str) -> Any:
+        if engine.algos.progress(algo_id) is None:
+            return jsonify(error="not found"), 404
+        engine.algos.cancel(algo_id)
+        return jsonify(engine.algos.progress(algo_id))
 
     @app.get("/api/status")
     def status() -> Any:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
+from agent.execution.algos import AlgoRunner
 from agent.execution.brackets import Brackets
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
@@ -71,6 +72,7 @@ class Engine:
         self.limits = limits
         self.executor = OrderExecutor(db, exchange, journal)
         self.brackets = Brackets(db, self.executor)
+        self.algos = AlgoRunner(db, self.executor, exchange, limits.leverage)
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
@@ -169,6 +171,12 @@ class Engine:
         self.executor.reconcile_pending()
         if self.brackets.maintain():
             self.executor.reconcile_pending()
+        self.algos.step(self.market_now())
+
+    def market_now(self) -> datetime:
+        """The market clock: the close time of the latest candle (wall time before the first one)."""
+        stamp = self.status.last_candle_time
+        return datetime.fromisoformat(stamp) if stamp else datetime.now(UTC)
 
     def _find_external(self) -> dict[str, str]:
         external: dict[str, str] = {}

@@ -41,9 +41,10 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
     db = Database(f"sqlite:///{folder / 'bench.db'}")
     db.migrate()
     exchange: Exchange = exchange_factory(db)  # type: ignore[operator]
+    feed = ReplayFeed(REAL, "BTC-PERP", start_index=300)
     engine = Engine(
-        db=db, exchange=exchange, analyst=RulesAnalyst(), feeds=[ReplayFeed(REAL, "BTC-PERP", start_index=300)],
-        journal=Journal(None), limits=RiskLimits(0.1, "moderate", 3.0), candle_interval_s=0.0,
+        db=db, exchange=exchange, analyst=RulesAnalyst(), feeds=[feed], journal=Journal(None),
+        limits=RiskLimits(0.1, "moderate", 3.0), candle_interval_s=0.0,
     )  # fmt: skip
     engine.prepare()
     latencies = []

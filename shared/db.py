@@ -133,6 +133,27 @@ class OrderRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class AlgoRow(Base):
+    """A TWAP or iceberg execution: the parent of its slice orders (orders.parent_client_id)."""
+
+    __tablename__ = "algos"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # twap | iceberg
+    symbol: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[float] = mapped_column(Float)
+    slices: Mapped[int] = mapped_column(Integer, default=1)
+    interval_s: Mapped[float] = mapped_column(Float, default=0.0)
+    visible_quantity: Mapped[float | None] = mapped_column(Float)
+    limit_price: Mapped[float | None] = mapped_column(Float)
+    slices_sent: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # RUNNING | DONE | CANCELED
+    reason: Mapped[str] = mapped_column(Text, default="")
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class FillRow(Base):
     __tablename__ = "fills"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -20,7 +20,8 @@ Conventions (``ta`` 0.11 defaults, ``fillna=False``), and what they mean for a r
   100 when the average loss is 0, so a flat market reads 100, not 50.
 - macd: EMA12 - EMA26 (each NaN until its own window is full), signal EMA9 of it, hist = macd - signal.
 - Bollinger: SMA20 +- 2 population (ddof=0) standard deviations. ``bb_pband`` is %B (0 at the lower band,
-  1 at the upper, outside [0, 1] beyond them, NaN when 20 closes are identical); ``bb_width`` is
+  1 at the upper, outside [0, 1] beyond them, NaN when the bands have no width, e.g. 20 identical
+  closes, or nearly identical ones whose rolling std pandas rounds to 0); ``bb_width`` is
   (upper - lower) / mid in percent.
 - atr: true range (high - low on the first candle), Wilder mean seeded with the plain mean of the first
   14 true ranges.
@@ -185,7 +186,7 @@ def _band_columns(out: pd.DataFrame, close: pd.Series) -> None:
     deviation = close.rolling(BB_WINDOW, min_periods=BB_WINDOW).std(ddof=0)
     upper, lower = mid + BB_DEVIATIONS * deviation, mid - BB_DEVIATIONS * deviation
     out["bb_upper"], out["bb_mid"], out["bb_lower"] = upper, mid, lower
-    out["bb_pband"] = (close - lower) / (upper - lower)
+    out["bb_pband"] = (close - lower) / (upper - lower).where(upper != lower)  # ta: NaN, not inf
     out["bb_width"] = (upper - lower) / mid * 100
 
 
@@ -485,7 +486,8 @@ class IncrementalIndicators:
         upper, lower = mid + BB_DEVIATIONS * deviation, mid - BB_DEVIATIONS * deviation
         values.update(
             bb_upper=upper, bb_mid=mid, bb_lower=lower,
-            bb_pband=_div(close - lower, upper - lower), bb_width=_div(upper - lower, mid) * 100,
+            bb_pband=(close - lower) / (upper - lower) if upper != lower else math.nan,
+            bb_width=_div(upper - lower, mid) * 100,
         )  # fmt: skip
 
     def _oscillator(self, high: float, low: float, close: float, values: dict[str, float]) -> None:

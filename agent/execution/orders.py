@@ -80,7 +80,7 @@ class OrderExecutor:
             request = OrderRequest(
                 client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
                 order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
-                trigger_price=row.trigger_price,
+                trigger_price=row.trigger_price, price=row.limit_price,
             )  # fmt: skip
         try:
             result = self._exchange.place_order(request)

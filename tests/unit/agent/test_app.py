@@ -97,3 +97,38 @@ def test_correlation_across_symbols(make_settings: Any) -> None:
     assert [m["source"] for m in body["markets"]] == ["synthetic", "synthetic"]
     matrix = body["correlation"]
     assert matrix["BTC-PERP"]["BTC-PERP"] == 1.0 and -1 <= matrix["BTC-PERP"]["ETH-PERP"] <= 1
+
+
+def test_algos_api(client: FlaskClient) -> None:
+    assert client.post("/api/algos", json={"kind": "twap"}).status_code == 401
+    bad = client.post(
+        "/api/algos",
+        json={"kind": "iceberg", "symbol": "BTC-PERP", "side": "buy", "quantity": 0.01},
+        headers=AUTH,
+    )
+    assert bad.status_code == 400 and {d["field"] for d in bad.get_json()["details"]} == {
+        "visible_quantity",
+        "limit_price",
+    }
+    too_big = client.post(
+        "/api/algos", json={"kind": "twap", "symbol": "BTCUSDT", "side": "buy", "quantity": 5}, headers=AUTH
+    )
+    assert too_big.status_code == 400 and too_big.get_json()["error"] == "vetoed by risk"
+    started = client.post(
+        "/api/algos",
+        json={
+            "kind": "twap",
+            "symbol": "BTCUSDT",
+            "side": "buy",
+            "quantity": 0.02,
+            "slices": 2,
+            "duration_s": 600,
+        },
+        headers=AUTH,
+    )
+    assert started.status_code == 201
+    algo = started.get_json()
+    assert algo["status"] == "RUNNING" and algo["slices_sent"] == 1 and algo["symbol"] == "BTC-PERP"
+    cancelled = client.post(f"/api/algos/{algo['id']}/cancel", headers=AUTH).get_json()
+    assert cancelled["status"] == "CANCELED"
+    assert client.get("/api/algos/nope", headers=AUTH).status_code == 404

@@ -3,6 +3,7 @@ inputs, and properties on random valid candles."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -156,22 +157,38 @@ def test_short_input_gives_nan_not_an_error(real: pd.DataFrame, rows: int) -> No
             assert_close(np.array([latest[-1][column]]), values[-1:], f"incremental {column}")
 
 
-def test_flat_market_without_trades_matches_ta(real: pd.DataFrame) -> None:
-    """A quiet symbol: identical candles with zero volume, then one that moves (once crashed the state)."""
-    price = (
-        64_719.30396791343  # a price whose sum of 20 (or 50) divided back is not itself: means must be exact
-    )
-    rows = [(price, price, price, price, 0.0)] * 60 + [(price, price + 10, price - 2, price + 8, 3.0)]
-    candles = _frame(rows)
+FLAT = 64_719.30396791343  # a price whose sum of 20 (or 50) divided back is not itself: means must be exact
+NEXT_UP = math.nextafter(FLAT, math.inf)
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        pytest.param((FLAT, FLAT + 10, FLAT - 2, FLAT + 8, 3.0), id="then-a-move"),
+        pytest.param((FLAT, NEXT_UP, FLAT, NEXT_UP, 0.0), id="then-one-ulp"),  # pandas' std rounds to 0
+    ],
+)
+def test_flat_market_without_trades_matches_ta(last: tuple[float, float, float, float, float]) -> None:
+    """A quiet symbol: identical candles with zero volume (once crashed the incremental state)."""
+    candles = _frame([(FLAT, FLAT, FLAT, FLAT, 0.0)] * 60 + [last])
     ours, reference = compute(candles), compute_reference(candles)
     latest = _fold(candles)
     for column in INDICATOR_COLUMNS:
         assert_close(ours[column].to_numpy(), reference[column].to_numpy(), column)
-        assert_close(np.array([v[column] for v in latest]), ours[column].to_numpy(), f"incremental {column}")
+        incremental = np.array([v[column] for v in latest])
+        if (
+            column in BOLLINGER_STD
+        ):  # exact std of an almost flat window is not pandas' 0: compare the flat part
+            incremental, expected = incremental[:-1], ours[column].to_numpy()[:-1]
+        else:
+            expected = ours[column].to_numpy()
+        assert_close(incremental, expected, f"incremental {column}")
     flat = ours.iloc[59]
     assert flat["rsi"] == 100.0 and flat["bb_width"] == 0.0 and flat["atr"] == 0.0 and flat["adx"] == 0.0
     assert flat[["bb_pband", "stoch_k", "stoch_d", "vwap", "rel_volume"]].isna().all()
-    assert flat["bb_mid"] == price and flat["sma_50"] == price and flat["obv"] == 0.0
+    assert flat["bb_mid"] == FLAT and flat["sma_50"] == FLAT and flat["obv"] == 0.0
+    assert not np.isinf(ours[list(INDICATOR_COLUMNS)].to_numpy()).any()
+    assert not any(math.isinf(v) for v in latest[-1].values())
 
 
 # --- properties on random valid candles ----------------------------------------------------------------------

@@ -227,8 +227,12 @@ class BluefinExchange(Exchange):
     def set_leverage(self, symbol: str, leverage: float) -> None:
         from bluefin_v2_client import MARKET_SYMBOLS
 
-        if self._run(lambda: self._client.adjust_leverage(MARKET_SYMBOLS(symbol), int(leverage))) is not True:
-            raise Rejected(f"Bluefin did not accept leverage {leverage} for {symbol}")
+        if any(p.symbol == symbol for p in self.positions()):
+            # with a position the SDK adjusts on-chain through the Sui RPC; keep it simple and explicit
+            raise Rejected("change leverage with the position flat (as on the paper exchange)")
+        answer = self._run(lambda: self._client.adjust_leverage(MARKET_SYMBOLS(symbol), int(leverage)))
+        if answer is not True and (_error_of(answer) is not None or not isinstance(answer, dict)):
+            raise Rejected(f"Bluefin did not accept leverage {leverage} for {symbol}: {_error_of(answer)}")
 
     def refresh_cancel_on_disconnect(self, countdown_ms: int = 60_000) -> list[str]:
         """Push the dead-man switch forward: if the engine stops calling this, Bluefin cancels our orders."""

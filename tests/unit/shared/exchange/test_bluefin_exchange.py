@@ -163,6 +163,17 @@ def select_fills():  # type: ignore[no-untyped-def]
     return select(FillRow)
 
 
+def test_leverage_funding_and_book(gateway: FakeBluefinGateway, bluefin: BluefinExchange) -> None:
+    bluefin.set_leverage("BTC-PERP", 5)
+    assert gateway.leverage["BTC-PERP"] == 5.0
+    bluefin.place_order(market("bfa-lev"))
+    with pytest.raises(Rejected, match="flat"):
+        bluefin.set_leverage("BTC-PERP", 7)
+    assert bluefin.funding_rate("BTC-PERP").rate == pytest.approx(0.0001)  # type: ignore[union-attr]
+    assert bluefin.orderbook("BTC-PERP").spread_bps > 0  # type: ignore[union-attr]
+    assert bluefin.mark_price("BTC-PERP") > 0  # type: ignore[operator]
+
+
 def test_cancel_on_disconnect_timer_is_refreshed(
     gateway: FakeBluefinGateway, bluefin: BluefinExchange
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 REAL_CANDLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 TOKEN = "test-api-token-0123456789"
 PASSPHRASE = "test-passphrase-0123456789"
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    """Poll ``check`` until it returns something truthy (returned) or fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def free_port() -> int:

@@ -7,9 +7,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -17,20 +15,10 @@ from sqlalchemy import select
 
 from agent.services import service_specs, start_service, stop_process, wait_healthy
 from shared.db import Database, OrderRow, SignalRow
-from tests.conftest import PASSPHRASE, TOKEN, free_port
+from tests.conftest import PASSPHRASE, TOKEN, free_port, wait_for
 from tests.fakes.bluefin_gateway import FakeBluefinGateway
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Path) -> None:
@@ -61,7 +49,7 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
         requests.post(
             f"http://127.0.0.1:{port}/internal/nudge", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
         )
-        wait_for(lambda: len(gateway.orders) == 1)
+        wait_for(lambda: len(gateway.orders) == 1, timeout_s=20)
 
         def pending() -> list[str]:
             with db.session() as session:
@@ -74,7 +62,7 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
 
         agent = start_service(spec, env, tmp_path / "agent.log")
         assert wait_healthy(spec.health_url, 60, agent)
-        wait_for(lambda: pending() == ["FILLED"])
+        wait_for(lambda: pending() == ["FILLED"], timeout_s=20)
         (placed,) = gateway.orders.values()
         with db.session() as session:
             (order,) = session.scalars(select(OrderRow)).all()

@@ -6,27 +6,16 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 import socketio
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, wait_for
 from tests.stack import RunningStack
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 def orders_for(stack: RunningStack, signal_id: int) -> list[dict[str, Any]]:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,18 +11,8 @@ from shared.errors import Temporary
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network, from_e18
 from shared.marketdata.feeds import load_candle_csv
 from shared.models import Side
-from tests.conftest import REAL_CANDLES
+from tests.conftest import REAL_CANDLES, wait_for
 from tests.fakes.bluefin_gateway import FakeBluefinGateway
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

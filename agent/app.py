@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy import select, text
 
+from agent.analysis.audit import AuditLog
 from agent.engine import Engine
 from agent.execution.algos import AlgoRequest
 from agent.wiring import build_engine
@@ -157,6 +158,16 @@ def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:
         with db.session() as session:
             rows = session.scalars(select(DecisionRow).order_by(DecisionRow.id.desc()).limit(_limit()))
             return jsonify(decisions=[decision_dict(r) for r in rows])
+
+    @app.get("/api/decisions/<int:decision_id>")
+    def decision(decision_id: int) -> Any:
+        with db.session() as session:
+            row = session.get(DecisionRow, decision_id)
+            if row is None:
+                return jsonify(error="not found"), 404
+            signal = session.get(SignalRow, row.signal_id)
+            key = signal.idempotency_key if signal else ""
+            return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key))
 
     @app.get("/api/orders")
     def orders() -> Any:

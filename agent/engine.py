@@ -391,6 +391,10 @@ class Engine:
             "reason": self.status.reason,
             "exchange": self.exchange.name,
             "analyst": self.analyst.name,
+            "analyst_degraded": bool(getattr(self.analyst, "degraded", False)),
+            "analyst_problem": getattr(self.analyst, "last_problem", "")
+            if getattr(self.analyst, "degraded", False)
+            else "",
             "feed": {s: f.source for s, f in self.feeds.items()},
             "stale": {s: f.stale for s, f in self.feeds.items()},
             "external": self.external,

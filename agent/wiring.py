@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.analysis.rules import build_analyst
+from agent.analysis.factory import build_analyst
 from agent.engine import Engine
 from agent.journal import Journal
 from agent.risk.sizing import RiskLimits
@@ -111,7 +111,7 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
     return Engine(
         db=db,
         exchange=build_exchange(settings, db),
-        analyst=build_analyst(settings.ai_model_provider),
+        analyst=build_analyst(settings, db),
         feeds=feeds,
         journal=Journal(publisher),
         limits=RiskLimits(settings.max_position_size, settings.risk_tolerance, settings.default_leverage),

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
 
     ai_model_provider: Literal["rules", "claude", "perplexity", "openai-compatible"] = "rules"
     anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    ai_model: str = "claude-sonnet-4-6"
+    ai_timeout_s: float = Field(20.0, gt=0, le=300)
+    ai_max_retries: int = Field(2, ge=0, le=10)
+    ai_fallback: Literal["rules", "hold"] = "rules"
+    ai_daily_budget_usd: float = Field(5.0, ge=0)
+    ai_breaker_failures: int = Field(3, ge=1, le=100)
+    ai_breaker_cooldown_s: float = Field(120.0, gt=0)
     perplexity_api_key: SecretStr | None = None
 
     risk_tolerance: Literal["conservative", "moderate", "aggressive"] = "moderate"

@@ -154,6 +154,28 @@ class AlgoRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AiCallRow(Base):
+    """The audit of every AI analyst call (written by the agent)."""
+
+    __tablename__ = "ai_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    model: Mapped[str] = mapped_column(String(80))
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    prompt_hash: Mapped[str] = mapped_column(String(64), index=True)
+    signal_key: Mapped[str] = mapped_column(String(160), index=True)
+    prompt: Mapped[str] = mapped_column(Text)
+    raw_output: Mapped[str] = mapped_column(Text, default="")
+    parsed: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    validation_errors: Mapped[str] = mapped_column(Text, default="[]")
+    error: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class FillRow(Base):
     __tablename__ = "fills"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

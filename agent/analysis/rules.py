@@ -69,12 +69,3 @@ class RulesAnalyst(Analyst):
 
     def _hold(self, rationale: str, factors: dict[str, float]) -> Decision:
         return Decision(DecisionAction.HOLD, 0.0, rationale, self.name, factors=factors)
-
-
-def build_analyst(provider: str) -> Analyst:
-    """The analyst for AI_MODEL_PROVIDER. Only the rules analyst ships in this build."""
-    if provider == "rules":
-        return RulesAnalyst()
-    from shared.errors import ConfigError
-
-    raise ConfigError([f"AI_MODEL_PROVIDER: {provider!r} is not available in this build; use 'rules'"])

@@ -1,0 +1,106 @@
+"""Every AI call, stored: provider, model, prompt version and hash, the prompt, the raw answer, the parsed
+decision or its validation errors, latency, tokens and cost."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shared.db import AiCallRow, Database
+
+
+@dataclass
+class CallRecord:
+    provider: str
+    model: str
+    prompt_version: str
+    prompt_hash: str
+    signal_key: str
+    prompt: str
+    raw: str = ""
+    parsed: dict[str, Any] | None = None
+    validation: list[dict[str, str]] = field(default_factory=list)
+    error: str = ""
+    latency_ms: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def tokens(self, input_tokens: int, output_tokens: int, cost: float) -> None:
+        self.input_tokens, self.output_tokens, self.cost_usd = input_tokens, output_tokens, cost
+
+    def finish(
+        self,
+        latency_s: float,
+        parsed: dict[str, Any] | None = None,
+        validation: list[dict[str, str]] | None = None,
+        error: str = "",
+    ) -> None:
+        self.latency_ms = latency_s * 1000
+        self.parsed, self.validation, self.error = parsed, validation or [], error
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def write(self, record: CallRecord) -> None:
+        with self._db.session() as session:
+            session.add(
+                AiCallRow(
+                    provider=record.provider,
+                    model=record.model,
+                    prompt_version=record.prompt_version,
+                    prompt_hash=record.prompt_hash,
+                    signal_key=record.signal_key,
+                    prompt=record.prompt,
+                    raw_output=record.raw,
+                    parsed=record.parsed or {},
+                    validation_errors=json.dumps(record.validation),
+                    error=record.error,
+                    latency_ms=record.latency_ms,
+                    input_tokens=record.input_tokens,
+                    output_tokens=record.output_tokens,
+                    cost_usd=record.cost_usd,
+                )
+            )
+
+    def calls_for(self, signal_key: str) -> list[dict[str, Any]]:
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(AiCallRow).where(AiCallRow.signal_key == signal_key).order_by(AiCallRow.id)
+            )
+            return [
+                {
+                    "provider": r.provider,
+                    "model": r.model,
+                    "prompt_version": r.prompt_version,
+                    "prompt_hash": r.prompt_hash,
+                    "raw_output": r.raw_output,
+                    "parsed": r.parsed,
+                    "validation_errors": json.loads(r.validation_errors or "[]"),
+                    "error": r.error,
+                    "latency_ms": r.latency_ms,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "cost_usd": r.cost_usd,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in rows
+            ]
+
+    def spent_today(self) -> float:
+        start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        with self._db.session() as session:
+            return float(
+                session.scalar(
+                    select(func.coalesce(func.sum(AiCallRow.cost_usd), 0.0)).where(
+                        AiCallRow.created_at >= start
+                    )
+                )
+                or 0.0
+            )

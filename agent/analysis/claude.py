@@ -1,0 +1,102 @@
+"""``ClaudeAnalyst``: the anthropic SDK's Messages API with a ``trade_decision`` tool the model is forced
+to call. Every call is audited (prompt version and hash, raw answer, parsed decision or the validation
+errors, latency, tokens, cost). Transport failures, 429/5xx/529 after the SDK's own bounded retries
+(with backoff and jitter) and timeouts raise ``Temporary``; an answer that is not a valid decision
+raises ``InvalidInput``. Neither ever becomes a trade."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import anthropic
+
+from agent.analysis.audit import AuditLog, CallRecord
+from agent.analysis.base import Analyst, MarketContext
+from agent.analysis.prompts import build_prompt
+from agent.analysis.schema import parse_decision, tool_schema
+from shared.errors import FieldProblem, InvalidInput, Temporary
+from shared.models import Decision, Signal
+
+logger = logging.getLogger(__name__)
+DEFAULT_MODEL = "claude-sonnet-4-6"
+# USD per million tokens (input, output); unknown models are costed as the default
+PRICES = {"claude-sonnet-4-6": (3.0, 15.0), "claude-haiku-4-5": (1.0, 5.0), "claude-opus-4-6": (5.0, 25.0)}
+
+
+def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
+    price_in, price_out = PRICES.get(model, PRICES[DEFAULT_MODEL])
+    return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+
+class ClaudeAnalyst(Analyst):
+    name = "claude"
+
+    def __init__(
+        self,
+        api_key: str,
+        audit: AuditLog,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout_s: float = 20.0,
+        max_retries: int = 2,
+        max_leverage: float = 20.0,
+    ) -> None:
+        self.model = model
+        self.audit = audit
+        self.max_leverage = max_leverage
+        self._client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        )
+
+    def decide(self, signal: Signal, context: MarketContext) -> Decision:
+        prompt = build_prompt(signal, context, self.max_leverage)
+        record = CallRecord(
+            self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
+        )
+        started = time.perf_counter()
+        try:
+            message = self._client.messages.create(
+                model=self.model,
+                max_tokens=1024,
+                tools=[
+                    {
+                        "name": "trade_decision",
+                        "description": "Record the trading decision.",
+                        "input_schema": tool_schema(),
+                    }
+                ],
+                tool_choice={"type": "tool", "name": "trade_decision"},
+                messages=[{"role": "user", "content": prompt.text}],
+            )
+        except (anthropic.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
+            record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+            self.audit.write(record)
+            raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
+        latency = time.perf_counter() - started
+        usage = message.usage
+        record.tokens(
+            usage.input_tokens,
+            usage.output_tokens,
+            cost_usd(self.model, usage.input_tokens, usage.output_tokens),
+        )
+        record.raw = json.dumps(message.model_dump(mode="json"))[:20_000]
+        try:
+            decision = self._parse(message, context.price)
+        except InvalidInput as exc:
+            record.finish(latency, validation=[p.as_dict() for p in exc.problems])
+            self.audit.write(record)
+            raise
+        record.finish(latency, parsed={"action": decision.action.value, "confidence": decision.confidence})
+        self.audit.write(record)
+        return decision
+
+    def _parse(self, message: Any, price: float) -> Decision:
+        if message.stop_reason in ("max_tokens", "refusal"):
+            raise InvalidInput([FieldProblem("stop_reason", f"the model stopped with {message.stop_reason}")])
+        calls = [b for b in message.content if b.type == "tool_use" and b.name == "trade_decision"]
+        if not calls:
+            raise InvalidInput([FieldProblem("content", "no trade_decision tool call (text-only answer)")])
+        return parse_decision(calls[0].input, self.name, price, self.max_leverage)

@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REPLAY_FILE = PROJECT_ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 ENV_FILE_VARIABLE = "BLUEFINAI_ENV_FILE"
 SECRET_FIELDS = (
+    "ai_api_key",
     "bluefin_api_key",
     "bluefin_api_secret",
     "bluefin_private_key",
@@ -53,7 +54,10 @@ class Settings(BaseSettings):
     ai_model_provider: Literal["rules", "claude", "perplexity", "openai-compatible"] = "rules"
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    ai_model: str = "claude-sonnet-4-6"
+    ai_model: str = ""
+    ai_base_url: str = "http://127.0.0.1:11434/v1"
+    ai_api_key: SecretStr | None = None
+    perplexity_base_url: str = "https://api.perplexity.ai"
     ai_timeout_s: float = Field(20.0, gt=0, le=300)
     ai_max_retries: int = Field(2, ge=0, le=10)
     ai_fallback: Literal["rules", "hold"] = "rules"

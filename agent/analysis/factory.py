@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from agent.analysis.audit import AuditLog
 from agent.analysis.base import Analyst
-from agent.analysis.claude import ClaudeAnalyst
+from agent.analysis.chat import ChatCompletionsAnalyst
+from agent.analysis.claude import DEFAULT_MODEL, ClaudeAnalyst
 from agent.analysis.resilient import HoldAnalyst, ResilientAnalyst
 from agent.analysis.rules import RulesAnalyst
 from shared.config import Settings
@@ -19,14 +20,24 @@ def build_analyst(settings: Settings, db: Database) -> Analyst:
     audit = AuditLog(db)
     if provider == "claude":
         primary: Analyst = ClaudeAnalyst(
-            settings.secret("anthropic_api_key"), audit, model=settings.ai_model,
+            settings.secret("anthropic_api_key"), audit, model=settings.ai_model or DEFAULT_MODEL,
             base_url=settings.anthropic_base_url, timeout_s=settings.ai_timeout_s,
             max_retries=settings.ai_max_retries, max_leverage=20.0,
         )  # fmt: skip
+    elif provider == "perplexity":
+        primary = ChatCompletionsAnalyst(
+            "perplexity", settings.perplexity_base_url, settings.ai_model or "sonar-pro", audit,
+            api_key=settings.secret("perplexity_api_key"), timeout_s=settings.ai_timeout_s,
+            max_retries=settings.ai_max_retries,
+        )  # fmt: skip
+    elif provider == "openai-compatible":
+        primary = ChatCompletionsAnalyst(
+            "openai-compatible", settings.ai_base_url, settings.ai_model or "llama3.1", audit,
+            api_key=settings.secret("ai_api_key"), timeout_s=settings.ai_timeout_s,
+            max_retries=settings.ai_max_retries,
+        )  # fmt: skip
     else:
-        raise ConfigError(
-            [f"AI_MODEL_PROVIDER: {provider!r} is not available in this build; use rules or claude"]
-        )
+        raise ConfigError([f"AI_MODEL_PROVIDER: {provider!r} is not known"])
     fallback: Analyst = RulesAnalyst() if settings.ai_fallback == "rules" else HoldAnalyst()
     return ResilientAnalyst(
         primary, fallback, audit.spent_today, settings.ai_daily_budget_usd,

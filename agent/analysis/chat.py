@@ -1,0 +1,118 @@
+"""Analysts on the chat-completions API over httpx: Perplexity and any OpenAI-compatible server (Ollama,
+vLLM, LM Studio). The answer is requested as JSON following the decision schema
+(``response_format: json_schema``) and validated like every other analyst's. Retries on 429/5xx are
+bounded, with exponential backoff and jitter (Retry-After honoured up to a cap)."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import httpx
+
+from agent.analysis.audit import AuditLog, CallRecord
+from agent.analysis.base import Analyst, MarketContext
+from agent.analysis.prompts import build_prompt
+from agent.analysis.schema import parse_decision, tool_schema
+from shared.errors import FieldProblem, InvalidInput, Temporary
+from shared.models import Decision, Signal
+
+# USD per million tokens (input, output); local models cost nothing
+PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0)}
+RETRY_AFTER_CAP_S = 5.0
+
+
+class ChatCompletionsAnalyst(Analyst):
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        model: str,
+        audit: AuditLog,
+        api_key: str = "",
+        timeout_s: float = 20.0,
+        max_retries: int = 2,
+        max_leverage: float = 20.0,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.audit = audit
+        self.max_retries = max_retries
+        self.max_leverage = max_leverage
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    def decide(self, signal: Signal, context: MarketContext) -> Decision:
+        prompt = build_prompt(signal, context, self.max_leverage)
+        record = CallRecord(
+            self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
+        )
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt.text}],
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "trade_decision", "schema": tool_schema()}},
+        }  # fmt: skip
+        started = time.perf_counter()
+        try:
+            answer = self._post(body)
+        except Temporary as exc:
+            record.finish(time.perf_counter() - started, error=str(exc))
+            self.audit.write(record)
+            raise
+        latency = time.perf_counter() - started
+        usage = answer.get("usage") or {}
+        tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        price_in, price_out = PRICES.get(self.model, (0.0, 0.0))
+        record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
+        record.raw = json.dumps(answer)[:20_000]
+        try:
+            decision = self._parse(answer, context.price)
+        except InvalidInput as exc:
+            record.finish(latency, validation=[p.as_dict() for p in exc.problems])
+            self.audit.write(record)
+            raise
+        record.finish(latency, parsed={"action": decision.action.value, "confidence": decision.confidence})
+        self.audit.write(record)
+        return decision
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._client.post("/chat/completions", json=body)
+            except httpx.HTTPError as exc:  # connection refused, timeouts
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        data = response.json()
+                    except ValueError:
+                        raise Temporary(f"{self.name}: answer is not JSON") from None
+                    if not isinstance(data, dict):
+                        raise Temporary(f"{self.name}: answer is not a JSON object")
+                    return data
+                problem = f"HTTP {response.status_code}"
+                if response.status_code not in (408, 429) and response.status_code < 500:
+                    raise Temporary(f"{self.name}: {problem} {response.text[:200]}")
+                retry_after = response.headers.get("retry-after", "")
+                if retry_after.replace(".", "", 1).isdigit():
+                    time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
+            if attempt < self.max_retries:
+                time.sleep(0.2 * 2**attempt * (1 + random.random() * 0.5))
+        raise Temporary(f"{self.name} failed after {self.max_retries + 1} attempts: {problem}")
+
+    def _parse(self, answer: dict[str, Any], price: float) -> Decision:
+        try:
+            choice = answer["choices"][0]
+            content = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise InvalidInput([FieldProblem("choices", "no message in the answer")]) from None
+        if choice.get("finish_reason") == "length":
+            raise InvalidInput([FieldProblem("finish_reason", "the answer was cut at the token limit")])
+        try:
+            raw = json.loads(content)
+        except (TypeError, ValueError):
+            raise InvalidInput([FieldProblem("content", "not a JSON decision")]) from None
+        return parse_decision(raw, self.name, price, self.max_leverage)

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     ai_timeout_s: float = Field(20.0, gt=0, le=300)
     ai_max_retries: int = Field(2, ge=0, le=10)
     ai_fallback: Literal["rules", "hold"] = "rules"
+    ai_cache: Literal["off", "record", "replay"] = "off"
     ai_daily_budget_usd: float = Field(5.0, ge=0)
     ai_breaker_failures: int = Field(3, ge=1, le=100)
     ai_breaker_cooldown_s: float = Field(120.0, gt=0)

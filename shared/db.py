@@ -176,6 +176,15 @@ class AiCallRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class AiCacheRow(Base):
+    """Recorded AI answers by (provider, model, prompt hash): AI_CACHE=replay answers from here."""
+
+    __tablename__ = "ai_cache"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class FillRow(Base):
     __tablename__ = "fills"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from shared.db import AiCallRow, Database
+from shared.db import AiCacheRow, AiCallRow, Database
 
 
 @dataclass
@@ -42,6 +42,32 @@ class CallRecord:
     ) -> None:
         self.latency_ms = latency_s * 1000
         self.parsed, self.validation, self.error = parsed, validation or [], error
+
+
+class ResponseCache:
+    """AI_CACHE=record stores every answer by (provider, model, prompt hash); replay answers from it with
+    no network, so an LLM strategy can be backtested reproducibly."""
+
+    def __init__(self, db: Database, mode: str) -> None:
+        if mode not in ("off", "record", "replay"):
+            raise ValueError("AI_CACHE must be off, record or replay")
+        self._db = db
+        self.mode = mode
+
+    @staticmethod
+    def key(provider: str, model: str, prompt_hash: str) -> str:
+        return f"{provider}:{model}:{prompt_hash}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._db.session() as session:
+            row = session.get(AiCacheRow, key)
+            return json.loads(row.answer) if row else None
+
+    def put(self, key: str, answer: dict[str, Any]) -> None:
+        if self.mode != "record":
+            return
+        with self._db.session() as session:
+            session.merge(AiCacheRow(key=key, answer=json.dumps(answer)))
 
 
 class AuditLog:

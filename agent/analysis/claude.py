@@ -13,7 +13,7 @@ from typing import Any
 
 import anthropic
 
-from agent.analysis.audit import AuditLog, CallRecord
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import build_prompt
 from agent.analysis.schema import parse_decision, tool_schema
@@ -43,9 +43,11 @@ class ClaudeAnalyst(Analyst):
         timeout_s: float = 20.0,
         max_retries: int = 2,
         max_leverage: float = 20.0,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.model = model
         self.audit = audit
+        self.cache = cache
         self.max_leverage = max_leverage
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
@@ -57,6 +59,15 @@ class ClaudeAnalyst(Analyst):
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )
         started = time.perf_counter()
+        key = ResponseCache.key(self.name, self.model, prompt.hash)
+        if self.cache is not None and self.cache.mode == "replay":
+            recorded = self.cache.get(key)
+            if recorded is None:
+                record.finish(0.0, error="AI_CACHE=replay: no recorded answer for this prompt")
+                self.audit.write(record)
+                raise Temporary(f"AI_CACHE=replay has no answer for prompt {prompt.hash[:12]}")
+            message: Any = anthropic.types.Message.model_validate(recorded)
+            return self._finish(record, message, time.perf_counter() - started, context.price)
         try:
             message = self._client.messages.create(
                 model=self.model,
@@ -75,7 +86,11 @@ class ClaudeAnalyst(Analyst):
             record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
             self.audit.write(record)
             raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
-        latency = time.perf_counter() - started
+        if self.cache is not None:
+            self.cache.put(key, message.model_dump(mode="json"))
+        return self._finish(record, message, time.perf_counter() - started, context.price)
+
+    def _finish(self, record: CallRecord, message: Any, latency: float, price: float) -> Decision:
         usage = message.usage
         record.tokens(
             usage.input_tokens,
@@ -84,7 +99,7 @@ class ClaudeAnalyst(Analyst):
         )
         record.raw = json.dumps(message.model_dump(mode="json"))[:20_000]
         try:
-            decision = self._parse(message, context.price)
+            decision = self._parse(message, price)
         except InvalidInput as exc:
             record.finish(latency, validation=[p.as_dict() for p in exc.problems])
             self.audit.write(record)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.analysis.audit import AuditLog
+from agent.analysis.audit import AuditLog, ResponseCache
 from agent.analysis.base import Analyst
 from agent.analysis.chat import ChatCompletionsAnalyst
 from agent.analysis.claude import DEFAULT_MODEL, ClaudeAnalyst
@@ -23,6 +23,7 @@ def build_analyst(settings: Settings, db: Database) -> Analyst:
             settings.secret("anthropic_api_key"), audit, model=settings.ai_model or DEFAULT_MODEL,
             base_url=settings.anthropic_base_url, timeout_s=settings.ai_timeout_s,
             max_retries=settings.ai_max_retries, max_leverage=20.0,
+            cache=ResponseCache(db, settings.ai_cache),
         )  # fmt: skip
     elif provider == "perplexity":
         primary = ChatCompletionsAnalyst(

@@ -222,3 +222,25 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     status = client.get("/api/status", headers=auth).get_json()
     assert status["engine"]["analyst"] == "claude" and status["engine"]["analyst_degraded"] is False
     assert "sk-ant-e2e-000000" not in json.dumps(status)
+
+
+def test_record_then_replay_without_network(
+    api: FakeAnthropic, database: Database, context: MarketContext
+) -> None:
+    from agent.analysis.audit import ResponseCache
+
+    api.queue.clear()
+    recorder = ClaudeAnalyst(
+        "sk-ant-test", AuditLog(database), base_url=api.url, cache=ResponseCache(database, "record")
+    )
+    recorded = recorder.decide(signal("tv:rec"), context)
+    sent = len(api.requests)
+    offline = ClaudeAnalyst(  # nothing listens there: any network use would fail
+        "sk-ant-test", AuditLog(database), base_url="http://127.0.0.1:9", max_retries=0,
+        cache=ResponseCache(database, "replay"),
+    )  # fmt: skip
+    assert offline.decide(signal("tv:rec"), context) == recorded
+    assert len(api.requests) == sent
+    other = MarketContext(context.symbol, context.price, context.candles.iloc[:-1], context.position)
+    with pytest.raises(Temporary, match="no answer"):
+        offline.decide(signal("tv:rec"), other)  # different inputs: not recorded

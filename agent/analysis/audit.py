@@ -4,6 +4,7 @@ decision or its validation errors, latency, tokens and cost."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from shared.db import AiCacheRow, AiCallRow, Database
+from shared.errors import InvalidInput
+from shared.models import Decision
 
 
 @dataclass
@@ -94,6 +97,18 @@ class AuditLog:
                     cost_usd=record.cost_usd,
                 )
             )
+
+    def conclude(self, record: CallRecord, latency_s: float, parse: Callable[[], Decision]) -> Decision:
+        """Parse the answer; store the call with the parsed decision or its validation errors either way."""
+        try:
+            decision = parse()
+        except InvalidInput as exc:
+            record.finish(latency_s, validation=[p.as_dict() for p in exc.problems])
+            self.write(record)
+            raise
+        record.finish(latency_s, parsed={"action": decision.action.value, "confidence": decision.confidence})
+        self.write(record)
+        return decision
 
     def calls_for(self, signal_key: str) -> list[dict[str, Any]]:
         with self._db.session() as session:

@@ -68,15 +68,7 @@ class ChatCompletionsAnalyst(Analyst):
         price_in, price_out = PRICES.get(self.model, (0.0, 0.0))
         record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
         record.raw = json.dumps(answer)[:20_000]
-        try:
-            decision = self._parse(answer, context.price)
-        except InvalidInput as exc:
-            record.finish(latency, validation=[p.as_dict() for p in exc.problems])
-            self.audit.write(record)
-            raise
-        record.finish(latency, parsed={"action": decision.action.value, "confidence": decision.confidence})
-        self.audit.write(record)
-        return decision
+        return self.audit.conclude(record, latency, lambda: self._parse(answer, context.price))
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(self.max_retries + 1):

@@ -98,15 +98,7 @@ class ClaudeAnalyst(Analyst):
             cost_usd(self.model, usage.input_tokens, usage.output_tokens),
         )
         record.raw = json.dumps(message.model_dump(mode="json"))[:20_000]
-        try:
-            decision = self._parse(message, price)
-        except InvalidInput as exc:
-            record.finish(latency, validation=[p.as_dict() for p in exc.problems])
-            self.audit.write(record)
-            raise
-        record.finish(latency, parsed={"action": decision.action.value, "confidence": decision.confidence})
-        self.audit.write(record)
-        return decision
+        return self.audit.conclude(record, latency, lambda: self._parse(message, price))
 
     def _parse(self, message: Any, price: float) -> Decision:
         if message.stop_reason in ("max_tokens", "refusal"):

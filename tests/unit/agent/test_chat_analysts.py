@@ -60,7 +60,7 @@ def test_each_provider_through_the_factory(
     assert request["body"]["response_format"]["json_schema"]["name"] == "trade_decision"
     assert request["body"]["model"] == ("sonar-pro" if provider == "perplexity" else "llama3.1")
     if provider == "perplexity":
-        assert request["auth"] == "Bearer pplx-test-key-000000"
+        assert request["api_key"] == "pplx-test-key-000000"
     with database.session() as session:
         (call,) = session.scalars(select(AiCallRow)).all()
     assert call.input_tokens == 900 and call.output_tokens == 120

@@ -287,6 +287,13 @@ class Engine:
         price = self.exchange.mark_price(signal.symbol)
         if signal.symbol not in self.feeds or price is None:
             decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
+        elif (unknown := self._unresolved_order(signal.symbol)) and signal.action is not SignalAction.CLOSE:
+            decision = Decision(
+                DecisionAction.HOLD,
+                0.0,
+                f"the outcome of order {unknown} in {signal.symbol} is not known yet",
+                "engine",
+            )
         elif signal.symbol in self.external and signal.action is not SignalAction.CLOSE:
             decision = Decision(
                 DecisionAction.HOLD,
@@ -358,6 +365,16 @@ class Engine:
             approved=verdict.approved, reason=verdict.reason, quantity=verdict.quantity,
         )  # fmt: skip
         return client_id
+
+    def _unresolved_order(self, symbol: str) -> str | None:
+        """An order in this market whose placement outcome is unknown (PENDING_SUBMIT): until reconciliation
+        settles it, a new entry could double the exposure."""
+        with self.db.session() as session:
+            return session.scalar(
+                select(OrderRow.client_id).where(
+                    OrderRow.symbol == symbol, OrderRow.status == OrderStatus.PENDING_SUBMIT.value
+                )
+            )
 
     def _position(self, symbol: str) -> Position:
         with self.db.session() as session:

@@ -35,7 +35,12 @@ class Brackets:
             entry = session.scalar(select(OrderRow).where(OrderRow.client_id == entry_client_id))
             if entry is None or entry.status != OrderStatus.FILLED.value or entry.price is None:
                 return []
-            side, fill, quantity = Side(entry.side), entry.price, entry.filled_quantity
+            side, fill = Side(entry.side), entry.price
+            position = session.get(PositionRow, entry.symbol)
+            held = position.quantity if position else 0.0
+            if held * side.sign <= 0:
+                return []  # the entry did not leave a position on its side (it only reduced one)
+            quantity = min(entry.filled_quantity, abs(held))  # a flip's closing part needs no bracket
             plans = []
             legs = (
                 ("stop_loss", OrderType.STOP_MARKET, stop_loss),

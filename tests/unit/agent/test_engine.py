@@ -357,3 +357,36 @@ def test_closing_the_position_cancels_its_bracket(database: Database) -> None:
         }
     assert statuses == {"stop_loss": "CANCELED", "take_profit": "CANCELED"}
     assert engine.exchange.open_orders() == []
+
+
+def test_no_new_entry_while_an_earlier_orders_outcome_is_unknown(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.executor.submit = lambda client_id, leverage: None  # type: ignore[method-assign]  # outcome unknown
+    engine.process_pending_signals()
+    add_signal(database, "k2", "sell")
+    engine.process_pending_signals()
+    with database.session() as session:
+        second = session.scalar(select(DecisionRow).where(DecisionRow.signal_id == 2))
+        orders = session.scalars(select(OrderRow)).all()
+    assert second is not None and "is not known yet" in second.rationale and not second.risk_approved
+    assert len(orders) == 1
+
+
+def test_a_flip_gets_a_bracket_for_the_new_position_only(database: Database) -> None:
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    add_signal(database, "k1", "sell")
+    engine.process_pending_signals()
+    price = engine.history["BTC-PERP"][-1].close
+    add_signal_with_bracket(
+        database, "k2", stop=price * 0.95, target=price * 1.05
+    )  # buy: flips short -> long
+    engine.process_pending_signals()
+    with database.session() as session:
+        entry = session.scalar(select(OrderRow).where(OrderRow.signal_id == 2, OrderRow.role == "entry"))
+        legs = session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None))).all()
+        position = session.get(PositionRow, "BTC-PERP")
+    assert entry is not None and position is not None and entry.filled_quantity > position.quantity > 0
+    assert len(legs) == 2 and all(leg.quantity == pytest.approx(position.quantity) for leg in legs)

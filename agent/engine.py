@@ -306,9 +306,9 @@ class Engine:
                 DecisionAction.HOLD, 0.0, f"market data for {signal.symbol} is stale", "engine"
             )
         else:
-            decision = self._decide(
-                signal, MarketContext(signal.symbol, price, self.candles_frame(signal.symbol), position)
-            )
+            snapshot = self.markets[signal.symbol].snapshot()
+            frame = self.candles_frame(signal.symbol)
+            decision = self._decide(signal, MarketContext(signal.symbol, price, frame, position, snapshot))
         equity = self.exchange.account().equity
         verdict = assess(decision, position, equity, price or 0.0, self.limits)
         client_id = self._commit_decision(signal_id, signal, decision, verdict)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from shared.marketdata.snapshot import MarketSnapshot
 from shared.models import Decision, Position, Signal
 
 
@@ -16,6 +17,7 @@ class MarketContext:
     price: float
     candles: pd.DataFrame  # recent closed 1m candles: open high low close volume, UTC index
     position: Position
+    snapshot: MarketSnapshot | None = None  # every timeframe, levels, book and funding, when known
 
 
 class Analyst(ABC):

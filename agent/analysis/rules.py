@@ -1,14 +1,19 @@
-"""``RulesAnalyst``: a deterministic, offline technical check of incoming signals.
+"""``RulesAnalyst``: a deterministic, offline, multi-factor technical check of incoming signals.
 
 An entry signal is confirmed unless the market argues clearly against it:
 - momentum extreme: RSI(14) above ``overbought`` for a buy, below ``oversold`` for a sell;
 - trend against: EMA20 and EMA50 ordered against the trade *and* the MACD histogram on the same side.
-Confidence starts at 0.5 and moves with trend agreement, MACD and room left in RSI. A close signal closes.
+Confidence starts at 0.5 and moves with trend agreement, MACD and room left in RSI, then by 0.05 per
+factor from the market snapshot when one is given: the 15m and 1h trends (with or against), volatility
+regime (high: less sure), volume confirmation (relative volume above 1.5), a support/resistance level
+within 0.3 % in the way, order-book imbalance, and funding that makes the position expensive to carry.
+The rationale names every value it used. A close signal closes.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from agent.analysis.base import Analyst, MarketContext
 from shared.indicators import compute
@@ -60,12 +65,72 @@ class RulesAnalyst(Analyst):
         confidence = 0.5 + (0.15 if trend > 0 else 0.0) + (0.15 if momentum > 0 else 0.0)
         room = (self.overbought - rsi) if going_long else (rsi - self.oversold)
         confidence += 0.1 * min(max(room / 50.0, 0.0), 1.0)
+        adjustment, notes = self._snapshot_factors(direction, context, last, factors)
+        confidence = max(0.05, confidence + adjustment)
         action = DecisionAction.OPEN_LONG if going_long else DecisionAction.OPEN_SHORT
-        rationale = f"{signal.action.value} confirmed: {described}"
+        rationale = f"{signal.action.value} confirmed: {described}" + (
+            f"; {'; '.join(notes)}" if notes else ""
+        )
         return Decision(
             action, round(min(confidence, 0.95), 4), rationale, self.name,
             stop_loss=signal.stop_loss, take_profit=signal.take_profit, factors=factors,
         )  # fmt: skip
+
+    def _snapshot_factors(
+        self, direction: float, context: MarketContext, last: Any, factors: dict[str, float]
+    ) -> tuple[float, list[str]]:
+        """Confidence adjustments (+/-0.05 each) from the wider market, with a note for each."""
+        adjustment, notes = 0.0, []
+
+        def vote(value: float, note: str) -> None:
+            nonlocal adjustment
+            adjustment += value
+            notes.append(f"{note} ({value:+.2f})")
+
+        relative_volume = float(last.get("rel_volume", math.nan))
+        if not math.isnan(relative_volume):
+            factors["rel_volume"] = relative_volume
+            if relative_volume > 1.5:
+                vote(0.05, f"volume confirms: {relative_volume:.2f}x average")
+        snapshot = context.snapshot
+        if snapshot is None:
+            return adjustment, notes
+        wanted = "trending_up" if direction > 0 else "trending_down"
+        against = "trending_down" if direction > 0 else "trending_up"
+        for timeframe in ("15m", "1h"):
+            view = snapshot.timeframes.get(timeframe)
+            if view is None or view.trend in ("unknown", "ranging"):
+                continue
+            if view.trend == wanted:
+                vote(0.05, f"{timeframe} {view.trend}")
+            elif view.trend == against:
+                vote(-0.05, f"{timeframe} {view.trend}")
+        atr = (
+            snapshot.timeframes["1m"].indicators.get("atr", math.nan)
+            if "1m" in snapshot.timeframes
+            else math.nan
+        )
+        if not math.isnan(atr) and context.price:
+            factors["atr_pct"] = atr / context.price * 100
+            if factors["atr_pct"] > 0.3:
+                vote(-0.05, f"volatile: ATR {factors['atr_pct']:.2f}% of price")
+        for level in snapshot.levels:
+            distance = (level.price - context.price) / context.price * direction
+            if 0 < distance < 0.003:
+                vote(-0.05, f"{level.kind} at {level.price:.2f} ({level.touches} touches) in the way")
+                break
+        if snapshot.book:
+            imbalance = snapshot.book.get("imbalance", 0.0)
+            factors["book_imbalance"] = imbalance
+            if imbalance * direction > 0.2:
+                vote(0.05, f"order book leans with the trade: imbalance {imbalance:+.2f}")
+            elif imbalance * direction < -0.2:
+                vote(-0.05, f"order book leans against: imbalance {imbalance:+.2f}")
+        if snapshot.funding is not None:
+            factors["funding_annualised"] = snapshot.funding.annualised
+            if snapshot.funding.annualised * direction > 0.3:
+                vote(-0.05, f"funding costs {snapshot.funding.annualised:.0%} a year on this side")
+        return adjustment, notes
 
     def _hold(self, rationale: str, factors: dict[str, float]) -> Decision:
         return Decision(DecisionAction.HOLD, 0.0, rationale, self.name, factors=factors)

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     ai_max_retries: int = Field(2, ge=0, le=10)
     ai_fallback: Literal["rules", "hold"] = "rules"
     ai_cache: Literal["off", "record", "replay"] = "off"
+    ai_research_provider: Literal["none", "perplexity"] = "none"
     ai_daily_budget_usd: float = Field(5.0, ge=0)
     ai_breaker_failures: int = Field(3, ge=1, le=100)
     ai_breaker_cooldown_s: float = Field(120.0, gt=0)
@@ -151,6 +152,8 @@ class Settings(BaseSettings):
             raise ValueError("TRADING_MODE=real: needs BLUEFIN_PRIVATE_KEY (refusing to trade real money)")
         if self.ai_model_provider == "claude" and self.anthropic_api_key is None:
             raise ValueError("AI_MODEL_PROVIDER=claude: needs ANTHROPIC_API_KEY")
+        if self.ai_research_provider == "perplexity" and self.perplexity_api_key is None:
+            raise ValueError("AI_RESEARCH_PROVIDER=perplexity: needs PERPLEXITY_API_KEY")
         if self.ai_model_provider == "perplexity" and self.perplexity_api_key is None:
             raise ValueError("AI_MODEL_PROVIDER=perplexity: needs PERPLEXITY_API_KEY")
         return self

@@ -24,6 +24,36 @@ PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0)}
 RETRY_AFTER_CAP_S = 5.0
 
 
+def post_chat(client: httpx.Client, body: dict[str, Any], max_retries: int, name: str) -> dict[str, Any]:
+    """POST /chat/completions with bounded retries (backoff with jitter, Retry-After up to a cap) on
+    connection errors, timeouts, 408, 429 and 5xx; anything else, or a body that is not a JSON object,
+    raises Temporary at once."""
+    problem = ""
+    for attempt in range(max_retries + 1):
+        try:
+            response = client.post("/chat/completions", json=body)
+        except httpx.HTTPError as exc:  # connection refused, timeouts
+            problem = f"{type(exc).__name__}: {exc}"
+        else:
+            if response.status_code == 200:
+                try:
+                    data = response.json()
+                except ValueError:
+                    raise Temporary(f"{name}: answer is not JSON") from None
+                if not isinstance(data, dict):
+                    raise Temporary(f"{name}: answer is not a JSON object")
+                return data
+            problem = f"HTTP {response.status_code}"
+            if response.status_code not in (408, 429) and response.status_code < 500:
+                raise Temporary(f"{name}: {problem} {response.text[:200]}")
+            retry_after = response.headers.get("retry-after", "")
+            if retry_after.replace(".", "", 1).isdigit():
+                time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
+        if attempt < max_retries:
+            time.sleep(0.2 * 2**attempt * (1 + random.random() * 0.5))
+    raise Temporary(f"{name} failed after {max_retries + 1} attempts: {problem}")
+
+
 class ChatCompletionsAnalyst(Analyst):
     def __init__(
         self,
@@ -71,29 +101,7 @@ class ChatCompletionsAnalyst(Analyst):
         return self.audit.conclude(record, latency, lambda: self._parse(answer, context.price))
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = self._client.post("/chat/completions", json=body)
-            except httpx.HTTPError as exc:  # connection refused, timeouts
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    try:
-                        data = response.json()
-                    except ValueError:
-                        raise Temporary(f"{self.name}: answer is not JSON") from None
-                    if not isinstance(data, dict):
-                        raise Temporary(f"{self.name}: answer is not a JSON object")
-                    return data
-                problem = f"HTTP {response.status_code}"
-                if response.status_code not in (408, 429) and response.status_code < 500:
-                    raise Temporary(f"{self.name}: {problem} {response.text[:200]}")
-                retry_after = response.headers.get("retry-after", "")
-                if retry_after.replace(".", "", 1).isdigit():
-                    time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
-            if attempt < self.max_retries:
-                time.sleep(0.2 * 2**attempt * (1 + random.random() * 0.5))
-        raise Temporary(f"{self.name} failed after {self.max_retries + 1} attempts: {problem}")
+        return post_chat(self._client, body, self.max_retries, self.name)
 
     def _parse(self, answer: dict[str, Any], price: float) -> Decision:
         try:

@@ -16,6 +16,7 @@ import anthropic
 from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import build_prompt
+from agent.analysis.research import Researcher
 from agent.analysis.schema import parse_decision, tool_schema
 from shared.errors import FieldProblem, InvalidInput, Temporary
 from shared.models import Decision, Signal
@@ -44,7 +45,9 @@ class ClaudeAnalyst(Analyst):
         max_retries: int = 2,
         max_leverage: float = 20.0,
         cache: ResponseCache | None = None,
+        researcher: Researcher | None = None,
     ) -> None:
+        self.researcher = researcher
         self.model = model
         self.audit = audit
         self.cache = cache
@@ -54,7 +57,8 @@ class ClaudeAnalyst(Analyst):
         )
 
     def decide(self, signal: Signal, context: MarketContext) -> Decision:
-        prompt = build_prompt(signal, context, self.max_leverage)
+        research = self.researcher.research(signal.symbol) if self.researcher else None
+        prompt = build_prompt(signal, context, self.max_leverage, research)
         record = CallRecord(
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )

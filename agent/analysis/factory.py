@@ -6,11 +6,23 @@ from agent.analysis.audit import AuditLog, ResponseCache
 from agent.analysis.base import Analyst
 from agent.analysis.chat import ChatCompletionsAnalyst
 from agent.analysis.claude import DEFAULT_MODEL, ClaudeAnalyst
+from agent.analysis.research import Researcher
 from agent.analysis.resilient import HoldAnalyst, ResilientAnalyst
 from agent.analysis.rules import RulesAnalyst
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigError
+
+
+def _researcher(settings: Settings) -> Researcher | None:
+    if settings.ai_research_provider != "perplexity":
+        return None
+    return Researcher(
+        settings.perplexity_base_url,
+        "sonar",
+        settings.secret("perplexity_api_key"),
+        timeout_s=settings.ai_timeout_s,
+    )
 
 
 def build_analyst(settings: Settings, db: Database) -> Analyst:
@@ -23,7 +35,7 @@ def build_analyst(settings: Settings, db: Database) -> Analyst:
             settings.secret("anthropic_api_key"), audit, model=settings.ai_model or DEFAULT_MODEL,
             base_url=settings.anthropic_base_url, timeout_s=settings.ai_timeout_s,
             max_retries=settings.ai_max_retries, max_leverage=20.0,
-            cache=ResponseCache(db, settings.ai_cache),
+            cache=ResponseCache(db, settings.ai_cache), researcher=_researcher(settings),
         )  # fmt: skip
     elif provider == "perplexity":
         primary = ChatCompletionsAnalyst(

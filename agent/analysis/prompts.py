@@ -26,7 +26,9 @@ class Prompt:
         return hashlib.sha256(f"{self.version}\n{self.text}".encode()).hexdigest()
 
 
-def build_prompt(signal: Signal, context: MarketContext, max_leverage: float) -> Prompt:
+def build_prompt(
+    signal: Signal, context: MarketContext, max_leverage: float, research: dict[str, object] | None = None
+) -> Prompt:
     latest = compute(context.candles).iloc[-1] if len(context.candles) else None
     market = {} if latest is None else {k: round(float(v), 4) for k, v in latest.items() if v == v}
     text = (
@@ -51,6 +53,8 @@ def build_prompt(signal: Signal, context: MarketContext, max_leverage: float) ->
             max_leverage=max_leverage,
         )
     )
+    if research is not None:
+        text += f"Research (from a search model, may be wrong): {json.dumps(research, sort_keys=True)}\n"
     if len(text) > MAX_PROMPT_CHARS:
         text = text[:MAX_PROMPT_CHARS]
     return Prompt(VERSION, text)

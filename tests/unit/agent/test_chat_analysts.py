@@ -114,3 +114,51 @@ def test_a_hang_is_a_timeout(api: FakeChat, database: Database, context: MarketC
     api.queue.append(("hang", 1.5))
     with pytest.raises(Temporary, match="Timeout"):
         chat.decide(signal(), context)
+
+
+def test_research_feeds_the_deciding_analysts_prompt_and_its_failure_is_not_fatal(
+    api: FakeChat, make_settings: Any, database: Database, context: MarketContext
+) -> None:
+    from tests.fakes.anthropic_api import FakeAnthropic
+
+    claude_api = FakeAnthropic()
+    try:
+        research = {
+            "summary": "ETF inflows; funding elevated",
+            "sentiment": 0.4,
+            "regime": "bull",
+            "risks": ["CPI"],
+        }
+        api.queue.clear()
+        before = len(api.requests)
+        api.queue.append(("json", 200, completion(json.dumps(research))))
+        settings = make_settings(
+            ai_model_provider="claude", anthropic_api_key="sk-ant-research-0", anthropic_base_url=claude_api.url,
+            ai_research_provider="perplexity", perplexity_api_key="pplx-research-000", perplexity_base_url=api.url,
+        )  # fmt: skip
+        analyst = build_analyst(settings, database)
+        assert analyst.decide(signal(), context).action is DecisionAction.OPEN_LONG
+        prompt = claude_api.requests[-1]["body"]["messages"][0]["content"]
+        assert "ETF inflows; funding elevated" in prompt and "may be wrong" in prompt
+        assert api.requests[-1]["body"]["response_format"]["json_schema"]["name"] == "research"
+        analyst.decide(signal(), context)  # cached: no second research call
+        asked = [
+            r
+            for r in api.requests[before:]
+            if r["body"]["response_format"]["json_schema"]["name"] == "research"
+        ]
+        assert len(asked) == 1
+
+        fresh = build_analyst(settings, database)  # a new researcher: no cache
+        api.queue.extend([("json", 500, {"error": "down"})] * 3)
+        assert fresh.decide(signal(), context).action is DecisionAction.OPEN_LONG
+        assert "Research" not in claude_api.requests[-1]["body"]["messages"][0]["content"]
+    finally:
+        claude_api.stop()
+
+
+def test_research_needs_its_key(make_settings: Any) -> None:
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="AI_RESEARCH_PROVIDER"):
+        make_settings(ai_research_provider="perplexity")

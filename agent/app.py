@@ -5,25 +5,30 @@ Everything under ``/api`` and ``/internal`` needs ``Authorization: Bearer <API_T
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from pathlib import Path
+from typing import Any, cast
 
 from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy import select, text
 
 from agent.analysis.audit import AuditLog
+from agent.analytics import journal_performance, trade_records, write_daily_report
 from agent.engine import Engine
-from agent.execution.algos import AlgoRequest
+from agent.execution.algos import AlgoKind, AlgoRequest
+from agent.risk.state import STATES
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
-from shared.logs import configure_logging
+from shared.logs import configure_logging, log_event
 from shared.models import Side
 from shared.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
 from shared.symbols import normalise_symbol
 
 MAX_LIMIT = 500
+logger = logging.getLogger(__name__)
 
 
 def _limit() -> int:
@@ -51,6 +56,9 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     db = Database(settings.database_url)
     db.migrate()
     engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
+    if settings.daily_reports:
+        reports = settings.data_dir / "reports"
+        engine.on_day_closed = lambda day: _daily_report(db, day, reports, settings.starting_equity)
     if start_engine:
         engine.start()
 
@@ -95,7 +103,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
             ), 400
         try:
             algo = AlgoRequest(
-                kind=body.get("kind"), symbol=normalise_symbol(str(body.get("symbol", ""))),
+                kind=cast(AlgoKind, body.get("kind")), symbol=normalise_symbol(str(body.get("symbol", ""))),
                 side=Side(str(body.get("side", "")).upper()), quantity=float(body.get("quantity", 0)),
                 slices=int(body.get("slices", 1)), duration_s=float(body.get("duration_s", 0)),
                 visible_quantity=_optional_float(body.get("visible_quantity")),
@@ -106,13 +114,9 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
                 {"field": part.split(":")[0].strip(), "message": part.strip()} for part in str(exc).split(";")
             ]
             return jsonify(error="invalid algo", details=details), 400
-        price = engine.exchange.mark_price(algo.symbol)
-        cap = engine.exchange.account().equity * settings.max_position_size
-        if price is None or algo.quantity * price > cap:
-            message = (
-                f"notional above MAX_POSITION_SIZE of equity ({cap:.2f})" if price else "no market price yet"
-            )
-            return jsonify(error="vetoed by risk", details=[{"field": "quantity", "message": message}]), 400
+        problem = _algo_veto(engine, algo)
+        if problem:
+            return jsonify(error="vetoed by risk", details=[{"field": "quantity", "message": problem}]), 400
         algo_id = engine.algos.start(algo, engine.market_now())
         return jsonify(engine.algos.progress(algo_id)), 201
 
@@ -128,6 +132,38 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         engine.algos.cancel(algo_id)
         return jsonify(engine.algos.progress(algo_id))
 
+    @app.get("/api/risk")
+    def risk() -> Any:
+        return jsonify(engine.risk_report())
+
+    @app.post("/api/control/kill")
+    def kill() -> Any:
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        close = body.get("close_positions", False)
+        if not isinstance(close, bool):
+            details = [{"field": "close_positions", "message": "must be true or false"}]
+            return jsonify(error="invalid request", details=details), 400
+        return jsonify(engine.kill(str(body.get("reason") or "kill switch"), close))
+
+    @app.post("/api/control/state")
+    def set_state() -> Any:
+        body = request.get_json(silent=True)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state not in STATES:
+            details = [{"field": "state", "message": f"must be one of {', '.join(STATES)}"}]
+            return jsonify(error="invalid request", details=details), 400
+        assert isinstance(body, dict)
+        return jsonify(engine.set_trading_state(state, str(body.get("reason") or "")))
+
+    @app.get("/api/performance")
+    def performance() -> Any:
+        account = engine.exchange.account()
+        ledger = getattr(engine.exchange, "ledger_total", None)
+        funding = -ledger("funding") if ledger is not None else 0.0
+        trades = trade_records(db)
+        return jsonify(journal_performance(trades, settings.starting_equity, account.fees_paid, funding))
+
     @app.get("/api/status")
     def status() -> Any:
         return jsonify(
@@ -139,6 +175,24 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
 
     _register_journal_routes(app, db, engine)
     return app
+
+
+def _daily_report(db: Database, day: str, folder: Path, starting_equity: float) -> None:
+    path = write_daily_report(db, day, folder, starting_equity)
+    log_event(logger, "daily_report", day=day, path=str(path))
+
+
+def _algo_veto(engine: Engine, algo: AlgoRequest) -> str:
+    """An algo only passes when trading is ACTIVE and its whole notional fits MAX_POSITION_SIZE."""
+    price = engine.exchange.mark_price(algo.symbol)
+    if price is None:
+        return "no market price yet"
+    if engine.guard.state != "ACTIVE":
+        return f"trading {engine.guard.state}: {engine.guard.status.reason}"
+    cap = engine.exchange.account().equity * engine.policy.max_position_size
+    if algo.quantity * price > cap:
+        return f"notional above MAX_POSITION_SIZE of equity ({cap:.2f})"
+    return ""
 
 
 def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:

@@ -1,39 +1,64 @@
-"""The engine loop: market data -> signals -> analyst -> risk -> execution -> journal -> events.
+"""The engine loop: market data -> signals -> analyst -> risk -> execution -> position management -> journal
+-> events.
 
-One thread owns the loop. ``nudge()`` wakes it when the webhook stores a signal. On start it warms up the
-candle history, reconciles orders left ``PENDING_SUBMIT`` by a crash and checks that the exchange's
-positions match ours before it takes any decision. Each signal is decided once: the decision row's
-``signal_id`` is unique, and the decision and its order are committed together.
+One thread owns the loop; the same per-candle step serves live trading, paper trading and backtests
+(``agent.backtest`` drives it on a simulated clock). For each closed 1m candle of a market:
+1. the market state folds it into every timeframe and the exchange sees the price (a simulated exchange
+   fills, triggers and liquidates against it);
+2. when the exchange reports a change, our books are reconciled with it (fills, stops, targets);
+3. the position manager keeps stops and targets on the exchange and exits when a rule says so;
+4. the trading guard checks the daily-loss and drawdown breakers;
+5. the platform's own signals (INTERNAL_SIGNALS) and replayed alerts (SIGNALS_REPLAY_FILE) are stored.
+Then every pending signal is decided once: analyst -> risk gate -> order (committed PENDING_SUBMIT with the
+decision, then sent) -> protective orders at once. On start the engine warms up history and reconciles with
+the exchange before any decision; ``nudge()`` wakes it when the webhook stores a signal.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
 from agent.execution.algos import AlgoRunner
-from agent.execution.brackets import Brackets
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
-from agent.risk.sizing import RiskLimits, RiskVerdict, assess
-from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow
+from agent.positions import EntryContext, MarketView, PositionManager
+from agent.risk.gate import RiskContext, RiskVerdict, assess
+from agent.risk.presets import RiskPolicy
+from agent.risk.report import HeldPosition, risk_report
+from agent.risk.sizing import TradeStats
+from agent.risk.state import TradingGuard
+from agent.signals import SignalSource
+from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.errors import BluefinAIError, Temporary
 from shared.exchange.base import Exchange
+from shared.exchange.margin import liquidation_price
 from shared.logs import log_event
 from shared.market_structure import correlation_matrix
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
 from shared.marketdata.snapshot import MarketState
-from shared.models import Candle, Decision, DecisionAction, OrderStatus, Position, Signal, SignalAction
+from shared.models import (
+    Candle,
+    Decision,
+    DecisionAction,
+    OrderResult,
+    OrderStatus,
+    Position,
+    Signal,
+    SignalAction,
+)
 from shared.serialize import decision_dict, order_dict, signal_dict
 
 logger = logging.getLogger(__name__)
@@ -41,6 +66,7 @@ HISTORY_CANDLES = 300
 STATUS_EVERY_S = 2.0
 RECONCILE_EVERY_S = 5.0
 DEAD_MAN_SWITCH_MS = 60_000
+EQUITY_SAMPLES = 60 * 24 * 30  # a month of minutes, for drawdown to date
 
 
 @dataclass
@@ -49,8 +75,12 @@ class EngineStatus:
     reason: str = ""
     candles_seen: int = 0
     signals_processed: int = 0
-    last_candle_time: str | None = None
+    market_time: datetime | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @property
+    def last_candle_time(self) -> str | None:
+        return self.market_time.isoformat() if self.market_time else None
 
 
 class Engine:
@@ -61,23 +91,35 @@ class Engine:
         analyst: Analyst,
         feeds: list[MarketFeed],
         journal: Journal,
-        limits: RiskLimits,
+        policy: RiskPolicy,
         candle_interval_s: float,
+        signal_sources: list[SignalSource] | None = None,
+        funding_interval_hours: float = 1.0,
     ) -> None:
         self.db = db
         self.exchange = exchange
         self.analyst = analyst
         self.feeds = {feed.symbol: feed for feed in feeds}
         self.journal = journal
-        self.limits = limits
+        self.policy = policy
         self.executor = OrderExecutor(db, exchange, journal)
-        self.brackets = Brackets(db, self.executor)
-        self.algos = AlgoRunner(db, self.executor, exchange, limits.leverage)
+        self.guard = TradingGuard(db, policy)
+        self.manager = PositionManager(db, self.executor, policy, self.entry_context, self.review)
+        self.algos = AlgoRunner(db, self.executor, exchange, policy.order_leverage)
+        self.signal_sources = signal_sources or []
+        self.funding_interval_hours = funding_interval_hours
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
+        self.views: dict[str, MarketView] = {}
+        self.equity_samples: deque[float] = deque(maxlen=EQUITY_SAMPLES)
         self.status = EngineStatus()
         self.external: dict[str, str] = {}  # market -> why it is blocked for new entries
+        self.on_day_closed: Callable[[str], None] | None = None  # the daily report
+        self.lock = threading.RLock()  # one writer of orders at a time: the loop, or the kill switch
+        self._exchange_revision: int | None = None
+        self._signals_waiting = True
+        self._stats: tuple[int, TradeStats] = (-1, TradeStats())
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,6 +137,7 @@ class Engine:
         self.status.state = "stopped"
 
     def nudge(self) -> None:
+        self._signals_waiting = True
         self._wake.set()
 
     def _run(self) -> None:
@@ -147,8 +190,9 @@ class Engine:
         did not make are EXTERNAL and block new entries in their market; if the exchange cannot be read,
         trading stays paused and the status says why."""
         try:
-            resolved = self.executor.reconcile_pending()
-            self.external = self._find_external()
+            with self.lock:
+                resolved = self.executor.reconcile_pending()
+                self.external = self._find_external()
         except Temporary as exc:
             self._pause(f"reconciliation failed, retrying: {exc}")
             return
@@ -167,16 +211,39 @@ class Engine:
                 log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
 
     def maintain_orders(self) -> None:
-        """Fold in what happened to open orders (fills of stops and targets), then keep brackets OCO."""
-        self.executor.reconcile_pending()
-        if self.brackets.maintain():
+        """Fold in what happened to open orders (fills of stops and targets) and step the algos."""
+        with self.lock:
+            self._book_liquidations()
             self.executor.reconcile_pending()
-        self.algos.step(self.market_now())
+            self.algos.step(self.market_now())
+
+    def _exchange_changed(self) -> bool:
+        revision = getattr(self.exchange, "revision", None)
+        if revision is None or revision == self._exchange_revision:
+            return False
+        self._exchange_revision = revision
+        return True
+
+    def _book_liquidations(self) -> None:
+        """A simulated exchange's liquidations: recorded as our exit orders and booked like any fill."""
+        drain = getattr(self.exchange, "drain_liquidations", None)
+        results: list[OrderResult] = drain() if drain is not None else []
+        for result in results:
+            with self.db.session() as session:
+                session.add(
+                    OrderRow(
+                        client_id=result.client_id, symbol=result.symbol,
+                        side=result.side.value if result.side else "?", order_type="MARKET",
+                        quantity=result.quantity, reduce_only=True, status=OrderStatus.PENDING_SUBMIT.value,
+                        role="exit", exit_kind="liquidation", reason=result.reason or "liquidated",
+                    )
+                )  # fmt: skip
+            self.executor.apply_result(result)
+            log_event(logger, "liquidated", logging.ERROR, symbol=result.symbol, alert=True)
 
     def market_now(self) -> datetime:
         """The market clock: the close time of the latest candle (wall time before the first one)."""
-        stamp = self.status.last_candle_time
-        return datetime.fromisoformat(stamp) if stamp else datetime.now(UTC)
+        return self.status.market_time or datetime.now(UTC)
 
     def _find_external(self) -> dict[str, str]:
         external: dict[str, str] = {}
@@ -216,35 +283,71 @@ class Engine:
         log_event(logger, "trading_paused", logging.ERROR, reason=reason)
 
     # market data -------------------------------------------------------------------------------------
-    def _take_candle(self, candle: Candle) -> None:
+    def _take_candle(self, candle: Candle) -> MarketView:
+        """Fold a closed 1m candle into the market state and the exchange; returns the market's view."""
         market = self.markets[candle.symbol]
         if market.time is not None and candle.open_time <= market.time:  # the replay started over
             log_event(logger, "replay_restarted", symbol=candle.symbol, at=candle.open_time.isoformat())
             self.markets[candle.symbol] = market = MarketState(candle.symbol, market.source)
             self.history[candle.symbol].clear()
-        market.add_minute(candle)
+        closed = {built.candle.timeframe: built.candle for built in market.add_minute(candle)}
         self.history[candle.symbol].append(candle)
         close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
         on_price = getattr(self.exchange, "on_price", None)
         if on_price is not None:  # a simulated exchange follows the market through the candles
             on_price(candle.symbol, candle.close, close_time, candle.high, candle.low)
-        self.status.last_candle_time = close_time.isoformat()
+        self.status.market_time = close_time
+        atr = market.indicator(self.policy.atr_timeframe, "atr")
+        view = MarketView(
+            close_time,
+            candle,
+            closed,
+            atr if atr == atr else None,
+            market.funding,
+            self.funding_interval_hours,
+        )
+        self.views[candle.symbol] = view
+        return view
 
     def step_market(self) -> None:
         for symbol, feed in self.feeds.items():
             for candle in feed.poll():
-                self._take_candle(candle)
-                self.status.candles_seen += 1
-                self.journal.publish(
-                    "market",
-                    {"symbol": symbol, "price": candle.close, "time": self.status.last_candle_time,
-                     "source": feed.source, "stale": feed.stale},
-                )  # fmt: skip
+                self.on_candle(feed, candle)
             market = self.markets[symbol]
             market.stale = feed.stale
             market.book, market.funding = feed.derivatives()
             if market.funding is not None and hasattr(self.exchange, "set_funding_rate"):
                 self.exchange.set_funding_rate(market.funding)
+
+    def on_candle(self, feed: MarketFeed, candle: Candle) -> None:
+        """Everything one closed candle sets off (see the module docstring)."""
+        view = self._take_candle(candle)
+        self.status.candles_seen += 1
+        symbol = candle.symbol
+        market = self.markets[symbol]
+        if self.status.state == "running":
+            with self.lock:
+                if self._exchange_changed():
+                    self.maintain_orders()
+                self.manager.on_candle(symbol, view)
+                self._check_breakers(view.now)
+            for source in self.signal_sources:
+                if source.on_candle(symbol, view, market):
+                    self._signals_waiting = True
+        self.journal.publish(
+            "market",
+            {"symbol": symbol, "price": candle.close, "time": self.status.last_candle_time,
+             "source": feed.source, "stale": feed.stale},
+        )  # fmt: skip
+
+    def _check_breakers(self, now: datetime) -> None:
+        account = self.exchange.account()
+        self.equity_samples.append(account.equity)
+        previous_day = self.guard.status.day
+        if self.guard.update(now, account.equity):
+            self.publish_status()
+        if previous_day is not None and self.guard.status.day != previous_day and self.on_day_closed:
+            self.on_day_closed(previous_day)
 
     def candles_frame(self, symbol: str) -> pd.DataFrame:
         candles = self.history[symbol]
@@ -259,8 +362,33 @@ class Engine:
             index=pd.DatetimeIndex([c.open_time for c in candles], tz=UTC),
         )
 
+    def entry_context(self, symbol: str) -> EntryContext:
+        """The regime (1h trend, else 15m) and the 15m levels, for a new position's plan."""
+        market = self.markets[symbol]
+        regime = market.trend("1h")
+        if regime in ("unknown", ""):
+            regime = market.trend("15m")
+        levels = market.levels()
+        return EntryContext(
+            regime,
+            tuple(lv.price for lv in levels if lv.kind == "support"),
+            tuple(lv.price for lv in levels if lv.kind == "resistance"),
+        )
+
+    def review(self, symbol: str, side: Any) -> str | None:
+        """The analyst's risk view of a held position (the rules analyst's: deterministic and free)."""
+        reviewer = getattr(self.analyst, "review", None)
+        return reviewer(side, self.markets[symbol]) if reviewer is not None else None
+
     # signals -----------------------------------------------------------------------------------------
+    @property
+    def signals_waiting(self) -> bool:
+        """Were signals stored (by a source of ours or a nudge) since the last pass? A backtest only looks
+        for pending signals then; the live loop looks every time (the webhook writes them)."""
+        return self._signals_waiting
+
     def process_pending_signals(self) -> int:
+        self._signals_waiting = False
         with self.db.session() as session:
             pending = list(
                 session.scalars(
@@ -273,6 +401,8 @@ class Engine:
             )
         for signal_id in pending:
             self.process_signal(signal_id)
+        if len(pending) == 100:
+            self._signals_waiting = True
         return len(pending)
 
     def process_signal(self, signal_id: int) -> None:
@@ -285,40 +415,72 @@ class Engine:
             signal = _signal_from_row(row)
         position = self._position(signal.symbol)
         price = self.exchange.mark_price(signal.symbol)
+        blocked = self._blocked(signal.symbol)
         if signal.symbol not in self.feeds or price is None:
             decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
-        elif (unknown := self._unresolved_order(signal.symbol)) and signal.action is not SignalAction.CLOSE:
-            decision = Decision(
-                DecisionAction.HOLD,
-                0.0,
-                f"the outcome of order {unknown} in {signal.symbol} is not known yet",
-                "engine",
-            )
-        elif signal.symbol in self.external and signal.action is not SignalAction.CLOSE:
-            decision = Decision(
-                DecisionAction.HOLD,
-                0.0,
-                f"{signal.symbol} has EXTERNAL activity: {self.external[signal.symbol]}",
-                "engine",
-            )
-        elif self.feeds[signal.symbol].stale and signal.action is not SignalAction.CLOSE:
-            decision = Decision(
-                DecisionAction.HOLD, 0.0, f"market data for {signal.symbol} is stale", "engine"
-            )
+        elif blocked and signal.action is not SignalAction.CLOSE:
+            decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
         else:
             snapshot = self.markets[signal.symbol].snapshot()
             frame = self.candles_frame(signal.symbol)
             decision = self._decide(signal, MarketContext(signal.symbol, price, frame, position, snapshot))
-        equity = self.exchange.account().equity
-        verdict = assess(decision, position, equity, price or 0.0, self.limits)
-        client_id = self._commit_decision(signal_id, signal, decision, verdict)
-        self.status.signals_processed += 1
-        if client_id is not None:
-            self.executor.submit(client_id, self.limits.leverage)
-            if not verdict.reduce_only and (decision.stop_loss or decision.take_profit):
-                self.brackets.attach(
-                    client_id, decision.stop_loss, decision.take_profit, self.limits.leverage
-                )
+        with self.lock:  # the kill switch cannot slip between this check and the order
+            position = self._position(signal.symbol)
+            verdict = assess(
+                decision, signal, self._risk_context(signal.symbol, position, price or 0.0), self.policy
+            )
+            client_id = self._commit_decision(signal_id, signal, decision, verdict)
+            self.status.signals_processed += 1
+            if client_id is not None:
+                self.executor.submit(client_id, self.policy.order_leverage)
+                if signal.symbol in self.views:
+                    self.manager.protect(signal.symbol, self.views[signal.symbol])
+
+    def _blocked(self, symbol: str) -> str:
+        """Why new entries in this market are blocked right now ("" if they are not)."""
+        unknown = self._unresolved_order(symbol)
+        if unknown:
+            return f"the outcome of order {unknown} in {symbol} is not known yet"
+        if symbol in self.external:
+            return f"{symbol} has EXTERNAL activity: {self.external[symbol]}"
+        feed = self.feeds.get(symbol)
+        if feed is not None and feed.stale:
+            return f"market data for {symbol} is stale"
+        return ""
+
+    def _risk_context(self, symbol: str, position: Position, price: float) -> RiskContext:
+        account = self.exchange.account()
+        with self.db.session() as session:
+            others = {
+                r.symbol: r.quantity * (self.exchange.mark_price(r.symbol) or r.entry_price)
+                for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
+                if r.symbol != symbol
+            }
+        atr = (
+            self.markets[symbol].indicator(self.policy.atr_timeframe, "atr")
+            if symbol in self.markets
+            else None
+        )
+        config = getattr(self.exchange, "config", None)
+        return RiskContext(
+            symbol=symbol, price=price, position=position, equity=account.equity,
+            free_collateral=account.free_collateral, other_notionals=others,
+            correlation=self.correlations() if others else {}, atr=atr if atr == atr else None,
+            trading_state=self.guard.state, state_reason=self.guard.status.reason,
+            blocked=self._blocked(symbol) if symbol in self.feeds else f"no market data for {symbol}",
+            stats=self.trade_stats(),
+            maintenance_ratio=getattr(config, "maintenance_ratio", 0.03),
+            market_max_leverage=getattr(config, "max_leverage", 20.0),
+        )  # fmt: skip
+
+    def trade_stats(self) -> TradeStats:
+        """Win rate, payoff and streaks of the journal's closed trades (cached until a trade closes)."""
+        with self.db.session() as session:
+            count = int(session.scalar(select(func.count()).select_from(TradeRow)) or 0)
+            if count != self._stats[0]:
+                pnls = list(session.scalars(select(TradeRow.pnl).order_by(TradeRow.id)))
+                self._stats = (count, TradeStats.from_pnls(pnls))
+        return self._stats[1]
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
         try:
@@ -339,6 +501,7 @@ class Engine:
                     confidence=decision.confidence, rationale=decision.rationale, factors=decision.factors,
                     stop_loss=decision.stop_loss, take_profit=decision.take_profit,
                     risk_approved=verdict.approved, risk_reason=verdict.reason, quantity=verdict.quantity,
+                    risk={**verdict.details, "stop": verdict.stop_price},
                 )  # fmt: skip
                 session.add(row)
                 session.flush()
@@ -346,7 +509,8 @@ class Engine:
                 if verdict.approved and verdict.side is not None:
                     plan = PlannedOrder(
                         signal.symbol, verdict.side, verdict.quantity, verdict.reduce_only,
-                        self.limits.leverage, f"signal {signal_id} ({signal.action.value})",
+                        self.policy.order_leverage, f"signal {signal_id} ({signal.action.value})",
+                        role="close" if verdict.reduce_only else "entry", exit_kind=verdict.exit_kind,
                     )  # fmt: skip
                     order = self.executor.pending_row(plan, signal_id, row.id)
                     session.add(order)
@@ -400,12 +564,80 @@ class Engine:
             for k, row in matrix.to_dict().items()
         }
 
+    def risk_report(self) -> dict[str, Any]:
+        """Trading state, limits and portfolio risk metrics (``agent.risk.report``)."""
+        account = self.exchange.account()
+        listed = getattr(self.exchange, "exchange_positions", None)
+        liquidations = {p.position.symbol: p.liquidation_price for p in listed()} if listed else {}
+        config = getattr(self.exchange, "config", None)
+        held = []
+        with self.db.session() as session:
+            rows = list(session.scalars(select(PositionRow).where(PositionRow.quantity != 0)))
+        for row in rows:
+            market = self.markets.get(row.symbol)
+            atr = market.indicator(self.policy.atr_timeframe, "atr") if market else math.nan
+            liquidation = liquidations.get(row.symbol) or liquidation_price(
+                row.entry_price,
+                row.quantity,
+                abs(row.quantity) * row.entry_price / self.policy.order_leverage,
+                getattr(config, "maintenance_ratio", 0.03),
+            )
+            mark = self.exchange.mark_price(row.symbol) or row.entry_price
+            held.append(
+                HeldPosition(
+                    row.symbol, row.quantity, row.entry_price, mark, liquidation, atr if atr == atr else None,
+                    market.funding.rate if market and market.funding else None,
+                )
+            )  # fmt: skip
+        returns = pd.DataFrame({s: m.closes("1h") for s, m in self.markets.items()}).pct_change(
+            fill_method=None
+        )
+        return risk_report(
+            held, returns, account.equity, list(self.equity_samples), self.guard.status.peak_equity,
+            self.correlations() if len(held) > 1 else {}, self.policy, self.guard.view(account.equity),
+            self.funding_interval_hours,
+        )  # fmt: skip
+
+    # control -----------------------------------------------------------------------------------------
+    def kill(self, reason: str, close_positions: bool) -> dict[str, Any]:
+        """The kill switch: HALTED first (persisted, so no new order can follow), then cancel every working
+        order that does not protect a position we keep, stop the algos, and optionally close every
+        position."""
+        self.guard.kill(self.market_now(), reason)
+        cancelled: list[str] = []
+        with self.lock:
+            for algo_id in self.algos.running():
+                self.algos.cancel(algo_id, "kill switch")
+            with self.db.session() as session:
+                working = session.scalars(
+                    select(OrderRow).where(
+                        OrderRow.status.in_((OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
+                    )
+                ).all()
+                targets = [o.client_id for o in working if close_positions or not o.reduce_only]
+            for client_id in targets:
+                self.executor.cancel(client_id)
+                cancelled.append(client_id)
+            closed = self.manager.close_all("kill_switch", reason or "kill switch") if close_positions else 0
+        self.publish_status()
+        log_event(
+            logger, "kill_switch", logging.ERROR, reason=reason, cancelled=len(cancelled), closed=closed,
+            alert=True,
+        )  # fmt: skip
+        return {"state": self.guard.state, "cancelled_orders": cancelled, "closed_positions": closed}
+
+    def set_trading_state(self, state: str, reason: str) -> dict[str, Any]:
+        self.guard.set_manual(state, self.market_now(), self.exchange.account().equity, reason)  # type: ignore[arg-type]
+        self.publish_status()
+        return self.guard.view()
+
     # status ------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         account = self.exchange.account()
         return {
             "state": self.status.state,
             "reason": self.status.reason,
+            "trading_state": self.guard.view(account.equity),
             "exchange": self.exchange.name,
             "analyst": self.analyst.name,
             "analyst_degraded": bool(getattr(self.analyst, "degraded", False)),
@@ -427,7 +659,9 @@ class Engine:
         }
 
     def publish_status(self) -> None:
-        self.journal.publish("status", self.snapshot())
+        if self.journal.active:
+            self.journal.publish("status", self.snapshot())
+            self.journal.publish("risk", self.risk_report())
 
 
 def _signal_from_row(row: SignalRow) -> Signal:

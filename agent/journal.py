@@ -18,6 +18,11 @@ class Journal:
     def pending(self) -> JournalBatch:
         return JournalBatch(self._publisher)
 
+    @property
+    def active(self) -> bool:
+        """Is anyone listening (a dashboard publisher)? Backtests run without one."""
+        return self._publisher is not None
+
     def publish(self, name: str, data: dict[str, Any]) -> None:
         """Publish without journalling (market ticks, status heartbeats)."""
         if self._publisher is not None:

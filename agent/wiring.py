@@ -7,7 +7,8 @@ import logging
 from agent.analysis.factory import build_analyst
 from agent.engine import Engine
 from agent.journal import Journal
-from agent.risk.sizing import RiskLimits
+from agent.risk.presets import policy_from_settings
+from agent.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigError, Temporary
@@ -57,9 +58,9 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
     source = settings.market_data_source
     if source in ("bluefin", "auto"):
         try:
-            feeds = _bluefin_feeds(settings, probe=source == "auto")
+            live = _bluefin_feeds(settings, probe=source == "auto")
             log_event(logger, "feed_selected", source="bluefin", symbols=list(settings.symbols))
-            return feeds
+            return live
         except Temporary as exc:
             if source == "bluefin":
                 raise
@@ -102,6 +103,16 @@ def build_exchange(settings: Settings, db: Database) -> Exchange:
     )
 
 
+def build_signal_sources(settings: Settings, db: Database) -> list[SignalSource]:
+    """INTERNAL_SIGNALS and SIGNALS_REPLAY_FILE, when set."""
+    sources: list[SignalSource] = []
+    if settings.internal_signals != "none":
+        sources.append(InternalSignals(db, settings.internal_signals, settings.internal_signal_timeframe))
+    if settings.signals_replay_file is not None:
+        sources.append(ReplayedSignals(db, read_alerts(settings.signals_replay_file)))
+    return sources
+
+
 def build_engine(settings: Settings, db: Database, publisher: EventPublisher | None) -> Engine:
     feeds = build_feeds(settings)
     if any(isinstance(f, BluefinFeed) for f in feeds):
@@ -114,6 +125,8 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
         analyst=build_analyst(settings, db),
         feeds=feeds,
         journal=Journal(publisher),
-        limits=RiskLimits(settings.max_position_size, settings.risk_tolerance, settings.default_leverage),
+        policy=policy_from_settings(settings),
         candle_interval_s=interval,
+        signal_sources=build_signal_sources(settings, db),
+        funding_interval_hours=settings.funding_interval_hours,
     )

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from agent.analysis.rules import RulesAnalyst  # noqa: E402
 from agent.engine import Engine  # noqa: E402
 from agent.journal import Journal  # noqa: E402
-from agent.risk.sizing import RiskLimits  # noqa: E402
+from agent.risk.presets import PRESETS  # noqa: E402
 from shared.db import Database, OrderRow, SignalRow  # noqa: E402
 from shared.exchange.base import Exchange  # noqa: E402
 from shared.exchange.bluefin import BluefinExchange  # noqa: E402
@@ -44,7 +44,7 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
     feed = ReplayFeed(REAL, "BTC-PERP", start_index=300)
     engine = Engine(
         db=db, exchange=exchange, analyst=RulesAnalyst(), feeds=[feed], journal=Journal(None),
-        limits=RiskLimits(0.1, "moderate", 3.0), candle_interval_s=0.0,
+        policy=PRESETS["moderate"], candle_interval_s=0.0,
     )  # fmt: skip
     engine.prepare()
     latencies = []

@@ -7,6 +7,7 @@ with one line per problem, naming the variable. Secrets are ``SecretStr`` and ne
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -68,9 +69,40 @@ class Settings(BaseSettings):
     ai_breaker_cooldown_s: float = Field(120.0, gt=0)
     perplexity_api_key: SecretStr | None = None
 
+    # Risk: RISK_TOLERANCE picks a preset (agent/risk/presets.py); each value below overrides its preset.
     risk_tolerance: Literal["conservative", "moderate", "aggressive"] = "moderate"
-    max_position_size: float = Field(0.1, gt=0, le=1)
+    max_position_size: float | None = Field(None, gt=0, le=1)
+    risk_per_trade: float | None = Field(None, gt=0, le=0.1)
+    kelly_fraction: float | None = Field(None, gt=0, le=1)
+    kelly_prior_trades: int | None = Field(None, ge=0, le=10_000)
+    max_leverage: float | None = Field(None, ge=1, le=50)
+    max_total_exposure: float | None = Field(None, gt=0, le=20)
+    max_correlated_exposure: float | None = Field(None, gt=0, le=20)
+    max_open_positions: int | None = Field(None, ge=1, le=100)
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    min_reward_risk: float | None = Field(None, ge=0, le=20)
+    min_liquidation_atr: float | None = Field(None, ge=0, le=100)
+    max_daily_loss: float | None = Field(None, gt=0, le=1)
+    max_drawdown: float | None = Field(None, gt=0, le=1)
+    reduce_at: float | None = Field(None, gt=0, le=1)
+    stop_atr_multiple: float | None = Field(None, ge=0, le=50)
+    risk_atr_timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "15m"
+    # Position management (presets too; see agent/risk/presets.py)
+    trailing_stop: str | None = None
+    trailing_activation_r: float | None = Field(None, ge=0, le=50)
+    partial_take_profits: str | None = None
+    stagnant_exit_hours: float | None = Field(None, ge=0, le=10_000)
+    stagnant_max_r: float | None = Field(None, ge=0, le=10)
+    funding_exit_daily: float | None = Field(None, ge=0, le=1)
+    exit_on_reversal: bool = True
+    level_break_exit: bool = True
+    review_exits: bool = True
     default_leverage: float = Field(3.0, ge=1, le=20)
+    # The platform's own signals: none | ema_cross | sma_cross, on closed candles of one timeframe
+    internal_signals: Literal["none", "ema_cross", "sma_cross"] = "none"
+    internal_signal_timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "15m"
+    signals_replay_file: Path | None = None
+    daily_reports: bool = True
     starting_equity: float = Field(10_000.0, gt=0)
     taker_fee: float = Field(0.0005, ge=0, lt=0.01)
     maker_fee: float = Field(0.0002, ge=-0.001, lt=0.01)
@@ -123,6 +155,20 @@ class Settings(BaseSettings):
             raise ValueError("at least one symbol is required")
         return tuple(dict.fromkeys(result))
 
+    @field_validator("trailing_stop")
+    @classmethod
+    def _trailing_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_trailing_stop(value)
+        return value
+
+    @field_validator("partial_take_profits")
+    @classmethod
+    def _partials_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_partial_take_profits(value)
+        return value
+
     @field_validator("webhook_passphrase", "api_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -136,6 +182,8 @@ class Settings(BaseSettings):
             self.data_dir = PROJECT_ROOT / self.data_dir
         if self.log_dir is not None and not self.log_dir.is_absolute():
             self.log_dir = PROJECT_ROOT / self.log_dir
+        if self.signals_replay_file is not None and not self.signals_replay_file.is_absolute():
+            self.signals_replay_file = PROJECT_ROOT / self.signals_replay_file
         if not self.replay_file.is_absolute():
             self.replay_file = PROJECT_ROOT / self.replay_file
         if not self.database_url:
@@ -184,6 +232,43 @@ class Settings(BaseSettings):
             else:
                 view[name.upper()] = str(value) if isinstance(value, Path) else value
         return view
+
+
+def parse_trailing_stop(text: str) -> tuple[str, float] | None:
+    """``off`` -> None; ``atr:K`` (K ATRs behind the best price) or ``pct:P`` (P % behind it)."""
+    cleaned = text.strip().lower()
+    if cleaned in ("", "off", "none"):
+        return None
+    kind, _, number = cleaned.partition(":")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if kind not in ("atr", "pct") or not (0 < value <= 100):
+        raise ValueError("must be off, atr:K or pct:P with 0 < K, P <= 100 (e.g. atr:3 or pct:1.5)")
+    return kind, value
+
+
+def parse_partial_take_profits(text: str) -> tuple[tuple[float, float], ...]:
+    """``R:FRACTION,...`` (e.g. ``1:0.5,2:0.25``): at each R multiple close that fraction of the initial
+    quantity. R multiples strictly increasing, fractions in (0, 1] adding up to at most 1. ``off`` = none."""
+    cleaned = text.strip().lower()
+    if cleaned in ("", "off", "none"):
+        return ()
+    levels: list[tuple[float, float]] = []
+    rule = "must be off or R:FRACTION pairs like 1:0.5,2:0.25 (R increasing, fractions summing to <= 1)"
+    for part in cleaned.split(","):
+        r_text, _, fraction_text = part.strip().partition(":")
+        try:
+            r_multiple, fraction = float(r_text), float(fraction_text)
+        except ValueError:
+            raise ValueError(rule) from None
+        if not (r_multiple > 0 and 0 < fraction <= 1) or (levels and r_multiple <= levels[-1][0]):
+            raise ValueError(rule)
+        levels.append((r_multiple, fraction))
+    if sum(f for _, f in levels) > 1 + 1e-9:
+        raise ValueError(rule)
+    return tuple(levels)
 
 
 def redact_url(url: str) -> str:

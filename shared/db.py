@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Columns widened after they first shipped (PostgreSQL enforces VARCHAR lengths; SQLite does not).
 WIDENED = (("fills", "trade_id", 160), ("orders", "exchange_id", 160))
 
@@ -105,6 +105,8 @@ class DecisionRow(Base):
     risk_approved: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_reason: Mapped[str] = mapped_column(Text, default="")
     quantity: Mapped[float] = mapped_column(Float, default=0.0)
+    # how risk sized or vetoed it: every rule's size, the binding rule, the effective stop, the checks
+    risk: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -122,6 +124,8 @@ class OrderRow(Base):
     trigger_price: Mapped[float | None] = mapped_column(Float)
     parent_client_id: Mapped[str | None] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(20), default="entry", server_default="entry")
+    # the exit reason a trade closed by this order gets (stop_loss, trailing_stop, time_exit, ...)
+    exit_kind: Mapped[str] = mapped_column(String(30), default="", server_default="")
     price: Mapped[float | None] = mapped_column(Float)  # average fill price
     filled_quantity: Mapped[float] = mapped_column(Float, default=0.0)
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -223,6 +227,43 @@ class TradeRow(Base):
     closed_at: Mapped[datetime]
     exit_reason: Mapped[str] = mapped_column(String(80))
     close_client_id: Mapped[str] = mapped_column(String(64))
+    exit_detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # the entry's context, for the feedback loop (win rate and R by source and regime) and analytics
+    signal_source: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    analyst: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    regime: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    initial_risk: Mapped[float | None] = mapped_column(Float)  # USD lost at the initial stop
+    r_multiple: Mapped[float | None] = mapped_column(Float)  # pnl / initial_risk
+
+
+class PositionPlanRow(Base):
+    """How the agent manages an open position (written by the agent's position manager): the entry's
+    context, its initial risk, the protective stop as it moves, partial take-profits taken, the level it
+    depended on."""
+
+    __tablename__ = "position_plans"
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    side: Mapped[str] = mapped_column(String(4))
+    entry_client_id: Mapped[str] = mapped_column(String(64))
+    signal_id: Mapped[int | None] = mapped_column(Integer)
+    decision_id: Mapped[int | None] = mapped_column(Integer)
+    signal_source: Mapped[str] = mapped_column(String(60), default="")
+    analyst: Mapped[str] = mapped_column(String(40), default="")
+    regime: Mapped[str] = mapped_column(String(30), default="")
+    entry_price: Mapped[float] = mapped_column(Float)
+    initial_quantity: Mapped[float] = mapped_column(Float)
+    initial_stop: Mapped[float | None] = mapped_column(Float)
+    risk_per_unit: Mapped[float] = mapped_column(Float, default=0.0)
+    stop_price: Mapped[float | None] = mapped_column(Float)
+    stop_kind: Mapped[str] = mapped_column(String(20), default="stop_loss")
+    take_profit: Mapped[float | None] = mapped_column(Float)
+    partials_done: Mapped[int] = mapped_column(Integer, default=0)
+    trailing_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    best_price: Mapped[float] = mapped_column(Float)
+    level_price: Mapped[float | None] = mapped_column(Float)
+    level_kind: Mapped[str] = mapped_column(String(12), default="")
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class EventRow(Base):

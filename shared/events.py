@@ -1,7 +1,7 @@
 """Events from the agent to the websocket service (HTTP POST, fire-and-forget, never blocking the engine).
 
 Event names the dashboard understands: ``market``, ``signal``, ``decision``, ``order``, ``position``,
-``trade``, ``status``.
+``trade``, ``status``, ``risk``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import requests
 from shared.logs import log_event
 
 EVENTS_PATH = "/internal/events"
-EVENT_NAMES = frozenset({"market", "signal", "decision", "order", "position", "trade", "status"})
+EVENT_NAMES = frozenset({"market", "signal", "decision", "order", "position", "trade", "status", "risk"})
 
 logger = logging.getLogger(__name__)
 

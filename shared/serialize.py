@@ -39,6 +39,8 @@ def order_dict(row: OrderRow) -> dict[str, Any]:
     return {
         "id": row.id, "client_id": row.client_id, "signal_id": row.signal_id, "decision_id": row.decision_id,
         "symbol": row.symbol, "side": row.side, "type": row.order_type, "quantity": row.quantity,
+        "role": row.role, "exit_kind": row.exit_kind, "trigger_price": row.trigger_price,
+        "limit_price": row.limit_price, "parent_client_id": row.parent_client_id,
         "filled_quantity": row.filled_quantity, "price": row.price, "reduce_only": row.reduce_only,
         "status": row.status, "exchange_id": row.exchange_id, "reason": row.reason,
         "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),

@@ -17,7 +17,8 @@ from typing import Any
 
 from agent.analysis.base import Analyst, MarketContext
 from shared.indicators import compute
-from shared.models import Decision, DecisionAction, Signal, SignalAction
+from shared.marketdata.snapshot import MarketState
+from shared.models import Decision, DecisionAction, Side, Signal, SignalAction
 
 MIN_CANDLES = 60
 
@@ -131,6 +132,22 @@ class RulesAnalyst(Analyst):
             if snapshot.funding.annualised * direction > 0.3:
                 vote(-0.05, f"funding costs {snapshot.funding.annualised:.0%} a year on this side")
         return adjustment, notes
+
+    def review(self, held: Side, market: MarketState, timeframe: str = "15m") -> str | None:
+        """The risk view of a held position: exit when, on the last closed candle of ``timeframe``, trend
+        (EMA20 vs EMA50) and momentum (MACD histogram) both turned against it; None to keep it."""
+        values = market.indicators(timeframe)
+        needed = [values.get(k, math.nan) for k in ("ema_20", "ema_50", "macd_hist")]
+        if any(math.isnan(v) for v in needed):
+            return None
+        ema_fast, ema_slow, hist = needed
+        if held.sign * (ema_fast - ema_slow) < 0 and held.sign * hist < 0:
+            word = "long" if held is Side.BUY else "short"
+            return (
+                f"{timeframe} trend and momentum turned against the {word}: EMA20={ema_fast:.2f} vs "
+                f"EMA50={ema_slow:.2f}, MACD hist={hist:.3f}"
+            )
+        return None
 
     def _hold(self, rationale: str, factors: dict[str, float]) -> Decision:
         return Decision(DecisionAction.HOLD, 0.0, rationale, self.name, factors=factors)

@@ -32,9 +32,12 @@ OPEN = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PA
 EPS = 1e-12
 
 
+AlgoKind = Literal["twap", "iceberg"]
+
+
 @dataclass(frozen=True)
 class AlgoRequest:
-    kind: Literal["twap", "iceberg"]
+    kind: AlgoKind
     symbol: str
     side: Side
     quantity: float
@@ -66,6 +69,7 @@ class AlgoRunner:
         self._executor = executor
         self._exchange = exchange
         self._leverage = leverage
+        self._any_running: bool | None = None  # None: not known yet (read the table once)
 
     def start(self, request: AlgoRequest, now: datetime) -> str:
         client_id = f"algo-{uuid.uuid4().hex[:16]}"
@@ -81,15 +85,20 @@ class AlgoRunner:
                 )
             )  # fmt: skip
         log_event(logger, "algo_started", algo=client_id, kind=request.kind, quantity=request.quantity)
+        self._any_running = True
         self.step(now)
         return client_id
 
-    def step(self, now: datetime) -> None:
+    def running(self) -> list[str]:
         with self._db.session() as session:
-            running = [
-                a.client_id for a in session.scalars(select(AlgoRow).where(AlgoRow.status == "RUNNING"))
-            ]
-        for client_id in running:
+            running = list(session.scalars(select(AlgoRow.client_id).where(AlgoRow.status == "RUNNING")))
+        self._any_running = bool(running)
+        return running
+
+    def step(self, now: datetime) -> None:
+        if self._any_running is False:
+            return
+        for client_id in self.running():
             self._step(client_id, now)
 
     def _children(self, client_id: str) -> list[OrderRow]:
@@ -207,14 +216,16 @@ class AlgoRunner:
             algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
             if algo is None:
                 return None
-            view = {"id": algo.client_id, "kind": algo.kind, "symbol": algo.symbol, "side": algo.side,
-                    "quantity": algo.quantity, "status": algo.status, "reason": algo.reason,
-                    "slices": algo.slices, "slices_sent": algo.slices_sent}  # fmt: skip
+            view: dict[str, Any] = {
+                "id": algo.client_id, "kind": algo.kind, "symbol": algo.symbol, "side": algo.side,
+                "quantity": algo.quantity, "status": algo.status, "reason": algo.reason,
+                "slices": algo.slices, "slices_sent": algo.slices_sent,
+            }  # fmt: skip
         children = self._children(client_id)
         filled = sum(c.filled_quantity for c in children)
         view.update(
             filled=filled,
-            progress=filled / view["quantity"],
+            progress=filled / float(view["quantity"]),
             orders=[(c.client_id, c.role, c.status) for c in children],
         )
         return view

@@ -1,21 +1,31 @@
-"""Our own books: fold a fill into the position table and record the trade it closes."""
+"""Our own books: fold a fill into the position table and record the trade it closes.
+
+A closed trade carries why it closed (the closing order's ``exit_kind``, e.g. ``stop_loss``,
+``trailing_stop``, ``close_signal``) and its entry's context from the position plan (signal source,
+analyst, market regime, initial risk), so that its R multiple feeds the analysts' track record.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from shared.accounting import apply_fill
-from shared.db import PositionRow, TradeRow
+from shared.db import OrderRow, PositionPlanRow, PositionRow, TradeRow
 from shared.models import Fill, Position
 
+DEFAULT_EXIT = {"entry": "flip", "close": "close_signal"}
 
-def book_fill(
-    session: Session, fill: Fill, exit_reason: str, client_id: str
-) -> tuple[PositionRow, TradeRow | None]:
+
+def exit_kind_of(order: OrderRow) -> str:
+    return order.exit_kind or DEFAULT_EXIT.get(order.role, order.role or "signal")
+
+
+def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRow, TradeRow | None]:
     """Update the symbol's position with ``fill``; return it and the trade closed by it, if any.
 
     Fees: opening fees accumulate on the position and move to the trade in proportion to what it closes,
-    so a trade's ``pnl`` is net of the fees of both its legs.
+    so a trade's ``pnl`` is net of the fees of both its legs. A position that goes flat or flips loses its
+    plan (the position manager makes a new one for whatever opens next).
     """
     row = session.get(PositionRow, fill.symbol)
     if row is None:
@@ -25,23 +35,24 @@ def book_fill(
     effect = apply_fill(before, fill.side, fill.quantity, fill.price)
     trade = None
     open_fee_share = 0.0
+    plan = session.get(PositionPlanRow, fill.symbol)
     if effect.closed_quantity > 0:
         open_fee_share = row.fees * effect.closed_quantity / abs(before.quantity)
         close_fee = fill.fee * effect.closed_quantity / fill.quantity
         fees = open_fee_share + close_fee
-        trade = TradeRow(
-            symbol=fill.symbol,
-            side="BUY" if before.quantity > 0 else "SELL",
-            quantity=effect.closed_quantity,
-            entry_price=before.entry_price,
-            exit_price=fill.price,
-            pnl=effect.realized_pnl - fees,
-            fees=fees,
-            opened_at=row.opened_at or fill.time,
-            closed_at=fill.time,
-            exit_reason=exit_reason,
-            close_client_id=client_id,
+        pnl = effect.realized_pnl - fees
+        risk = (
+            plan.risk_per_unit * effect.closed_quantity if plan is not None and plan.risk_per_unit else None
         )
+        trade = TradeRow(
+            symbol=fill.symbol, side="BUY" if before.quantity > 0 else "SELL",
+            quantity=effect.closed_quantity, entry_price=before.entry_price, exit_price=fill.price,
+            pnl=pnl, fees=fees, opened_at=row.opened_at or fill.time, closed_at=fill.time,
+            exit_reason=exit_kind_of(order), exit_detail=order.reason or "", close_client_id=order.client_id,
+            signal_source=plan.signal_source if plan else "", analyst=plan.analyst if plan else "",
+            regime=plan.regime if plan else "", initial_risk=risk,
+            r_multiple=pnl / risk if risk else None,
+        )  # fmt: skip
         session.add(trade)
     opening_fee = fill.fee * (1 - effect.closed_quantity / fill.quantity)
     row.fees = row.fees - open_fee_share + opening_fee
@@ -54,4 +65,6 @@ def book_fill(
         row.fees = 0.0
     elif was_flat_or_flipped:
         row.opened_at = fill.time
+    if plan is not None and (row.quantity == 0 or row.quantity * before.quantity < 0):
+        session.delete(plan)
     return row, trade

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.execution.booking import book_fill
 from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
-from agent.positions import book_fill
 from shared.db import Database, FillRow, OrderRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange
@@ -45,6 +45,8 @@ class PlannedOrder:
     trigger_price: float | None = None
     parent_client_id: str | None = None
     role: str = "entry"
+    exit_kind: str = ""  # what a trade this order closes is recorded as (stop_loss, time_exit, ...)
+    limit_price: float | None = None
 
 
 class OrderExecutor:
@@ -52,6 +54,10 @@ class OrderExecutor:
         self._db = db
         self._exchange = exchange
         self._journal = journal
+        self.revision: dict[str, int] = {}  # per symbol: bumped whenever one of its orders or fills changes
+
+    def _touched(self, symbol: str) -> None:
+        self.revision[symbol] = self.revision.get(symbol, 0) + 1
 
     def pending_row(self, plan: PlannedOrder, signal_id: int | None, decision_id: int | None) -> OrderRow:
         """The row to commit before calling the exchange (caller adds it to its transaction)."""
@@ -65,6 +71,8 @@ class OrderExecutor:
             trigger_price=plan.trigger_price,
             parent_client_id=plan.parent_client_id,
             role=plan.role,
+            exit_kind=plan.exit_kind,
+            limit_price=plan.limit_price,
             quantity=plan.quantity,
             reduce_only=plan.reduce_only,
             status=OrderStatus.PENDING_SUBMIT.value,
@@ -123,6 +131,7 @@ class OrderExecutor:
                 return
             row.status = transition(row.status, OrderStatus.LOST)
             row.reason = f"not found on the exchange {row.not_found} times; not resent, check it by hand"
+            self._touched(row.symbol)
             session.flush()
             batch.record(session, "order", order_dict(row))
         batch.flush()
@@ -174,6 +183,7 @@ class OrderExecutor:
             if row is None or OrderStatus(row.status).is_final:
                 return
             row.status, row.reason = transition(row.status, status).value, reason
+            self._touched(row.symbol)
             session.flush()
             batch.record(session, "order", order_dict(row))
         batch.flush()
@@ -203,11 +213,12 @@ class OrderExecutor:
                         time=fill.time,
                     )
                 )  # fmt: skip
-                position, trade = book_fill(session, fill, row.reason or "signal", row.client_id)
+                position, trade = book_fill(session, fill, row)
                 session.flush()
                 batch.record(session, "position", position_dict(position, fill.price))
                 if trade is not None:
                     batch.record(session, "trade", trade_dict(trade))
+            changed = row.status != result.status.value or row.filled_quantity != result.filled_quantity
             row.status = transition(row.status, result.status).value
             row.not_found = 0
             row.exchange_id = result.exchange_id
@@ -215,6 +226,9 @@ class OrderExecutor:
             row.price = result.average_price
             if result.reason:
                 row.reason = result.reason
+            if not changed:
+                return  # nothing new (a routine look-up): no event, no revision
+            self._touched(row.symbol)
             session.flush()
             batch.record(session, "order", order_dict(row))
         batch.flush()

@@ -1,67 +1,139 @@
-"""First risk step: size an approved decision as a fraction of equity, capped by MAX_POSITION_SIZE.
+"""Position sizing: every applicable rule proposes a largest quantity; the smallest wins.
 
-Notional = equity x min(preset fraction for RISK_TOLERANCE, MAX_POSITION_SIZE); quantity is that notional
-over the price, rounded *down* to the market's step. Vetoes: hold, nothing to close, already positioned in
-the same direction, size below the market minimum.
+Rules (each a maximum quantity for the new position):
+- ``volatility``: equity x RISK_PER_TRADE / stop distance (the stop distance is the decision's stop, else
+  STOP_ATR_MULTIPLE ATRs of RISK_ATR_TIMEFRAME): lose RISK_PER_TRADE of equity if the stop is hit;
+- ``kelly``: equity x KELLY_FRACTION x Kelly / stop distance, Kelly = p - (1 - p) / b from the journal's win
+  rate p and payoff b, shrunk toward a prior (p 0.5, b 1.5) with weight n / (n + KELLY_PRIOR_TRADES);
+- ``max_position_size``: notional at most MAX_POSITION_SIZE x equity;
+- ``margin``: the initial margin (notional / leverage) fits in 99 % of the free collateral;
+- ``total_exposure``: the gross notional of all positions stays within MAX_TOTAL_EXPOSURE x equity;
+- ``correlated_exposure``: the net notional of the correlated group (correlation >= 0.7) stays within
+  MAX_CORRELATED_EXPOSURE x equity.
+The two risk-based rules (volatility, kelly) are scaled by the streak multiplier; caps never are. The
+quantity is rounded *down* to the market step, so it is monotone: never smaller with more equity, never
+larger with a wider stop.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.models import Decision, DecisionAction, Position, Side
+from agent.risk.presets import RiskPolicy
 
-PRESET_FRACTION = {"conservative": 0.05, "moderate": 0.10, "aggressive": 0.20}
 QUANTITY_STEP = 0.001
 MIN_QUANTITY = 0.001
-
-
-@dataclass(frozen=True)
-class RiskVerdict:
-    approved: bool
-    reason: str
-    side: Side | None = None
-    quantity: float = 0.0
-    reduce_only: bool = False
-
-
-@dataclass(frozen=True)
-class RiskLimits:
-    max_position_size: float
-    risk_tolerance: str
-    leverage: float
-
-    @property
-    def fraction(self) -> float:
-        return min(PRESET_FRACTION[self.risk_tolerance], self.max_position_size)
+MARGIN_BUFFER = 0.99  # leave 1 % of free collateral for fees
 
 
 def floor_to_step(quantity: float, step: float = QUANTITY_STEP) -> float:
-    return math.floor(quantity / step + 1e-9) * step
+    return round(math.floor(quantity / step + 1e-9) * step, 9)
 
 
-def assess(
-    decision: Decision, position: Position, equity: float, price: float, limits: RiskLimits
-) -> RiskVerdict:
-    if decision.action is DecisionAction.HOLD:
-        return RiskVerdict(False, "analyst decided to hold")
-    if decision.action is DecisionAction.CLOSE:
-        if position.side is None:
-            return RiskVerdict(False, "nothing to close")
-        qty = abs(position.quantity)
-        return RiskVerdict(True, "close the whole position", position.side.opposite(), qty, reduce_only=True)
-    side = Side.BUY if decision.action is DecisionAction.OPEN_LONG else Side.SELL
-    if position.side is side:
-        return RiskVerdict(False, f"already {'long' if side is Side.BUY else 'short'} {position.symbol}")
-    if equity <= 0 or price <= 0:
-        return RiskVerdict(False, "no equity or no price")
-    notional = equity * limits.fraction
-    quantity = round(floor_to_step(notional / price), 9)
-    if quantity < MIN_QUANTITY:
-        return RiskVerdict(False, f"size {notional / price:.6f} below the minimum {MIN_QUANTITY}")
-    flip = abs(position.quantity) if position.side is side.opposite() else 0.0
-    reason = f"notional {quantity * price:.2f} = {limits.fraction:.2%} of equity {equity:.2f}"
-    if flip:
-        reason += f"; also closes the opposite position of {flip}"
-    return RiskVerdict(True, reason, side, round(quantity + flip, 9))
+@dataclass(frozen=True)
+class TradeStats:
+    """The journal's closed trades (oldest first), as sizing needs them."""
+
+    trades: int = 0
+    wins: int = 0
+    losses: int = 0
+    average_win: float = 0.0
+    average_loss: float = 0.0  # a positive magnitude
+    losses_in_a_row: int = 0
+    wins_in_a_row: int = 0
+
+    @classmethod
+    def from_pnls(cls, pnls: Sequence[float]) -> TradeStats:
+        wins = [p for p in pnls if p > 0]
+        losses = [-p for p in pnls if p < 0]
+        streak_losses = streak_wins = 0
+        for pnl in reversed(pnls):
+            if pnl < 0 and streak_wins == 0:
+                streak_losses += 1
+            elif pnl > 0 and streak_losses == 0:
+                streak_wins += 1
+            else:
+                break
+        return cls(
+            trades=len(pnls), wins=len(wins), losses=len(losses),
+            average_win=sum(wins) / len(wins) if wins else 0.0,
+            average_loss=sum(losses) / len(losses) if losses else 0.0,
+            losses_in_a_row=streak_losses, wins_in_a_row=streak_wins,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KellyEstimate:
+    win_rate: float
+    payoff: float
+    weight: float  # how much of the estimate is the journal's (the rest is the prior)
+    fraction: float  # full Kelly: p - (1 - p) / b
+
+    def describe(self, trades: int) -> str:
+        return (
+            f"Kelly {self.fraction:.3f} from win rate {self.win_rate:.2f} and payoff {self.payoff:.2f} "
+            f"({trades} trades, {self.weight:.0%} journal)"
+        )
+
+
+def kelly(stats: TradeStats, policy: RiskPolicy) -> KellyEstimate:
+    weight = stats.trades / (stats.trades + policy.kelly_prior_trades) if stats.trades else 0.0
+    observed_rate = stats.wins / stats.trades if stats.trades else policy.prior_win_rate
+    observed_payoff = (
+        stats.average_win / stats.average_loss if stats.wins and stats.losses else policy.prior_payoff
+    )
+    win_rate = weight * observed_rate + (1 - weight) * policy.prior_win_rate
+    payoff = weight * observed_payoff + (1 - weight) * policy.prior_payoff
+    return KellyEstimate(win_rate, payoff, weight, win_rate - (1 - win_rate) / payoff)
+
+
+def streak_multiplier(stats: TradeStats) -> float:
+    if stats.losses_in_a_row >= 3:
+        return 0.25
+    if stats.losses_in_a_row == 2:
+        return 0.5
+    if stats.wins_in_a_row >= 3:
+        return 1.25
+    return 1.0
+
+
+@dataclass(frozen=True)
+class SizingInputs:
+    equity: float
+    free_collateral: float
+    price: float
+    stop_distance: float | None  # None: no stop, so the risk-based rules cannot apply
+    leverage: float
+    other_gross_notional: float  # |notional| of the positions in other markets
+    correlated_net: float  # net notional of the correlated group in the trade's direction (signed: + adds)
+    kelly_fraction: float  # full Kelly of the journal (shrunk)
+    streak: float
+
+
+@dataclass(frozen=True)
+class Size:
+    quantity: float  # rounded down to the step; 0.0 if nothing fits
+    binding: str  # the rule that gave the smallest size
+    candidates: dict[str, float]  # every rule's largest quantity
+
+
+def size_position(inputs: SizingInputs, policy: RiskPolicy) -> Size:
+    equity, price = inputs.equity, inputs.price
+    candidates: dict[str, float] = {}
+    if inputs.stop_distance is not None and inputs.stop_distance > 0:
+        candidates["volatility"] = equity * policy.risk_per_trade * inputs.streak / inputs.stop_distance
+        candidates["kelly"] = (
+            equity * max(inputs.kelly_fraction, 0.0) * policy.kelly_fraction * inputs.streak
+        ) / inputs.stop_distance
+    candidates["max_position_size"] = equity * policy.max_position_size / price
+    candidates["margin"] = max(inputs.free_collateral, 0.0) * MARGIN_BUFFER * inputs.leverage / price
+    room = max(equity * policy.max_total_exposure - inputs.other_gross_notional, 0.0)
+    candidates["total_exposure"] = room / price
+    candidates["correlated_exposure"] = (
+        max(equity * policy.max_correlated_exposure - max(inputs.correlated_net, 0.0), 0.0) / price
+    )
+    binding = min(candidates, key=lambda name: (candidates[name], name))
+    quantity = floor_to_step(max(candidates[binding], 0.0))
+    return Size(quantity, binding, {k: round(v, 9) for k, v in candidates.items()})

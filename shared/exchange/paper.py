@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -71,6 +73,13 @@ class PaperExchange(Exchange):
         self._clock = datetime.now(UTC)
         self._next_funding: datetime | None = None
         self._lock = threading.RLock()
+        # In-memory mirrors of the books, rebuilt after every write: most candles touch nothing, and then
+        # a price update needs no database round trip (backtests replay a year of minutes).
+        self.revision = 0  # bumped by every change of orders, fills, positions or balance
+        self._resting: dict[str, list[tuple[str, str, float | None, float | None, bool]]] = {}
+        self._positions: list[ExchangePosition] | None = None
+        self._account: tuple[float, float, float] | None = None
+        self._liquidations: list[OrderResult] = []
         with db.session() as session:
             if session.get(PaperAccountRow, ACCOUNT_ID) is None:
                 session.add(
@@ -90,12 +99,75 @@ class PaperExchange(Exchange):
         """A new mark (a candle's close, with its high and low): funding, triggers, fills, liquidations."""
         high = max(price, high if high is not None else price)
         low = min(price, low if low is not None else price)
-        with self._lock, self._db.session() as session:
+        with self._lock:
             self._clock = time
-            self._settle_funding(session, time)
             self._marks[symbol] = price
-            self._work_resting_orders(session, symbol, high, low)
-            self._check_liquidation(session, symbol, high, low)
+            if not (
+                self._funding_due(time)
+                or self._touches(symbol, high, low)
+                or self._liquidates(symbol, high, low)
+            ):
+                return
+            with self._writing() as session:
+                self._settle_funding(session, time)
+                self._work_resting_orders(session, symbol, high, low)
+                self._check_liquidation(session, symbol, high, low)
+
+    # --- the in-memory mirrors ---------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction under the lock; the mirrors are dropped once it has committed (or failed)."""
+        with self._lock:
+            try:
+                with self._db.session() as session:
+                    yield session
+            finally:
+                self.revision += 1
+                self._resting.clear()
+                self._positions = None
+                self._account = None
+
+    def _funding_due(self, time: datetime) -> bool:
+        return self._next_funding is None or time >= self._next_funding
+
+    def _touches(self, symbol: str, high: float, low: float) -> bool:
+        """Could this candle trigger or fill one of the symbol's resting orders?"""
+        resting = self._resting.get(symbol)
+        if resting is None:
+            with self._lock, self._db.session() as session:
+                rows = session.scalars(
+                    select(PaperOrderRow).where(
+                        PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING)
+                    )
+                ).all()
+                resting = [(r.order_type, r.side, r.trigger_price, r.price, r.triggered) for r in rows]
+            self._resting[symbol] = resting
+        for kind, side, trigger, limit, triggered in resting:
+            if OrderType(kind).has_trigger and not triggered:
+                assert trigger is not None
+                buy = side == Side.BUY.value
+                if kind == OrderType.TAKE_PROFIT.value:
+                    hit = low <= trigger if buy else high >= trigger
+                else:
+                    hit = high >= trigger if buy else low <= trigger
+            else:
+                assert limit is not None
+                hit = low <= limit if side == Side.BUY.value else high >= limit
+            if hit:
+                return True
+        return False
+
+    def _liquidates(self, symbol: str, high: float, low: float) -> bool:
+        for held in self.exchange_positions():
+            if held.position.symbol == symbol:
+                return crossed_liquidation(held.position.quantity, held.liquidation_price, low, high)
+        return False
+
+    def drain_liquidations(self) -> list[OrderResult]:
+        """Liquidations since the last call, as filled reduce-only orders (for the owner's books)."""
+        with self._lock:
+            drained, self._liquidations = self._liquidations, []
+        return drained
 
     def mark_price(self, symbol: str) -> float | None:
         return self._marks.get(symbol)
@@ -111,7 +183,7 @@ class PaperExchange(Exchange):
         mark = self._marks.get(request.symbol)
         if mark is None:
             raise Temporary(f"no market price for {request.symbol} yet")
-        with self._lock, self._db.session() as session:
+        with self._writing() as session:
             if session.scalar(
                 select(PaperOrderRow.exchange_id).where(PaperOrderRow.client_id == request.client_id)
             ):
@@ -394,6 +466,16 @@ class PaperExchange(Exchange):
                 time=self._clock,
             )
         )
+        self._liquidations.append(
+            OrderResult(
+                client_id=f"liquidation-{exchange_id}", exchange_id=exchange_id, status=OrderStatus.FILLED,
+                filled_quantity=abs(row.quantity), average_price=liquidation,
+                fills=(Fill(f"{exchange_id}-1", f"liquidation-{exchange_id}", symbol, side, abs(row.quantity),
+                            liquidation, 0.0, self._clock),),
+                reason=f"liquidated at {liquidation:.2f}", symbol=symbol, side=side,
+                quantity=abs(row.quantity), order_type=OrderType.MARKET,
+            )
+        )  # fmt: skip
         row.quantity, row.entry_price, row.margin = 0.0, 0.0, 0.0
         for order in session.scalars(
             select(PaperOrderRow).where(
@@ -428,7 +510,7 @@ class PaperExchange(Exchange):
 
     # --- reads -------------------------------------------------------------------------------------------
     def cancel_order(self, client_id: str) -> OrderResult:
-        with self._lock, self._db.session() as session:
+        with self._writing() as session:
             order = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
             if order is None:
                 raise Rejected(f"unknown order {client_id}")
@@ -475,7 +557,7 @@ class PaperExchange(Exchange):
     def set_leverage(self, symbol: str, leverage: float) -> None:
         if not 1 <= leverage <= self.config.max_leverage:
             raise Rejected(f"leverage must be from 1 to {self.config.max_leverage}")
-        with self._lock, self._db.session() as session:
+        with self._writing() as session:
             row = self._position_row(session, symbol)
             if abs(row.quantity) > EPS:
                 raise Rejected(
@@ -487,9 +569,12 @@ class PaperExchange(Exchange):
         return [p.position for p in self.exchange_positions()]
 
     def exchange_positions(self) -> list[ExchangePosition]:
-        with self._db.session() as session:
+        cached = self._positions
+        if cached is not None:
+            return cached
+        with self._lock, self._db.session() as session:
             rows = session.scalars(select(PaperPositionRow).where(PaperPositionRow.quantity != 0)).all()
-            return [
+            cached = [
                 ExchangePosition(
                     Position(r.symbol, r.quantity, r.entry_price),
                     r.leverage,
@@ -498,13 +583,18 @@ class PaperExchange(Exchange):
                 )
                 for r in rows
             ]
+            self._positions = cached
+        return cached
 
     def account(self) -> Account:
-        with self._db.session() as session:
-            account = session.get(PaperAccountRow, ACCOUNT_ID)
-            assert account is not None
-            balance, fees = account.balance, account.fees_paid
-            margin = self._margin_used(session)
+        cached = self._account
+        if cached is None:
+            with self._lock, self._db.session() as session:
+                account = session.get(PaperAccountRow, ACCOUNT_ID)
+                assert account is not None
+                cached = (account.balance, account.fees_paid, self._margin_used(session))
+                self._account = cached
+        balance, fees, margin = cached
         unrealized = sum(
             p.unrealized_pnl(self._marks[p.symbol]) for p in self.positions() if p.symbol in self._marks
         )

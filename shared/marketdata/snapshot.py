@@ -115,6 +115,24 @@ class MarketState:
         self.price, self.time = candle.close, candle.open_time
         return closed
 
+    def indicator(self, timeframe: str, name: str) -> float:
+        """The latest value of one indicator on the last closed candle of a timeframe (NaN if unknown)."""
+        return self._latest[timeframe].get(name, math.nan)
+
+    def indicators(self, timeframe: str) -> dict[str, float]:
+        return dict(self._latest[timeframe])
+
+    def closes(self, timeframe: str) -> pd.Series:
+        """Closes of the recent closed candles of a timeframe (at most RECENT_CANDLES), by open time."""
+        recent = self._recent[timeframe]
+        return pd.Series(
+            [c.close for c in recent], index=pd.DatetimeIndex([c.open_time for c in recent]), dtype=float
+        )
+
+    def trend(self, timeframe: str) -> str:
+        latest = self._latest[timeframe]
+        return trend_regime(pd.Series(latest)) if latest else "unknown"
+
     def levels(self, timeframe: str = "15m") -> list[Level]:
         recent = self._recent[timeframe]
         if len(recent) < 20:

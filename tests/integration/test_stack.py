@@ -19,9 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 def orders_for(stack: RunningStack, signal_id: int) -> list[dict[str, Any]]:
+    """The entry orders a signal made (its stops and targets carry its id too)."""
     response = stack.api(f"/api/orders?signal_id={signal_id}")
     assert response.status_code == 200
-    return list(response.json()["orders"])
+    return [o for o in response.json()["orders"] if o["role"] == "entry"]
 
 
 def connect_socket(stack: RunningStack) -> tuple[socketio.Client, list[dict[str, Any]]]:

@@ -54,11 +54,17 @@ def test_orders_are_filtered_by_signal(client: FlaskClient) -> None:
     engine.process_pending_signals()
     second = add_signal(client, "b", "close")
     engine.process_pending_signals()
-    (order,) = client.get(f"/api/orders?signal_id={first}", headers=AUTH).get_json()["orders"]
+    orders = client.get(f"/api/orders?signal_id={first}", headers=AUTH).get_json()["orders"]
+    (order,) = [o for o in orders if o["role"] == "entry"]
     assert order["signal_id"] == first and order["status"] == "FILLED"
+    # the entry's protective orders belong to the same signal (cancelled by the close)
+    assert {(o["role"], o["status"]) for o in orders if o["role"] != "entry"} == {
+        ("stop_loss", "CANCELED"),
+        ("partial_take_profit", "CANCELED"),
+    }
     assert {"client_id", "status", "side", "quantity", "price"} <= set(order)
     (close,) = client.get(f"/api/orders?signal_id={second}", headers=AUTH).get_json()["orders"]
-    assert close["side"] == "SELL" and close["reduce_only"]
+    assert close["side"] == "SELL" and close["reduce_only"] and close["exit_kind"] == "close_signal"
     signals = client.get("/api/signals", headers=AUTH).get_json()["signals"]
     assert [s["status"] for s in signals] == ["traded", "traded"]
     assert len(client.get("/api/trades", headers=AUTH).get_json()["trades"]) == 1

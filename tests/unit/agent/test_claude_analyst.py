@@ -218,7 +218,7 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     assert call["input_tokens"] == 1200 and call["cost_usd"] > 0 and call["prompt_version"] == "decision_v1"
     with db.session() as session:
         roles = sorted(o.role for o in session.scalars(select(OrderRow)) if o.status in ("FILLED", "OPEN"))
-    assert roles == ["entry", "stop_loss", "take_profit"]  # Claude's stop and target became the bracket
+    assert roles == ["entry", "partial_take_profit", "stop_loss", "take_profit"]  # Claude's stop and target
     status = client.get("/api/status", headers=auth).get_json()
     assert status["engine"]["analyst"] == "claude" and status["engine"]["analyst_degraded"] is False
     assert "sk-ant-e2e-000000" not in json.dumps(status)

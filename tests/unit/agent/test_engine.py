@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from agent.analysis.rules import RulesAnalyst
 from agent.engine import Engine
 from agent.journal import Journal
-from agent.risk.sizing import RiskLimits
+from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, DecisionRow, EventRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.feeds import ReplayFeed
@@ -28,14 +29,19 @@ class RecordingPublisher:
         return [name for name, _ in self.events]
 
 
-def make_engine(db: Database, publisher: RecordingPublisher, start_index: int = 300) -> Engine:
+def make_engine(
+    db: Database,
+    publisher: RecordingPublisher,
+    start_index: int = 300,
+    policy: RiskPolicy = PRESETS["moderate"],
+) -> Engine:
     return Engine(
         db=db,
         exchange=PaperExchange(db, PaperConfig(slippage_bps=0.0)),
         analyst=RulesAnalyst(),
         feeds=[ReplayFeed(REAL_CANDLES, "BTC-PERP", start_index=start_index)],
         journal=Journal(publisher),  # type: ignore[arg-type]
-        limits=RiskLimits(0.1, "moderate", 3.0),
+        policy=policy,
         candle_interval_s=0.0,
     )
 
@@ -67,7 +73,8 @@ def test_buy_signal_becomes_a_filled_paper_order_once(engine: Engine, database: 
     assert engine.process_pending_signals() == 0  # decided signals are never processed again
     engine.process_signal(signal_id)  # an explicit second nudge changes nothing either
     with database.session() as session:
-        (order,) = session.scalars(select(OrderRow)).all()
+        (order,) = session.scalars(select(OrderRow).where(OrderRow.role == "entry")).all()
+        protective = session.scalars(select(OrderRow).where(OrderRow.role != "entry")).all()
         decision = session.scalar(select(DecisionRow))
         position = session.get(PositionRow, "BTC-PERP")
     assert decision is not None and decision.action == "open_long" and decision.risk_approved
@@ -76,6 +83,15 @@ def test_buy_signal_becomes_a_filled_paper_order_once(engine: Engine, database: 
     assert order.price == pytest.approx(engine.history["BTC-PERP"][-1].close)
     assert order.quantity == pytest.approx(int(1_000 / order.price * 1000) / 1000)
     assert position is not None and position.quantity == pytest.approx(order.quantity)
+    # every entry is protected at once: a stop STOP_ATR_MULTIPLE ATRs away, and the partial take-profit at 1R
+    stop = decision.risk["stop"]
+    atr = engine.markets["BTC-PERP"].indicator("15m", "atr")
+    assert stop == pytest.approx(order.price - 2.0 * atr, rel=1e-3)
+    assert {(o.role, o.status, o.reduce_only) for o in protective} == {
+        ("stop_loss", "OPEN", True),
+        ("partial_take_profit", "OPEN", True),
+    }
+    assert decision.risk["binding"] == "max_position_size"
     names = engine.journal._publisher.names()  # type: ignore[union-attr]
     assert {"signal", "decision", "order", "position"} <= set(names)
     assert count(database, EventRow) >= 4
@@ -239,8 +255,15 @@ def test_a_stale_market_blocks_entries_but_not_exits(database: Database) -> None
     engine.process_pending_signals()
     with database.session() as session:
         decisions = {d.signal_id: d for d in session.scalars(select(DecisionRow))}
-    assert "is stale" in decisions[2].rationale and not decisions[2].risk_approved
-    assert decisions[3].action == "close" and decisions[3].risk_approved
+    # the stale market blocks the new short, but the sell still takes the long off (exit on reversal)
+    assert "is stale" in decisions[2].rationale and decisions[2].risk_approved
+    assert "against the open position" in decisions[2].risk_reason
+    with database.session() as session:
+        order = session.scalar(select(OrderRow).where(OrderRow.signal_id == 2))
+        position = session.get(PositionRow, "BTC-PERP")
+    assert order is not None and order.reduce_only and order.exit_kind == "signal_reversed"
+    assert position is not None and position.quantity == 0  # flat: no short was opened
+    assert decisions[3].action == "close" and decisions[3].risk_reason == "nothing to close"
     assert engine.snapshot()["stale"] == {"BTC-PERP": True}
     assert any(name == "market" and data["stale"] for name, data in publisher.events)
 
@@ -285,6 +308,10 @@ def add_signal_with_bracket(db: Database, key: str, stop: float, target: float) 
         return row.id
 
 
+# brackets only: no partial take-profit, no trailing (those have their own scenario tests)
+BRACKETS_ONLY = replace(PRESETS["moderate"], partial_take_profits="off", trailing_stop="off")
+
+
 def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_cancels_the_stop(
     database: Database,
 ) -> None:
@@ -293,10 +320,10 @@ def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_can
     from shared.marketdata.feeds import load_candle_csv
 
     real = load_candle_csv(REAL_CANDLES)
-    engine = make_engine(database, RecordingPublisher())
+    engine = make_engine(database, RecordingPublisher(), policy=BRACKETS_ONLY)
     engine.prepare()
     entry = float(real["close"].iloc[299])  # the engine fills at the last close before the replay starts
-    stop, target = entry * 0.98, entry * 1.004
+    stop, target = entry * 0.995, entry * 1.01  # reward/risk 2
     add_signal_with_bracket(database, "k1", stop, target)
     engine.process_pending_signals()
     with database.session() as session:
@@ -305,13 +332,14 @@ def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_can
         }
     assert set(children) == {"stop_loss", "take_profit"}
     assert all(c.status == "OPEN" and c.reduce_only for c in children.values())
+    assert children["stop_loss"].trigger_price == pytest.approx(stop)
+    assert children["take_profit"].limit_price == pytest.approx(target)
     # by hand: the first candle from index 300 whose high reaches the target (before any low reaches the stop)
     after = real.iloc[300:]
     hit_target = after.index[after["high"] >= target][0]
     assert (after.loc[:hit_target, "low"] > stop).all()
     for _ in range(hit_target - 300 + 1):
         engine.step_market()
-    engine.maintain_orders()
     with database.session() as session:
         orders = {
             o.role: o for o in session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None)))
@@ -320,7 +348,8 @@ def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_can
         position = session.get(PositionRow, "BTC-PERP")
     assert orders["take_profit"].status == "FILLED" and orders["take_profit"].price == pytest.approx(target)
     assert orders["stop_loss"].status == "CANCELED"
-    assert trade.exit_reason.startswith("take profit of") and trade.exit_price == pytest.approx(target)
+    assert trade.exit_reason == "take_profit" and trade.exit_price == pytest.approx(target)
+    assert trade.r_multiple == pytest.approx(trade.pnl / (trade.quantity * (entry - stop)))
     assert trade.closed_at == pd.Timestamp(real["timestamp"].iloc[hit_target]).to_pydatetime() + pd.Timedelta(
         minutes=1
     )
@@ -328,7 +357,7 @@ def test_bracket_take_profit_fills_at_the_candle_a_hand_calculation_says_and_can
     assert engine.exchange.open_orders() == []
 
 
-def test_bracket_legs_on_the_wrong_side_are_not_placed(database: Database) -> None:
+def test_a_stop_on_the_wrong_side_is_vetoed(database: Database) -> None:
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     price = engine.history["BTC-PERP"][-1].close
@@ -337,19 +366,20 @@ def test_bracket_legs_on_the_wrong_side_are_not_placed(database: Database) -> No
     )  # stop above a long's entry
     engine.process_pending_signals()
     with database.session() as session:
-        roles = sorted(o.role for o in session.scalars(select(OrderRow)))
-    assert roles == ["entry", "take_profit"]
+        decision = session.scalar(select(DecisionRow))
+    assert decision is not None and not decision.risk_approved
+    assert "stop loss" in decision.risk_reason and "wrong side" in decision.risk_reason
+    assert count(database, OrderRow) == 0
 
 
 def test_closing_the_position_cancels_its_bracket(database: Database) -> None:
-    engine = make_engine(database, RecordingPublisher())
+    engine = make_engine(database, RecordingPublisher(), policy=BRACKETS_ONLY)
     engine.prepare()
     price = engine.history["BTC-PERP"][-1].close
-    add_signal_with_bracket(database, "k1", stop=price * 0.95, target=price * 1.05)
+    add_signal_with_bracket(database, "k1", stop=price * 0.95, target=price * 1.10)
     engine.process_pending_signals()
     add_signal(database, "k2", "close")
     engine.process_pending_signals()
-    engine.maintain_orders()
     with database.session() as session:
         statuses = {
             o.role: o.status
@@ -381,12 +411,20 @@ def test_a_flip_gets_a_bracket_for_the_new_position_only(database: Database) -> 
     engine.process_pending_signals()
     price = engine.history["BTC-PERP"][-1].close
     add_signal_with_bracket(
-        database, "k2", stop=price * 0.95, target=price * 1.05
+        database, "k2", stop=price * 0.95, target=price * 1.10
     )  # buy: flips short -> long
     engine.process_pending_signals()
     with database.session() as session:
         entry = session.scalar(select(OrderRow).where(OrderRow.signal_id == 2, OrderRow.role == "entry"))
-        legs = session.scalars(select(OrderRow).where(OrderRow.parent_client_id.is_not(None))).all()
+        legs = session.scalars(
+            select(OrderRow).where(OrderRow.parent_client_id == entry.client_id if entry else None)
+        ).all()
         position = session.get(PositionRow, "BTC-PERP")
+        (trade,) = session.scalars(select(TradeRow)).all()
     assert entry is not None and position is not None and entry.filled_quantity > position.quantity > 0
-    assert len(legs) == 2 and all(leg.quantity == pytest.approx(position.quantity) for leg in legs)
+    by_role = {leg.role: leg for leg in legs}
+    assert set(by_role) == {"stop_loss", "take_profit", "partial_take_profit"}
+    assert by_role["stop_loss"].quantity == pytest.approx(position.quantity)
+    assert by_role["take_profit"].quantity == pytest.approx(position.quantity)
+    assert by_role["partial_take_profit"].quantity == pytest.approx(int(position.quantity * 500) / 1000)
+    assert trade.exit_reason == "flip" and trade.side == "SELL"  # the short, closed by the flip

@@ -1,0 +1,430 @@
+"""Position management, every closed candle: protective orders kept on the exchange, stops that move,
+partial take-profits, and exits that say why.
+
+Each open position has a plan (``position_plans``): the entry's context, its initial stop and risk per unit
+(R), the current stop and what kind it is, partial take-profits taken, the best price since entry, and the
+support/resistance level it depended on. Every candle, for every market with a position:
+- protective orders are kept in line with the plan and the position: one reduce-only STOP_MARKET for the
+  whole position at the plan's stop, one reduce-only LIMIT at the take-profit, and one reduce-only LIMIT
+  per partial take-profit not yet taken (PARTIAL_TAKE_PROFITS: at entry + R x multiple, that fraction of
+  the initial quantity); a replacement is placed before the order it replaces is cancelled;
+- after the first partial take-profit the stop moves to break-even (the entry price);
+- trailing stop (TRAILING_STOP atr:K or pct:P): once the best price is TRAILING_ACTIVATION_R x R past the
+  entry, the stop follows K ATRs (or P %) behind the best price, moving only forward and by at least a
+  tenth of an ATR (or of P %) at a time;
+- exits with a market reduce-only order, each recording why: ``level_break`` (a closed 15m candle closes
+  through the support of a long / resistance of a short that the entry depended on), ``risk_view`` (on a
+  closed 15m candle the rules analyst's view of the position's side turns: trend and momentum against),
+  ``time_exit`` (open STAGNANT_EXIT_HOURS with less than STAGNANT_MAX_R x R gained or lost),
+  ``funding`` (carrying cost above FUNDING_EXIT_DAILY of the notional per day).
+A flat market has no plan and no protective order left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from agent.execution.orders import OrderExecutor, PlannedOrder
+from agent.risk.presets import RiskPolicy
+from agent.risk.sizing import MIN_QUANTITY, floor_to_step
+from shared.db import Database, DecisionRow, OrderRow, PositionPlanRow, PositionRow, SignalRow
+from shared.logs import log_event
+from shared.marketdata.funding import FundingRate
+from shared.models import Candle, OrderStatus, OrderType, Side
+
+logger = logging.getLogger(__name__)
+PROTECTIVE = ("stop_loss", "take_profit", "partial_take_profit")
+WORKING = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
+LEVEL_TIMEFRAME = "15m"
+EPS = 1e-9
+
+
+@dataclass
+class Plan:
+    symbol: str
+    side: str
+    entry_client_id: str
+    signal_id: int | None
+    decision_id: int | None
+    signal_source: str
+    analyst: str
+    regime: str
+    entry_price: float
+    initial_quantity: float
+    initial_stop: float | None
+    risk_per_unit: float
+    stop_price: float | None
+    stop_kind: str
+    take_profit: float | None
+    partials_done: int
+    trailing_active: bool
+    best_price: float
+    level_price: float | None
+    level_kind: str
+    opened_at: datetime
+
+    @property
+    def sign(self) -> int:
+        return Side(self.side).sign
+
+    @classmethod
+    def from_row(cls, row: PositionPlanRow) -> Plan:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+    def to_row(self) -> PositionPlanRow:
+        return PositionPlanRow(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Leg:
+    client_id: str
+    role: str
+    price: float  # trigger (stop) or limit (targets)
+    quantity: float
+    exit_kind: str
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """What the manager needs from the market at one candle."""
+
+    now: datetime  # the market clock: the candle's close time
+    candle: Candle  # the closed 1m candle
+    closed: dict[str, Candle] = field(default_factory=dict)  # higher timeframes that closed with it
+    atr: float | None = None  # of the policy's ATR timeframe
+    funding: FundingRate | None = None
+    funding_interval_hours: float = 1.0
+
+
+@dataclass
+class _Book:
+    revision: int = -1
+    quantity: float = 0.0
+    entry_price: float = 0.0
+    plan: Plan | None = None
+    legs: list[Leg] = field(default_factory=list)
+    partials_filled: int = 0
+
+
+@dataclass(frozen=True)
+class EntryContext:
+    """Facts about the market when a plan is made: the regime and the levels around the price."""
+
+    regime: str = ""
+    supports: tuple[float, ...] = ()
+    resistances: tuple[float, ...] = ()
+
+
+Reviewer = Callable[[str, Side], str | None]  # (symbol, side held) -> why to exit, or None
+
+
+class PositionManager:
+    def __init__(
+        self,
+        db: Database,
+        executor: OrderExecutor,
+        policy: RiskPolicy,
+        context: Callable[[str], EntryContext] | None = None,
+        reviewer: Reviewer | None = None,
+    ) -> None:
+        self._db = db
+        self._executor = executor
+        self.policy = policy
+        self._context = context or (lambda _symbol: EntryContext())
+        self._reviewer = reviewer
+        self._books: dict[str, _Book] = {}
+
+    # --- reading our books (only when an order or fill of the market changed) ------------------------------
+    def _book(self, symbol: str) -> _Book:
+        book = self._books.setdefault(symbol, _Book())
+        revision = self._executor.revision.get(symbol, 0)
+        if book.revision == revision:
+            return book
+        with self._db.session() as session:
+            position = session.get(PositionRow, symbol)
+            plan_row = session.get(PositionPlanRow, symbol)
+            legs = session.scalars(
+                select(OrderRow)
+                .where(OrderRow.symbol == symbol, OrderRow.role.in_(PROTECTIVE), OrderRow.status.in_(WORKING))
+                .order_by(OrderRow.id)
+            ).all()
+            book.plan = Plan.from_row(plan_row) if plan_row else None
+            book.partials_filled = (
+                len(
+                    session.scalars(
+                        select(OrderRow.id).where(
+                            OrderRow.parent_client_id == plan_row.entry_client_id,
+                            OrderRow.role == "partial_take_profit",
+                            OrderRow.status == OrderStatus.FILLED.value,
+                        )
+                    ).all()
+                )
+                if plan_row
+                else 0
+            )
+        book.quantity = round(position.quantity, 9) if position else 0.0  # on the step, without float dust
+        book.entry_price = position.entry_price if position else 0.0
+        book.legs = [
+            Leg(o.client_id, o.role, (o.trigger_price if o.role == "stop_loss" else o.limit_price) or 0.0,
+                o.quantity, o.exit_kind)
+            for o in legs
+        ]  # fmt: skip
+        book.revision = revision
+        return book
+
+    def _save(self, plan: Plan) -> None:
+        with self._db.session() as session:
+            session.merge(plan.to_row())
+
+    def plan(self, symbol: str) -> Plan | None:
+        return self._book(symbol).plan
+
+    # --- every candle ---------------------------------------------------------------------------------------
+    def on_candle(self, symbol: str, view: MarketView) -> None:
+        book = self._book(symbol)
+        if abs(book.quantity) < EPS:
+            self._flat(symbol, book)
+            return
+        plan = book.plan
+        if plan is None or Side(plan.side).sign * book.quantity < 0:
+            plan = self._new_plan(symbol, book, view)
+            if plan is None:
+                return
+        changed = self._follow(plan, book, view)
+        exit_kind, why = self._exit_reason(plan, book, view)
+        if changed:
+            self._save(plan)
+            book.plan = plan
+        if exit_kind:
+            self._exit(symbol, book, exit_kind, why)
+            return
+        self._sync_legs(symbol, book, view.candle.close)
+
+    def protect(self, symbol: str, view: MarketView) -> None:
+        """Right after an entry fills: make its plan and place its protective orders at once."""
+        book = self._book(symbol)
+        if abs(book.quantity) < EPS:
+            self._flat(symbol, book)  # a close: its stops and targets go at once
+            return
+        stale = book.plan is None or Side(book.plan.side).sign * book.quantity < 0
+        if stale and self._new_plan(symbol, book, view) is None:
+            return
+        self._sync_legs(symbol, book, view.candle.close)
+
+    def _flat(self, symbol: str, book: _Book) -> None:
+        if book.plan is not None:
+            with self._db.session() as session:
+                row = session.get(PositionPlanRow, symbol)
+                if row is not None:
+                    session.delete(row)
+            book.plan = None
+        for leg in book.legs:
+            self._executor.cancel(leg.client_id)
+
+    def _new_plan(self, symbol: str, book: _Book, view: MarketView) -> Plan | None:
+        side = Side.BUY if book.quantity > 0 else Side.SELL
+        with self._db.session() as session:
+            entry = session.scalar(
+                select(OrderRow)
+                .where(OrderRow.symbol == symbol, OrderRow.side == side.value, OrderRow.filled_quantity > 0,
+                       OrderRow.reduce_only.is_(False))
+                .order_by(OrderRow.id.desc())
+            )  # fmt: skip
+            decision = session.get(DecisionRow, entry.decision_id) if entry and entry.decision_id else None
+            signal = session.get(SignalRow, entry.signal_id) if entry and entry.signal_id else None
+        stop = (decision.risk or {}).get("stop") if decision else None
+        if stop is None and view.atr and self.policy.stop_atr_multiple > 0:
+            stop = book.entry_price - side.sign * self.policy.stop_atr_multiple * view.atr
+        if stop is not None and (book.entry_price - stop) * side.sign <= 0:
+            stop = None  # not a protective stop for this position
+        context = self._context(symbol)
+        price = book.entry_price
+        level = (
+            max((p for p in context.supports if p < price), default=None)
+            if side is Side.BUY
+            else min((p for p in context.resistances if p > price), default=None)
+        )
+        plan = Plan(
+            symbol=symbol, side=side.value, entry_client_id=entry.client_id if entry else "",
+            signal_id=entry.signal_id if entry else None, decision_id=decision.id if decision else None,
+            signal_source=signal.source if signal else "",
+            analyst=decision.analyst if decision else "", regime=context.regime, entry_price=price,
+            initial_quantity=abs(book.quantity), initial_stop=stop,
+            risk_per_unit=abs(price - stop) if stop is not None else 0.0, stop_price=stop,
+            stop_kind="stop_loss", take_profit=decision.take_profit if decision else None, partials_done=0,
+            trailing_active=False, best_price=price, level_price=level,
+            level_kind=("support" if side is Side.BUY else "resistance") if level is not None else "",
+            opened_at=view.now,
+        )  # fmt: skip
+        self._save(plan)
+        book.plan = plan
+        log_event(
+            logger, "position_plan", symbol=symbol, side=side.value, entry=price, stop=stop,
+            take_profit=plan.take_profit, level_price=level, regime=context.regime,
+        )  # fmt: skip
+        return plan
+
+    # --- moving the stop -----------------------------------------------------------------------------------
+    def _follow(self, plan: Plan, book: _Book, view: MarketView) -> bool:
+        """Best price, break-even after the first partial, trailing stop. True if the plan changed."""
+        sign, candle, changed = plan.sign, view.candle, False
+        best = max(plan.best_price, candle.high) if sign > 0 else min(plan.best_price, candle.low)
+        if best != plan.best_price:
+            plan.best_price, changed = best, True
+        if book.partials_filled > plan.partials_done:
+            plan.partials_done, changed = book.partials_filled, True
+            if self._better(plan, plan.entry_price) and plan.stop_kind == "stop_loss":
+                plan.stop_price, plan.stop_kind = plan.entry_price, "break_even"
+        trailing = self.policy.trailing
+        if trailing is None or plan.risk_per_unit <= 0:
+            return changed
+        if not plan.trailing_active:
+            excursion = (plan.best_price - plan.entry_price) * sign
+            if excursion < self.policy.trailing_activation_r * plan.risk_per_unit:
+                return changed
+            plan.trailing_active, changed = True, True
+        kind, amount = trailing
+        if kind == "atr":
+            if not view.atr:
+                return changed
+            distance, step = amount * view.atr, 0.1 * view.atr
+        else:
+            distance, step = plan.best_price * amount / 100, plan.best_price * amount / 1000
+        candidate = plan.best_price - sign * distance
+        if plan.stop_price is None or (candidate - plan.stop_price) * sign >= step:
+            plan.stop_price, plan.stop_kind, changed = candidate, "trailing_stop", True
+        return changed
+
+    @staticmethod
+    def _better(plan: Plan, price: float) -> bool:
+        return plan.stop_price is None or (price - plan.stop_price) * plan.sign > 0
+
+    # --- exits ---------------------------------------------------------------------------------------------
+    def _exit_reason(self, plan: Plan, book: _Book, view: MarketView) -> tuple[str, str]:
+        sign, close, policy = plan.sign, view.candle.close, self.policy
+        if plan.stop_price is not None and (close - plan.stop_price) * sign <= 0:
+            return plan.stop_kind, f"closed at {close:,.2f} through the stop {plan.stop_price:,.2f}"
+        level_candle = view.closed.get(LEVEL_TIMEFRAME)
+        broken = self._level_broken(plan, level_candle)
+        if policy.level_break_exit and broken:
+            return "level_break", broken
+        if policy.review_exits and level_candle is not None and self._reviewer is not None:
+            why = self._reviewer(plan.symbol, Side(plan.side))
+            if why:
+                return "risk_view", why
+        hours = policy.stagnant_exit_hours
+        if hours > 0 and plan.risk_per_unit > 0 and view.now - plan.opened_at >= timedelta(hours=hours):
+            moved = (close - plan.entry_price) * sign / plan.risk_per_unit
+            if abs(moved) < policy.stagnant_max_r:
+                return "time_exit", f"open {hours:g} h with only {moved:+.2f} R: stagnant"
+        if view.funding is not None and policy.funding_exit_daily > 0:
+            daily = view.funding.rate * sign * 24 / view.funding_interval_hours
+            if daily >= policy.funding_exit_daily:
+                return "funding", (
+                    f"funding costs {daily:.3%} of the notional a day (FUNDING_EXIT_DAILY "
+                    f"{policy.funding_exit_daily:.3%})"
+                )
+        return "", ""
+
+    @staticmethod
+    def _level_broken(plan: Plan, candle: Candle | None) -> str:
+        """Why the level the entry depended on is broken by this closed candle ("" if it is not)."""
+        level = plan.level_price
+        if candle is None or level is None or (candle.close - level) * plan.sign >= 0:
+            return ""
+        return (
+            f"{LEVEL_TIMEFRAME} candle closed at {candle.close:,.2f} through the {plan.level_kind} "
+            f"{level:,.2f} the entry depended on"
+        )
+
+    def _exit(self, symbol: str, book: _Book, exit_kind: str, why: str) -> None:
+        side = Side.SELL if book.quantity > 0 else Side.BUY
+        log_event(logger, "position_exit", symbol=symbol, exit=exit_kind, reason=why)
+        plan = book.plan
+        self.place(
+            PlannedOrder(symbol, side, abs(book.quantity), True, self.policy.order_leverage,
+                         f"{exit_kind.replace('_', ' ')}: {why}", role="exit", exit_kind=exit_kind),
+            plan.signal_id if plan else None, plan.decision_id if plan else None,
+        )  # fmt: skip
+
+    def close_all(self, exit_kind: str, why: str) -> int:
+        """Close every position with a market reduce-only order (the kill switch)."""
+        with self._db.session() as session:
+            symbols = [
+                r.symbol for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
+            ]
+        for symbol in symbols:
+            book = self._book(symbol)
+            if abs(book.quantity) > EPS:
+                self._exit(symbol, book, exit_kind, why)
+        return len(symbols)
+
+    # --- protective orders ---------------------------------------------------------------------------------
+    def _wanted_legs(self, plan: Plan, quantity: float, price: float) -> list[tuple[str, float, float, str]]:
+        """(role, price, quantity, exit kind) of every protective order the plan wants now."""
+        sign, wanted = plan.sign, []
+        if plan.stop_price is not None and (price - plan.stop_price) * sign > 0:
+            wanted.append(("stop_loss", plan.stop_price, quantity, plan.stop_kind))
+        if plan.take_profit is not None and (plan.take_profit - price) * sign > 0:
+            wanted.append(("take_profit", plan.take_profit, quantity, "take_profit"))
+        if plan.risk_per_unit > 0:
+            for index, (r_multiple, fraction) in enumerate(self.policy.partials):
+                if index < plan.partials_done:
+                    continue
+                size = min(floor_to_step(plan.initial_quantity * fraction), quantity)
+                target = plan.entry_price + sign * r_multiple * plan.risk_per_unit
+                if size >= MIN_QUANTITY and (target - price) * sign > 0:
+                    wanted.append(("partial_take_profit", target, size, "partial_take_profit"))
+        return wanted
+
+    def _sync_legs(self, symbol: str, book: _Book, price: float) -> None:
+        plan = book.plan
+        if plan is None:
+            return
+        wanted = self._wanted_legs(plan, abs(book.quantity), price)
+        keep: set[str] = set()
+        to_place = []
+        for role, level, quantity, exit_kind in wanted:
+            match = next(
+                (
+                    leg for leg in book.legs
+                    if leg.client_id not in keep and leg.role == role and leg.exit_kind == exit_kind
+                    and abs(leg.price - level) <= 1e-9 * level
+                    and abs(leg.quantity - quantity) < MIN_QUANTITY / 2
+                ),
+                None,
+            )  # fmt: skip
+            if match is not None:
+                keep.add(match.client_id)
+            else:
+                to_place.append((role, level, quantity, exit_kind))
+        side = Side.SELL if book.quantity > 0 else Side.BUY
+        for role, level, quantity, exit_kind in to_place:  # the new order first, then cancel the old one
+            kind = OrderType.STOP_MARKET if role == "stop_loss" else OrderType.LIMIT
+            self.place(
+                PlannedOrder(
+                    symbol, side, quantity, True, self.policy.order_leverage,
+                    f"{exit_kind.replace('_', ' ')} at {level:,.2f}", order_type=kind,
+                    trigger_price=level if kind is OrderType.STOP_MARKET else None,
+                    limit_price=level if kind is OrderType.LIMIT else None,
+                    parent_client_id=plan.entry_client_id or None, role=role, exit_kind=exit_kind,
+                ),
+                plan.signal_id, plan.decision_id,
+            )  # fmt: skip
+        for leg in book.legs:
+            if leg.client_id not in keep:
+                self._executor.cancel(leg.client_id)
+
+    def place(self, plan: PlannedOrder, signal_id: int | None = None, decision_id: int | None = None) -> str:
+        """Commit the order (PENDING_SUBMIT) with the signal and decision it serves, then send it."""
+        with self._db.session() as session:
+            row = self._executor.pending_row(plan, signal_id, decision_id)
+            session.add(row)
+            client_id = row.client_id
+        self._executor.submit(client_id, plan.leverage)
+        return client_id

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
+from agent.analysis.track_record import track_record
 from agent.execution.algos import AlgoRunner
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
@@ -421,9 +422,7 @@ class Engine:
         elif blocked and signal.action is not SignalAction.CLOSE:
             decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
         else:
-            snapshot = self.markets[signal.symbol].snapshot()
-            frame = self.candles_frame(signal.symbol)
-            decision = self._decide(signal, MarketContext(signal.symbol, price, frame, position, snapshot))
+            decision = self._decide(signal, self._market_context(signal.symbol, price, position))
         with self.lock:  # the kill switch cannot slip between this check and the order
             position = self._position(signal.symbol)
             verdict = assess(
@@ -435,6 +434,27 @@ class Engine:
                 self.executor.submit(client_id, self.policy.order_leverage)
                 if signal.symbol in self.views:
                     self.manager.protect(signal.symbol, self.views[signal.symbol])
+
+    def _market_context(self, symbol: str, price: float, position: Position) -> MarketContext:
+        """What the analyst sees: the market across timeframes, the portfolio, the limits and (for AI
+        analysts) its own track record."""
+        with self.db.session() as session:
+            portfolio = tuple(
+                Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl)
+                for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
+            )
+        policy = self.policy
+        limits = {
+            "trading_state": self.guard.state, "max_position_size": policy.max_position_size,
+            "risk_per_trade": policy.risk_per_trade, "max_leverage": policy.order_leverage,
+            "min_confidence": policy.min_confidence, "min_reward_risk": policy.min_reward_risk,
+            "stop_atr_multiple": policy.stop_atr_multiple, "max_open_positions": policy.max_open_positions,
+        }  # fmt: skip
+        record = track_record(self.db, self.analyst.name) if self.analyst.wants_track_record else None
+        return MarketContext(
+            symbol, price, self.candles_frame(symbol), position, self.markets[symbol].snapshot(),
+            portfolio=portfolio, limits=limits, track_record=record,
+        )  # fmt: skip
 
     def _blocked(self, symbol: str) -> str:
         """Why new entries in this market are blocked right now ("" if they are not)."""

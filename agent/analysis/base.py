@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -18,10 +20,14 @@ class MarketContext:
     candles: pd.DataFrame  # recent closed 1m candles: open high low close volume, UTC index
     position: Position
     snapshot: MarketSnapshot | None = None  # every timeframe, levels, book and funding, when known
+    portfolio: tuple[Position, ...] = ()  # every open position, all markets
+    limits: Mapping[str, Any] = field(default_factory=dict)  # the risk limits and trading state
+    track_record: Mapping[str, Any] | None = None  # this analyst's outcomes (agent.analysis.track_record)
 
 
 class Analyst(ABC):
     name: str
+    wants_track_record = False  # AI analysts read their own record in the prompt; the rules analyst does not
 
     @abstractmethod
     def decide(self, signal: Signal, context: MarketContext) -> Decision:

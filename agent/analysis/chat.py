@@ -55,6 +55,8 @@ def post_chat(client: httpx.Client, body: dict[str, Any], max_retries: int, name
 
 
 class ChatCompletionsAnalyst(Analyst):
+    wants_track_record = True
+
     def __init__(
         self,
         name: str,

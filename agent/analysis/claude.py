@@ -34,6 +34,7 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
 
 class ClaudeAnalyst(Analyst):
     name = "claude"
+    wants_track_record = True
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ class ResilientAnalyst(Analyst):
         self.primary = primary
         self.fallback = fallback
         self.name = primary.name
+        self.wants_track_record = primary.wants_track_record
         self._spent_today = spent_today
         self._budget = daily_budget_usd
         self._failures_to_open = failures_to_open

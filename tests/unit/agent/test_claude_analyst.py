@@ -65,13 +65,13 @@ def test_good_decision_with_forced_tool_and_audit(
     )
     request = api.requests[-1]["body"]
     assert request["tool_choice"] == {"type": "tool", "name": "trade_decision"}
-    assert request["tools"][0]["name"] == "trade_decision" and "rsi" in request["messages"][0]["content"]
+    assert request["tools"][0]["name"] == "trade_decision" and "RSI " in request["messages"][0]["content"]
     assert api.requests[-1]["api_key"] == "sk-ant-test"
     (call,) = calls(database)
     assert call.input_tokens == 1200 and call.output_tokens == 150
     assert call.cost_usd == pytest.approx(cost_usd("claude-sonnet-4-6", 1200, 150)) == pytest.approx(0.00585)
     assert (
-        call.prompt_version == "decision_v1"
+        call.prompt_version == "decision_v2"
         and len(call.prompt_hash) == 64
         and call.parsed["action"] == "open_long"
     )
@@ -215,13 +215,41 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     assert decision["analyst"] == "claude" and decision["action"] == "open_long" and decision["risk_approved"]
     detail = client.get(f"/api/decisions/{decision['id']}", headers=auth).get_json()
     (call,) = detail["ai_calls"]
-    assert call["input_tokens"] == 1200 and call["cost_usd"] > 0 and call["prompt_version"] == "decision_v1"
+    assert call["input_tokens"] == 1200 and call["cost_usd"] > 0 and call["prompt_version"] == "decision_v2"
     with db.session() as session:
         roles = sorted(o.role for o in session.scalars(select(OrderRow)) if o.status in ("FILLED", "OPEN"))
     assert roles == ["entry", "partial_take_profit", "stop_loss", "take_profit"]  # Claude's stop and target
     status = client.get("/api/status", headers=auth).get_json()
     assert status["engine"]["analyst"] == "claude" and status["engine"]["analyst_degraded"] is False
     assert "sk-ant-e2e-000000" not in json.dumps(status)
+
+    # the feedback loop: once that trade is closed, Claude's next prompt carries its outcome, by source
+    first_prompt = api.requests[-1]["body"]["messages"][0]["content"]
+    assert "This source's record with you: no closed trades from this source yet" in first_prompt
+    with db.session() as session:
+        session.add(
+            SignalRow(
+                idempotency_key="tv:close", source="tradingview", symbol="BTC-PERP", action="close", raw={}
+            )
+        )
+    api.queue.append(("json", 200, tool({**GOOD, "action": "close"})))
+    engine.process_pending_signals()
+    (trade,) = client.get("/api/trades", headers=auth).get_json()["trades"]
+    with db.session() as session:
+        session.add(
+            SignalRow(
+                idempotency_key="tv:again", source="tradingview", symbol="BTC-PERP", action="buy", raw={}
+            )
+        )
+    api.queue.append(("json", 200, tool({**GOOD, "action": "hold"})))
+    engine.process_pending_signals()
+    prompt = api.requests[-1]["body"]["messages"][0]["content"]
+    win_rate = 1.0 if trade["pnl"] > 0 else 0.0
+    assert (
+        'This source\'s record with you: {"average_r": ' in prompt
+        and f'"trades": 1, "win_rate": {win_rate}' in prompt
+    )
+    assert '"exit": "close_signal"' in prompt  # the last trades list
 
 
 def test_record_then_replay_without_network(

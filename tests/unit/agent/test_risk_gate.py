@@ -215,7 +215,7 @@ def test_an_approved_order_never_exceeds_a_cap_nor_grows_exposure_unless_active(
     notional = opening * ctx.price
     leverage = min(policy.order_leverage, ctx.market_max_leverage)
     released = abs(held) * ctx.price / leverage
-    assert opening >= MIN_QUANTITY
+    assert opening >= MIN_QUANTITY - 1e-9
     assert notional <= ctx.equity * policy.max_position_size * (1 + 1e-9)
     assert notional / leverage <= (ctx.free_collateral + released) * (1 + 1e-9)
     others = sum(abs(v) for v in ctx.other_notionals.values())

@@ -1,0 +1,80 @@
+"""The feedback loop: how an analyst's past decisions worked out, from the journal's closed trades.
+
+For the analyst about to decide: trade count, win rate and average R multiple overall, by signal source and
+by market regime (the 1h trend when the position was opened), plus its most recent outcomes. It goes into
+the analyst's prompt, so a model can weigh a source or a regime by what it has actually earned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from shared.db import Database, TradeRow
+
+WINDOW = 200  # the most recent closed trades considered
+RECENT = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    trades: int
+    win_rate: float
+    average_r: float | None
+    pnl: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trades": self.trades,
+            "win_rate": round(self.win_rate, 3),
+            "average_r": None if self.average_r is None else round(self.average_r, 3),
+            "pnl": round(self.pnl, 2),
+        }
+
+
+def outcome(rows: Iterable[TradeRow]) -> Outcome:
+    trades = list(rows)
+    with_r = [t.r_multiple for t in trades if t.r_multiple is not None]
+    return Outcome(
+        trades=len(trades),
+        win_rate=sum(1 for t in trades if t.pnl > 0) / len(trades) if trades else 0.0,
+        average_r=sum(with_r) / len(with_r) if with_r else None,
+        pnl=sum(t.pnl for t in trades),
+    )
+
+
+def _grouped(trades: list[TradeRow], key: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[TradeRow]] = {}
+    for trade in trades:
+        groups.setdefault(getattr(trade, key) or "unknown", []).append(trade)
+    return {name: outcome(rows).as_dict() for name, rows in sorted(groups.items())}
+
+
+def track_record(db: Database, analyst: str, window: int = WINDOW) -> dict[str, Any]:
+    """The analyst's record over its last ``window`` closed trades (oldest first within the window)."""
+    with db.session() as session:
+        rows = list(
+            session.scalars(
+                select(TradeRow).where(TradeRow.analyst == analyst).order_by(TradeRow.id.desc()).limit(window)
+            )
+        )
+    rows.reverse()
+    return {
+        "analyst": analyst,
+        "overall": outcome(rows).as_dict(),
+        "by_signal_source": _grouped(rows, "signal_source"),
+        "by_regime": _grouped(rows, "regime"),
+        "recent": [
+            {
+                "symbol": t.symbol,
+                "side": "long" if t.side == "BUY" else "short",
+                "exit": t.exit_reason,
+                "r": None if t.r_multiple is None else round(t.r_multiple, 2),
+                "source": t.signal_source,
+            }
+            for t in rows[-RECENT:]
+        ],
+    }

@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 PIVOT_BARS = 5
 ADX_TRENDING = 25.0
@@ -50,21 +51,33 @@ def pivots(series: pd.Series, bars: int = PIVOT_BARS, highs: bool = True) -> pd.
     return series[series == extreme]
 
 
+def _pivot_positions(values: np.ndarray, bars: int, highs: bool) -> np.ndarray:
+    """Positions of the values that are the extreme of the ``bars`` values on each side (as ``pivots``)."""
+    window = 2 * bars + 1
+    if len(values) < window:
+        return np.empty(0, dtype=np.int64)
+    windows = sliding_window_view(values, window)
+    extreme = windows.max(axis=1) if highs else windows.min(axis=1)
+    return np.flatnonzero(values[bars : len(values) - bars] == extreme) + bars
+
+
 def support_resistance(
     candles: pd.DataFrame, tolerance: float = 0.003, bars: int = PIVOT_BARS, min_touches: int = 2
 ) -> list[Level]:
     """Swing pivots clustered into levels: pivots within ``tolerance`` (fraction of price) of a cluster's
     mean join it. Levels below the last close are support, above it resistance; sorted by price."""
-    points = pd.concat(
-        [pivots(candles["high"], bars, True), pivots(candles["low"], bars, False)]
-    ).sort_values()
+    highs, lows = candles["high"].to_numpy(dtype=float), candles["low"].to_numpy(dtype=float)
+    high_at, low_at = _pivot_positions(highs, bars, True), _pivot_positions(lows, bars, False)
+    prices = np.concatenate([highs[high_at], lows[low_at]])
+    stamps = np.concatenate([high_at, low_at])
+    order = np.argsort(prices, kind="stable")
+    times = pd.DatetimeIndex(candles.index[stamps[order]]).to_pydatetime()
     clusters: list[list[tuple[float, datetime]]] = []
-    for stamp, price in points.items():
-        time = pd.Timestamp(stamp).to_pydatetime()
+    for price, time in zip(prices[order].tolist(), times, strict=True):
         if clusters and abs(price - np.mean([p for p, _ in clusters[-1]])) <= tolerance * price:
-            clusters[-1].append((float(price), time))
+            clusters[-1].append((price, time))
         else:
-            clusters.append([(float(price), time)])
+            clusters.append([(price, time)])
     last = float(candles["close"].iloc[-1])
     levels = []
     for cluster in clusters:

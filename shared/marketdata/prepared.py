@@ -1,0 +1,208 @@
+"""``PreparedMarketState``: the market state of a replay, computed ahead in one vectorised pass.
+
+A backtest knows every candle in advance. Instead of folding each minute into six aggregators and six
+incremental indicator states (``MarketState``), this computes, once and with numpy/pandas, the candles of
+every timeframe with the aggregator's exact rules (a candle closes with its last minute, or across a gap
+when a minute of a later bucket arrives; empty buckets make no candle), the minute at which each closes,
+and the indicators of every closed candle (``shared.indicators.compute``, equal to the incremental fold).
+``add_minute`` then only moves a cursor. Everything it shows is what ``MarketState`` would show after the
+same minutes (a test compares them minute by minute on the real month).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.indicators import INDICATOR_COLUMNS, compute
+from shared.market_structure import ADX_TRENDING, Level, support_resistance
+from shared.marketdata.candles import EPOCH, TIMEFRAMES, BuiltCandle
+from shared.marketdata.snapshot import RECENT_CANDLES, MarketSnapshot, MarketState, TimeframeView
+from shared.models import Candle
+
+
+@dataclass(frozen=True)
+class _Timeframe:
+    """The closed candles of one timeframe, in close order, and when each closes."""
+
+    name: str
+    seconds: int
+    open_time: np.ndarray  # epoch seconds of each candle's bucket start
+    ohlcv: np.ndarray  # (n, 5)
+    minutes: np.ndarray  # how many 1m candles each was built from
+    closes_at: np.ndarray  # the minute index whose arrival closes it (non-decreasing)
+    first_minute: np.ndarray  # per minute: index of the first minute of its bucket
+    bucket_end: np.ndarray  # per minute: does this minute close its own bucket
+    indicators: dict[str, np.ndarray]
+    trends: np.ndarray  # trend_regime of each candle
+
+
+def _trends(indicators: dict[str, np.ndarray]) -> np.ndarray:
+    """``shared.market_structure.trend_regime`` of every row at once."""
+    adx, fast, slow = indicators["adx"], indicators["ema_20"], indicators["ema_50"]
+    plus, minus = indicators["plus_di"], indicators["minus_di"]
+    unknown = np.isnan(adx) | np.isnan(fast) | np.isnan(slow) | np.isnan(plus) | np.isnan(minus)
+    trending = adx >= ADX_TRENDING
+    result = np.full(len(adx), "ranging", dtype=object)
+    result[trending & (fast > slow) & (plus > minus)] = "trending_up"
+    result[trending & (fast < slow) & (minus > plus)] = "trending_down"
+    result[unknown] = "unknown"
+    return result
+
+
+def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray) -> _Timeframe:
+    count = len(stamps)
+    bucket = stamps - stamps % seconds
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if count else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], count] - 1  # the last minute present in each bucket
+    first_minute = np.repeat(starts, ends - starts + 1)
+    complete = stamps[ends] + 60 >= bucket[ends] + seconds
+    closes_at = np.where(complete, ends, ends + 1)  # its last minute, or the next minute across a gap
+    closed = closes_at < count  # the last bucket may still be open at the end of the data
+    candles = np.zeros((int(closed.sum()), 5))
+    if count:
+        candles[:, 0] = ohlcv[starts[closed], 0]
+        candles[:, 1] = np.maximum.reduceat(ohlcv[:, 1], starts)[closed]  # over [start, next start)
+        candles[:, 2] = np.minimum.reduceat(ohlcv[:, 2], starts)[closed]
+        candles[:, 3] = ohlcv[ends[closed], 3]
+        candles[:, 4] = np.add.reduceat(ohlcv[:, 4], starts)[closed]
+    frame = pd.DataFrame(candles, columns=["open", "high", "low", "close", "volume"])
+    table = compute(frame)
+    indicators = {column: table[column].to_numpy(dtype=float) for column in INDICATOR_COLUMNS}
+    trends = _trends(indicators)
+    return _Timeframe(
+        name, seconds, bucket[starts[closed]], candles, (ends - starts + 1)[closed], closes_at[closed],
+        first_minute, stamps + 60 >= bucket + seconds, indicators, trends,
+    )  # fmt: skip
+
+
+class PreparedMarketState(MarketState):
+    """A ``MarketState`` whose minutes are known in advance (``frame``: timestamp, open, high, low, close,
+    volume, in order, starting with the first minute the state will be given)."""
+
+    def __init__(self, symbol: str, source: str, frame: pd.DataFrame) -> None:
+        super().__init__(symbol, source)
+        stamps = pd.to_datetime(frame["timestamp"], utc=True) - pd.Timestamp(EPOCH)
+        self._all_stamps = (stamps // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+        self._all_minutes = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+        self._stamps = self._all_stamps[:0]
+        self._minutes = self._all_minutes[:0]
+        self._frames: dict[str, _Timeframe] = {}
+        self._closes_at: dict[str, list[int]] = {}
+        self._higher: list[tuple[str, list[int]]] = []
+        self._cursor = -1  # the last minute given
+        self._closed = dict.fromkeys(TIMEFRAMES, 0)  # candles closed so far, per timeframe
+        self._levels_cache: tuple[int, list[Level]] = (-1, [])
+
+    def _prepare_from(self, stamp: int) -> None:
+        """Everything from the first minute this state is given (as ``MarketState`` would start there)."""
+        first = int(np.searchsorted(self._all_stamps, stamp))
+        self._stamps, self._minutes = self._all_stamps[first:], self._all_minutes[first:]
+        self._frames = {tf: _timeframe(tf, s, self._stamps, self._minutes) for tf, s in TIMEFRAMES.items()}
+        self._closes_at = {tf: frame.closes_at.tolist() for tf, frame in self._frames.items()}
+        self._higher = [(tf, closes) for tf, closes in self._closes_at.items() if tf != "1m"]
+
+    def _candle(self, tf: _Timeframe, index: int) -> Candle:
+        o, h, low, c, v = tf.ohlcv[index]
+        stamp = EPOCH + timedelta(seconds=int(tf.open_time[index]))
+        return Candle(self.symbol, stamp, float(o), float(h), float(low), float(c), float(v), tf.name)
+
+    def add_minute(self, candle: Candle) -> list[BuiltCandle]:
+        stamp = int((candle.open_time - EPOCH).total_seconds())
+        if self._cursor < 0:
+            self._prepare_from(stamp)
+        index = self._cursor + 1
+        if index >= len(self._stamps) or stamp != self._stamps[index]:
+            raise ValueError(f"{candle.open_time} is not the next prepared minute of {self.symbol}")
+        self._cursor = index
+        built = [BuiltCandle(candle, 1, partial=False)]  # every minute closes its 1m candle
+        closed = self._closed
+        closed["1m"] = index + 1
+        for name, closes_at in self._higher:
+            done = closed[name]
+            while done < len(closes_at) and closes_at[done] == index:
+                tf = self._frames[name]
+                built.append(BuiltCandle(self._candle(tf, done), int(tf.minutes[done]), partial=False))
+                done += 1
+            closed[name] = done
+        self.price, self.time = candle.close, candle.open_time
+        return built
+
+    def _row(self, timeframe: str) -> int:
+        return self._closed[timeframe] - 1
+
+    def indicator(self, timeframe: str, name: str) -> float:
+        row = self._row(timeframe)
+        return float(self._frames[timeframe].indicators[name][row]) if row >= 0 else math.nan
+
+    def indicators(self, timeframe: str) -> dict[str, float]:
+        row = self._row(timeframe)
+        if row < 0:
+            return {}
+        return {k: float(v[row]) for k, v in self._frames[timeframe].indicators.items()}
+
+    def trend(self, timeframe: str) -> str:
+        row = self._row(timeframe)
+        return str(self._frames[timeframe].trends[row]) if row >= 0 else "unknown"
+
+    def _recent_slice(self, timeframe: str) -> range:
+        done = self._closed[timeframe]
+        return range(max(done - RECENT_CANDLES, 0), done)
+
+    def closes(self, timeframe: str) -> pd.Series:
+        tf, rows = self._frames[timeframe], self._recent_slice(timeframe)
+        index = pd.to_datetime(tf.open_time[rows.start : rows.stop], unit="s", utc=True)
+        return pd.Series(tf.ohlcv[rows.start : rows.stop, 3], index=index, dtype=float)
+
+    def levels(self, timeframe: str = "15m") -> list[Level]:
+        done = self._closed[timeframe]
+        if self._levels_cache[0] == done and timeframe == "15m":
+            return self._levels_cache[1]
+        tf, rows = self._frames[timeframe], self._recent_slice(timeframe)
+        if len(rows) < 20:
+            return []
+        frame = pd.DataFrame(
+            tf.ohlcv[rows.start : rows.stop, 1:4], columns=["high", "low", "close"],
+            index=pd.to_datetime(tf.open_time[rows.start : rows.stop], unit="s", utc=True),
+        )  # fmt: skip
+        levels = support_resistance(frame)
+        if timeframe == "15m":
+            self._levels_cache = (done, levels)
+        return levels
+
+    def _partial(self, tf: _Timeframe) -> Candle | None:
+        index = self._cursor
+        if index < 0 or tf.bucket_end[index]:
+            return None
+        first = int(tf.first_minute[index])
+        window = self._minutes[first : index + 1]
+        start = EPOCH + timedelta(seconds=int(self._stamps[first] - self._stamps[first] % tf.seconds))
+        return Candle(
+            self.symbol, start, float(window[0, 0]), float(window[:, 1].max()),
+            float(window[:, 2].min()), float(window[-1, 3]), float(window[:, 4].sum()), tf.name,
+        )  # fmt: skip
+
+    def snapshot(self) -> MarketSnapshot:
+        views: dict[str, Any] = {}
+        for name, tf in self._frames.items():
+            row = self._row(name)
+            views[name] = TimeframeView(
+                name, self._candle(tf, row) if row >= 0 else None, self._partial(tf), self.indicators(name),
+                self.trend(name), self._closed[name],
+            )  # fmt: skip
+        return MarketSnapshot(
+            self.symbol, self.time, self.price, self.source, views, self.levels(), self.book, self.funding,
+            self.stale,
+        )  # fmt: skip
+
+
+def minute_frame(times: list[datetime] | np.ndarray, ohlcv: np.ndarray) -> pd.DataFrame:
+    """The frame ``PreparedMarketState`` wants, from a feed's arrays."""
+    frame = pd.DataFrame(ohlcv, columns=["open", "high", "low", "close", "volume"])
+    frame.insert(0, "timestamp", pd.to_datetime(list(times), utc=True))
+    return frame

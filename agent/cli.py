@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     downloader.add_argument(
         "--out", type=Path, required=True, help="the .parquet file (appended to if it exists)"
     )
+    _backtest_parser(commands.add_parser("backtest", help="run the engine over history (reports in --out)"))
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
     return parser
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             return run(settings, env_file, use_nginx=not args.no_nginx, reload=args.reload)
         if args.command == "data":
             return data_download(settings, args)
+        if args.command == "backtest":
+            from agent.backtest_cli import backtest_command
+
+            return backtest_command(args)
         if args.command == "serve":
             from agent.services import serve
 
@@ -77,6 +82,45 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _backtest_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", action="append", default=[], metavar="[SYMBOL=]FILE",
+        help="candle file (CSV, Parquet, Feather, JSON, freqtrade, Binance klines); repeat per market",
+    )  # fmt: skip
+    parser.add_argument("--symbol", default="BTC-PERP", help="market of a --data given without SYMBOL=")
+    parser.add_argument(
+        "--download", action="store_true", help="download --since..--until from Bluefin first"
+    )
+    parser.add_argument("--since", type=_utc_date, help="with --download: the first candle")
+    parser.add_argument("--until", type=_utc_date, help="with --download: the end (exclusive)")
+    parser.add_argument("--start", type=_utc_date, help="first traded candle (default: after 300 of warm-up)")
+    parser.add_argument("--end", type=_utc_date, help="end of the run, exclusive (default: end of the data)")
+    parser.add_argument("--equity", type=float, help="starting equity in USD (STARTING_EQUITY)")
+    parser.add_argument("--taker-fee", type=float, help="TAKER_FEE, fraction of notional")
+    parser.add_argument("--maker-fee", type=float, help="MAKER_FEE, fraction of notional")
+    parser.add_argument("--slippage-bps", type=float, help="SLIPPAGE_BPS of market orders")
+    parser.add_argument("--funding-rate", type=float, default=0.0, help="funding per FUNDING_INTERVAL_HOURS")
+    parser.add_argument(
+        "--analyst",
+        choices=["rules", "follow", "claude", "perplexity", "openai-compatible"],
+        help="AI_MODEL_PROVIDER",
+    )
+    parser.add_argument("--allow-live-ai", action="store_true", help="let an LLM analyst call its API")
+    parser.add_argument(
+        "--signals", type=Path, help="historical alerts (CSV/JSON: time, symbol, action, ...)"
+    )
+    parser.add_argument(
+        "--strategy", choices=["none", "ema_cross", "sma_cross"],
+        help="the platform's own signals (default: ema_cross, or none when --signals is given)",
+    )  # fmt: skip
+    parser.add_argument("--timeframe", choices=["1m", "5m", "15m", "1h", "4h", "1d"], help="of --strategy")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any setting of .env")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="a grid to run")
+    parser.add_argument("--rank-by", default="sharpe", help="metric that ranks a sweep (default sharpe)")
+    parser.add_argument("--jobs", type=int, default=0, help="parallel processes of a sweep (default: CPUs)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
 
 
 def _utc_date(text: str) -> datetime:

@@ -49,7 +49,6 @@ from shared.exchange.margin import liquidation_price
 from shared.logs import log_event
 from shared.market_structure import correlation_matrix
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
-from shared.marketdata.snapshot import MarketState
 from shared.models import (
     Candle,
     Decision,
@@ -111,16 +110,18 @@ class Engine:
         self.funding_interval_hours = funding_interval_hours
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
-        self.markets = {s: MarketState(s, feed.source) for s, feed in self.feeds.items()}
+        self.markets = {s: feed.market_state() for s, feed in self.feeds.items()}
         self.views: dict[str, MarketView] = {}
         self.equity_samples: deque[float] = deque(maxlen=EQUITY_SAMPLES)
+        self.last_equity = 0.0  # after the latest candle
         self.status = EngineStatus()
         self.external: dict[str, str] = {}  # market -> why it is blocked for new entries
         self.on_day_closed: Callable[[str], None] | None = None  # the daily report
         self.lock = threading.RLock()  # one writer of orders at a time: the loop, or the kill switch
         self._exchange_revision: int | None = None
         self._signals_waiting = True
-        self._stats: tuple[int, TradeStats] = (-1, TradeStats())
+        self._stats_count = -1
+        self._stats: dict[str | None, TradeStats] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,6 +201,8 @@ class Engine:
         for symbol, reason in self.external.items():
             log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
         self.status.state, self.status.reason = "running", ""
+        self.last_equity = self.exchange.account().equity
+        self.guard.update(self.market_now(), self.last_equity)  # the day's starting equity, from the start
         log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
 
     def _refresh_dead_man_switch(self) -> None:
@@ -211,11 +214,12 @@ class Engine:
             except Temporary as exc:
                 log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
 
-    def maintain_orders(self) -> None:
-        """Fold in what happened to open orders (fills of stops and targets) and step the algos."""
+    def maintain_orders(self, only: set[str] | None = None) -> None:
+        """Fold in what happened to open orders (fills of stops and targets) and step the algos; ``only``:
+        the orders the exchange says changed (the others need no look-up)."""
         with self.lock:
             self._book_liquidations()
-            self.executor.reconcile_pending()
+            self.executor.reconcile_pending(only)
             self.algos.step(self.market_now())
 
     def _exchange_changed(self) -> bool:
@@ -289,7 +293,7 @@ class Engine:
         market = self.markets[candle.symbol]
         if market.time is not None and candle.open_time <= market.time:  # the replay started over
             log_event(logger, "replay_restarted", symbol=candle.symbol, at=candle.open_time.isoformat())
-            self.markets[candle.symbol] = market = MarketState(candle.symbol, market.source)
+            self.markets[candle.symbol] = market = self.feeds[candle.symbol].market_state()
             self.history[candle.symbol].clear()
         closed = {built.candle.timeframe: built.candle for built in market.add_minute(candle)}
         self.history[candle.symbol].append(candle)
@@ -329,20 +333,25 @@ class Engine:
         if self.status.state == "running":
             with self.lock:
                 if self._exchange_changed():
-                    self.maintain_orders()
+                    drain = getattr(self.exchange, "drain_changed_orders", None)
+                    changed = drain() if drain is not None else None
+                    if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
+                        self.maintain_orders(changed)
                 self.manager.on_candle(symbol, view)
                 self._check_breakers(view.now)
             for source in self.signal_sources:
                 if source.on_candle(symbol, view, market):
                     self._signals_waiting = True
-        self.journal.publish(
-            "market",
-            {"symbol": symbol, "price": candle.close, "time": self.status.last_candle_time,
-             "source": feed.source, "stale": feed.stale},
-        )  # fmt: skip
+        if self.journal.active:
+            self.journal.publish(
+                "market",
+                {"symbol": symbol, "price": candle.close, "time": self.status.last_candle_time,
+                 "source": feed.source, "stale": feed.stale},
+            )  # fmt: skip
 
     def _check_breakers(self, now: datetime) -> None:
         account = self.exchange.account()
+        self.last_equity = account.equity
         self.equity_samples.append(account.equity)
         previous_day = self.guard.status.day
         if self.guard.update(now, account.equity):
@@ -364,12 +373,13 @@ class Engine:
         )
 
     def entry_context(self, symbol: str) -> EntryContext:
-        """The regime (1h trend, else 15m) and the 15m levels, for a new position's plan."""
+        """The regime (1h trend, else 15m) and the 15m levels (when LEVEL_BREAK_EXIT uses them), for a new
+        position's plan."""
         market = self.markets[symbol]
         regime = market.trend("1h")
         if regime in ("unknown", ""):
             regime = market.trend("15m")
-        levels = market.levels()
+        levels = market.levels() if self.policy.level_break_exit else []
         return EntryContext(
             regime,
             tuple(lv.price for lv in levels if lv.kind == "support"),
@@ -425,9 +435,8 @@ class Engine:
             decision = self._decide(signal, self._market_context(signal.symbol, price, position))
         with self.lock:  # the kill switch cannot slip between this check and the order
             position = self._position(signal.symbol)
-            verdict = assess(
-                decision, signal, self._risk_context(signal.symbol, position, price or 0.0), self.policy
-            )
+            context = self._risk_context(signal.symbol, position, price or 0.0, signal.source)
+            verdict = assess(decision, signal, context, self.policy)
             client_id = self._commit_decision(signal_id, signal, decision, verdict)
             self.status.signals_processed += 1
             if client_id is not None:
@@ -451,8 +460,10 @@ class Engine:
             "stop_atr_multiple": policy.stop_atr_multiple, "max_open_positions": policy.max_open_positions,
         }  # fmt: skip
         record = track_record(self.db, self.analyst.name) if self.analyst.wants_track_record else None
+        reads = self.analyst.reads_market
         return MarketContext(
-            symbol, price, self.candles_frame(symbol), position, self.markets[symbol].snapshot(),
+            symbol, price, self.candles_frame(symbol) if reads else pd.DataFrame(), position,
+            self.markets[symbol].snapshot() if reads else None,
             portfolio=portfolio, limits=limits, track_record=record,
         )  # fmt: skip
 
@@ -468,7 +479,7 @@ class Engine:
             return f"market data for {symbol} is stale"
         return ""
 
-    def _risk_context(self, symbol: str, position: Position, price: float) -> RiskContext:
+    def _risk_context(self, symbol: str, position: Position, price: float, source: str) -> RiskContext:
         account = self.exchange.account()
         with self.db.session() as session:
             others = {
@@ -488,19 +499,26 @@ class Engine:
             correlation=self.correlations() if others else {}, atr=atr if atr == atr else None,
             trading_state=self.guard.state, state_reason=self.guard.status.reason,
             blocked=self._blocked(symbol) if symbol in self.feeds else f"no market data for {symbol}",
-            stats=self.trade_stats(),
+            stats=self.trade_stats(source), account_stats=self.trade_stats(),
             maintenance_ratio=getattr(config, "maintenance_ratio", 0.03),
             market_max_leverage=getattr(config, "max_leverage", 20.0),
         )  # fmt: skip
 
-    def trade_stats(self) -> TradeStats:
-        """Win rate, payoff and streaks of the journal's closed trades (cached until a trade closes)."""
+    def trade_stats(self, source: str | None = None) -> TradeStats:
+        """Win rate, payoff and streaks of the journal's closed trades, of one signal source or of all (cached
+        until a trade closes)."""
         with self.db.session() as session:
             count = int(session.scalar(select(func.count()).select_from(TradeRow)) or 0)
-            if count != self._stats[0]:
-                pnls = list(session.scalars(select(TradeRow.pnl).order_by(TradeRow.id)))
-                self._stats = (count, TradeStats.from_pnls(pnls))
-        return self._stats[1]
+            if count != self._stats_count:
+                rows = session.execute(
+                    select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
+                ).all()
+                self._stats_count = count
+                self._stats.clear()
+                self._stats[None] = TradeStats.from_pnls([pnl for _, pnl in rows])
+                for name in {s for s, _ in rows}:
+                    self._stats[name] = TradeStats.from_pnls([pnl for s, pnl in rows if s == name])
+        return self._stats.get(source, TradeStats())
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
         try:

@@ -11,7 +11,7 @@ support/resistance level it depended on. Every candle, for every market with a p
 - after the first partial take-profit the stop moves to break-even (the entry price);
 - trailing stop (TRAILING_STOP atr:K or pct:P): once the best price is TRAILING_ACTIVATION_R x R past the
   entry, the stop follows K ATRs (or P %) behind the best price, moving only forward and by at least a
-  tenth of an ATR (or of P %) at a time;
+  quarter of that distance at a time (each move replaces an order on the exchange);
 - exits with a market reduce-only order, each recording why: ``level_break`` (a closed 15m candle closes
   through the support of a long / resistance of a short that the entry depended on), ``risk_view`` (on a
   closed 15m candle the rules analyst's view of the position's side turns: trend and momentum against),
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.risk.presets import RiskPolicy
@@ -178,8 +178,15 @@ class PositionManager:
         return book
 
     def _save(self, plan: Plan) -> None:
+        """Persist the plan (the best price is saved along with any other change, not on its own: after a
+        restart a trailing stop may start from a slightly older best price, never a better one)."""
+        values = {f.name: getattr(plan, f.name) for f in fields(plan)}
         with self._db.session() as session:
-            session.merge(plan.to_row())
+            updated = session.execute(
+                update(PositionPlanRow).where(PositionPlanRow.symbol == plan.symbol).values(**values)
+            )
+            if not updated.rowcount:  # type: ignore[attr-defined]
+                session.add(plan.to_row())
 
     def plan(self, symbol: str) -> Plan | None:
         return self._book(symbol).plan
@@ -188,7 +195,8 @@ class PositionManager:
     def on_candle(self, symbol: str, view: MarketView) -> None:
         book = self._book(symbol)
         if abs(book.quantity) < EPS:
-            self._flat(symbol, book)
+            if book.plan is not None or book.legs:
+                self._flat(symbol, book)
             return
         plan = book.plan
         if plan is None or Side(plan.side).sign * book.quantity < 0:
@@ -273,9 +281,7 @@ class PositionManager:
     def _follow(self, plan: Plan, book: _Book, view: MarketView) -> bool:
         """Best price, break-even after the first partial, trailing stop. True if the plan changed."""
         sign, candle, changed = plan.sign, view.candle, False
-        best = max(plan.best_price, candle.high) if sign > 0 else min(plan.best_price, candle.low)
-        if best != plan.best_price:
-            plan.best_price, changed = best, True
+        plan.best_price = max(plan.best_price, candle.high) if sign > 0 else min(plan.best_price, candle.low)
         if book.partials_filled > plan.partials_done:
             plan.partials_done, changed = book.partials_filled, True
             if self._better(plan, plan.entry_price) and plan.stop_kind == "stop_loss":
@@ -292,9 +298,10 @@ class PositionManager:
         if kind == "atr":
             if not view.atr:
                 return changed
-            distance, step = amount * view.atr, 0.1 * view.atr
+            distance = amount * view.atr
         else:
-            distance, step = plan.best_price * amount / 100, plan.best_price * amount / 1000
+            distance = plan.best_price * amount / 100
+        step = distance / 4  # move in steps of a quarter of the distance: fewer order replacements
         candidate = plan.best_price - sign * distance
         if plan.stop_price is None or (candidate - plan.stop_price) * sign >= step:
             plan.stop_price, plan.stop_kind, changed = candidate, "trailing_stop", True

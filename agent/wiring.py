@@ -70,7 +70,7 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
     for index, symbol in enumerate(settings.symbols):
         use_replay = source == "replay" and index == 0
         if use_replay and settings.replay_file.exists():
-            feeds.append(ReplayFeed(settings.replay_file, symbol))
+            feeds.append(ReplayFeed(settings.replay_file, symbol, loop=settings.replay_loop))
         else:
             if use_replay:
                 log_event(logger, "replay_file_missing", logging.WARNING, path=str(settings.replay_file))

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     bluefin_private_key: SecretStr | None = None
     bluefin_network: str = "SUI_PROD"
 
-    ai_model_provider: Literal["rules", "claude", "perplexity", "openai-compatible"] = "rules"
+    ai_model_provider: Literal["rules", "follow", "claude", "perplexity", "openai-compatible"] = "rules"
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     ai_model: str = ""
@@ -73,8 +73,9 @@ class Settings(BaseSettings):
     risk_tolerance: Literal["conservative", "moderate", "aggressive"] = "moderate"
     max_position_size: float | None = Field(None, gt=0, le=1)
     risk_per_trade: float | None = Field(None, gt=0, le=0.1)
-    kelly_fraction: float | None = Field(None, gt=0, le=1)
+    kelly_fraction: float | None = Field(None, ge=0, le=1)
     kelly_prior_trades: int | None = Field(None, ge=0, le=10_000)
+    kelly_min_trades: int | None = Field(None, ge=0, le=10_000)
     max_leverage: float | None = Field(None, ge=1, le=50)
     max_total_exposure: float | None = Field(None, gt=0, le=20)
     max_correlated_exposure: float | None = Field(None, gt=0, le=20)
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     auto_probe_timeout_s: float = Field(3.0, gt=0, le=30)
     replay_file: Path = DEFAULT_REPLAY_FILE
     replay_speed: float = Field(60.0, ge=0)
+    replay_loop: bool = True
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTC-PERP",)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

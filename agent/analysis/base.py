@@ -28,6 +28,7 @@ class MarketContext:
 class Analyst(ABC):
     name: str
     wants_track_record = False  # AI analysts read their own record in the prompt; the rules analyst does not
+    reads_market = True  # False: the analyst decides from the signal alone (no snapshot is built for it)
 
     @abstractmethod
     def decide(self, signal: Signal, context: MarketContext) -> Decision:

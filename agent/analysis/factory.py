@@ -6,6 +6,7 @@ from agent.analysis.audit import AuditLog, ResponseCache
 from agent.analysis.base import Analyst
 from agent.analysis.chat import ChatCompletionsAnalyst
 from agent.analysis.claude import DEFAULT_MODEL, ClaudeAnalyst
+from agent.analysis.follow import FollowAnalyst
 from agent.analysis.research import Researcher
 from agent.analysis.resilient import HoldAnalyst, ResilientAnalyst
 from agent.analysis.rules import RulesAnalyst
@@ -29,6 +30,8 @@ def build_analyst(settings: Settings, db: Database) -> Analyst:
     provider = settings.ai_model_provider
     if provider == "rules":
         return RulesAnalyst()
+    if provider == "follow":
+        return FollowAnalyst()
     audit = AuditLog(db)
     if provider == "claude":
         primary: Analyst = ClaudeAnalyst(

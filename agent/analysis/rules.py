@@ -13,6 +13,7 @@ The rationale names every value it used. A close signal closes.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from agent.analysis.base import Analyst, MarketContext
@@ -33,12 +34,11 @@ class RulesAnalyst(Analyst):
     def decide(self, signal: Signal, context: MarketContext) -> Decision:
         if signal.action is SignalAction.CLOSE:
             return Decision(DecisionAction.CLOSE, 1.0, "close signal: exit the position", self.name)
-        if len(context.candles) < MIN_CANDLES:
+        seen, last = self._latest(context)
+        if seen < MIN_CANDLES:
             return Decision(
-                DecisionAction.HOLD, 0.0, f"only {len(context.candles)} candles of history (< {MIN_CANDLES})",
-                self.name,
-            )  # fmt: skip
-        last = compute(context.candles).iloc[-1]
+                DecisionAction.HOLD, 0.0, f"only {seen} candles of history (< {MIN_CANDLES})", self.name
+            )
         factors = {
             k: float(last[k]) for k in ("rsi", "ema_20", "ema_50", "macd_hist") if not math.isnan(last[k])
         }
@@ -76,6 +76,17 @@ class RulesAnalyst(Analyst):
             action, round(min(confidence, 0.95), 4), rationale, self.name,
             stop_loss=signal.stop_loss, take_profit=signal.take_profit, factors=factors,
         )  # fmt: skip
+
+    @staticmethod
+    def _latest(context: MarketContext) -> tuple[int, Mapping[str, float]]:
+        """The 1m indicators of the last closed candle and how many candles they rest on: from the market
+        state when there is one (kept up to date candle by candle), else computed from the candles."""
+        view = context.snapshot.timeframes.get("1m") if context.snapshot is not None else None
+        if view is not None and view.indicators:
+            return view.candles, view.indicators
+        if not len(context.candles):
+            return 0, {}
+        return len(context.candles), compute(context.candles).iloc[-1].to_dict()
 
     def _snapshot_factors(
         self, direction: float, context: MarketContext, last: Any, factors: dict[str, float]

@@ -100,18 +100,23 @@ class OrderExecutor:
             return
         self.apply_result(result)
 
-    def reconcile_pending(self) -> int:
+    def reconcile_pending(self, only: set[str] | None = None) -> int:
         """Look every unresolved order (PENDING_SUBMIT, OPEN, PARTIALLY_FILLED, LOST) up by client id and
         fold what the exchange says into our books. An order the exchange does not know NOT_FOUND_LIMIT
-        times in a row becomes LOST and raises an alert; it is never resent. Returns how many were looked
-        up. Temporary errors propagate (reads are retried by the caller's next loop)."""
+        times in a row becomes LOST and raises an alert; it is never resent. With ``only`` (an exchange that
+        says which orders changed), the others are not looked up, except those still PENDING_SUBMIT. Returns
+        how many were looked up. Temporary errors propagate (reads are retried by the caller's next loop)."""
         unresolved = (
             OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value,
             OrderStatus.LOST.value,
         )  # fmt: skip
         with self._db.session() as session:
             query = select(OrderRow.client_id).where(OrderRow.status.in_(unresolved))
-            client_ids = list(session.scalars(query))
+            rows = session.execute(query.add_columns(OrderRow.status)).all()
+        client_ids = [
+            client_id for client_id, status in rows
+            if only is None or client_id in only or status == OrderStatus.PENDING_SUBMIT.value
+        ]  # fmt: skip
         for client_id in client_ids:
             result = self._exchange.get_order(client_id)
             if result is None:

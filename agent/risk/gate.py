@@ -41,7 +41,8 @@ class RiskContext:
     trading_state: str = "ACTIVE"  # ACTIVE | REDUCING | HALTED
     state_reason: str = ""
     blocked: str = ""  # why new entries are blocked in this market ("" = not blocked)
-    stats: TradeStats = field(default_factory=TradeStats)
+    stats: TradeStats = field(default_factory=TradeStats)  # the signal source's closed trades (Kelly)
+    account_stats: TradeStats | None = None  # every closed trade (streaks); None: the same as ``stats``
     maintenance_ratio: float = 0.03
     market_max_leverage: float = 20.0
 
@@ -81,10 +82,10 @@ def assess(decision: Decision, signal: Signal, ctx: RiskContext, policy: RiskPol
                 position, f"signal {signal.action.value} against the open position; analyst held: close it",
                 "signal_reversed", {"checks": ["exit_on_reversal"]},
             )  # fmt: skip
-        return RiskVerdict(False, "analyst decided to hold")
+        return RiskVerdict(False, "analyst decided to hold", details={"rule": "hold"})
     if decision.action is DecisionAction.CLOSE:
         if position.side is None:
-            return RiskVerdict(False, "nothing to close")
+            return RiskVerdict(False, "nothing to close", details={"rule": "nothing_to_close"})
         return _close(position, "close the whole position", "close_signal", {})
     return _assess_entry(decision, signal, ctx, policy)
 
@@ -94,12 +95,12 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
     position, price = ctx.position, ctx.price
     word = "long" if side is Side.BUY else "short"
     if position.side is side:
-        return RiskVerdict(False, f"already {word} {ctx.symbol}")
+        return RiskVerdict(False, f"already {word} {ctx.symbol}", details={"rule": "already_positioned"})
     flipping = position.side is side.opposite()
     checks: list[str] = []
 
-    def veto(reason: str) -> RiskVerdict:
-        details = {"checks": checks, "vetoed_by": reason}
+    def veto(reason: str, rule: str) -> RiskVerdict:
+        details = {"checks": checks, "vetoed_by": reason, "rule": rule}
         if flipping:  # the opposite entry is refused, but the position it argues against still closes
             return _close(position, f"close only: {reason}", "signal_reversed", details)
         return RiskVerdict(False, reason, details=details)
@@ -107,46 +108,51 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
     if ctx.trading_state != "ACTIVE":
         return veto(
             f"trading {ctx.trading_state}: no new {word}"
-            + (f" ({ctx.state_reason})" if ctx.state_reason else "")
+            + (f" ({ctx.state_reason})" if ctx.state_reason else ""),
+            "trading_state",
         )
     checks.append("trading_state")
     if ctx.blocked:
-        return veto(ctx.blocked)
+        return veto(ctx.blocked, "market_blocked")
     if ctx.equity <= 0 or price <= 0:
-        return veto("no equity or no price")
+        return veto("no equity or no price", "market_blocked")
     checks.append("market_open")
     if decision.confidence < policy.min_confidence:
-        return veto(f"confidence {decision.confidence:.2f} below MIN_CONFIDENCE {policy.min_confidence:.2f}")
+        minimum = policy.min_confidence
+        return veto(f"confidence {decision.confidence:.2f} below MIN_CONFIDENCE {minimum:.2f}", "confidence")
     if signal.confidence is not None and signal.confidence < policy.min_confidence:
         return veto(
-            f"signal confidence {signal.confidence:.2f} below MIN_CONFIDENCE {policy.min_confidence:.2f}"
+            f"signal confidence {signal.confidence:.2f} below MIN_CONFIDENCE {policy.min_confidence:.2f}",
+            "confidence",
         )
     checks.append("confidence")
     stop = _stop_price(decision, side, price, ctx.atr, policy)
     if isinstance(stop, str):
-        return veto(stop)
+        return veto(stop, "stop")
     checks.append("stop")
     stop_distance = abs(price - stop) if stop is not None else None
     target = decision.take_profit
     if target is not None and stop_distance:
         if (target - price) * side.sign <= 0:
-            return veto(f"take profit {target:g} is on the wrong side of the price {price:g}")
+            return veto(f"take profit {target:g} is on the wrong side of the price {price:g}", "take_profit")
         reward_risk = abs(target - price) / stop_distance
         if reward_risk < policy.min_reward_risk:
-            return veto(f"reward/risk {reward_risk:.2f} below MIN_REWARD_RISK {policy.min_reward_risk:g}")
+            minimum = policy.min_reward_risk
+            return veto(f"reward/risk {reward_risk:.2f} below MIN_REWARD_RISK {minimum:g}", "reward_risk")
         checks.append("reward_risk")
     open_elsewhere = sum(1 for q in ctx.other_notionals.values() if q)
     if not flipping and open_elsewhere >= policy.max_open_positions:
-        return veto(f"{open_elsewhere} positions open, MAX_OPEN_POSITIONS is {policy.max_open_positions}")
+        limit = policy.max_open_positions
+        return veto(f"{open_elsewhere} positions open, MAX_OPEN_POSITIONS is {limit}", "open_positions")
     checks.append("open_positions")
     leverage = min(policy.order_leverage, ctx.market_max_leverage)
     problem = _liquidation_problem(side, price, stop, leverage, ctx, policy)
     if problem:
-        return veto(problem)
+        return veto(problem, "liquidation")
     checks.append("liquidation_distance")
     edge = kelly(ctx.stats, policy)
-    if stop_distance and edge.fraction <= 0:
-        return veto(f"no edge: {edge.describe(ctx.stats.trades)}")
+    if stop_distance and policy.kelly_fraction > 0 and edge.fraction <= 0:
+        return veto(f"no edge for {signal.source}: {edge.describe(ctx.stats.trades)}", "kelly")
     checks.append("kelly")
     size = size_position(
         SizingInputs(
@@ -154,18 +160,18 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
             price=price, stop_distance=stop_distance, leverage=leverage,
             other_gross_notional=sum(abs(v) for v in ctx.other_notionals.values()),
             correlated_net=_correlated_net(ctx, side), kelly_fraction=edge.fraction,
-            streak=streak_multiplier(ctx.stats),
+            streak=streak_multiplier(ctx.account_stats or ctx.stats),
         ),
         policy,
     )  # fmt: skip
     details = {
         "checks": checks, "sizes": size.candidates, "binding": size.binding, "stop": stop,
         "stop_distance": stop_distance, "leverage": leverage, "kelly": round(edge.fraction, 6),
-        "streak": streak_multiplier(ctx.stats),
+        "streak": streak_multiplier(ctx.account_stats or ctx.stats),
     }  # fmt: skip
     if size.quantity < MIN_QUANTITY:
         smallest = size.candidates[size.binding]
-        return veto(f"size {smallest:.6f} below the minimum {MIN_QUANTITY} (bound by {size.binding})")
+        return veto(f"size {smallest:.6f} below the minimum {MIN_QUANTITY} (bound by {size.binding})", "size")
     flip = abs(position.quantity) if flipping else 0.0
     reason = (
         f"{word} {size.quantity:g} (notional {size.quantity * price:,.2f}, bound by {size.binding})"

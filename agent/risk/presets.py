@@ -7,6 +7,7 @@ A preset sets every value; each has its own environment variable that overrides 
 | MAX_POSITION_SIZE (notional / equity, per market) | 0.05     | 0.10     | 0.20       |
 | RISK_PER_TRADE (equity lost at the stop)      | 0.005        | 0.01     | 0.02       |
 | KELLY_FRACTION (of full Kelly)                | 0.25         | 0.5      | 0.75       |
+| KELLY_MIN_TRADES (prior only below it)        | 30           | 20       | 15         |
 | KELLY_PRIOR_TRADES (shrinkage weight)         | 50           | 30       | 20         |
 | MAX_LEVERAGE (margin leverage per market)     | 3            | 5        | 10         |
 | MAX_TOTAL_EXPOSURE (gross notional / equity)  | 0.5          | 1.0      | 2.0        |
@@ -26,8 +27,12 @@ A preset sets every value; each has its own environment variable that overrides 
 | STAGNANT_MAX_R                                | 0.3          | 0.3      | 0.2        |
 | FUNDING_EXIT_DAILY (cost / notional / day)    | 0.0005       | 0.001    | 0.002      |
 
-Streaks: after 2 losses in a row the risk-based sizes halve, after 3 or more they quarter; after 3 wins in
-a row they grow by a quarter (caps never move).
+KELLY_FRACTION=0 turns the Kelly rule off (no Kelly size, no veto for a source without an edge).
+Kelly reads the closed trades of the decision's own signal source: a source that has lost is not allowed to
+stop one that wins. Below KELLY_MIN_TRADES trades of that source it is the prior alone.
+
+Streaks (of the whole account): after 2 losses in a row the risk-based sizes halve, after 3 or more they
+quarter; after 3 wins in a row they grow by a quarter (caps never move).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class RiskPolicy:
     risk_per_trade: float
     kelly_fraction: float
     kelly_prior_trades: int
+    kelly_min_trades: int
     max_leverage: float
     max_total_exposure: float
     max_correlated_exposure: float
@@ -89,7 +95,8 @@ class RiskPolicy:
 
 PRESETS: dict[str, RiskPolicy] = {
     "conservative": RiskPolicy(
-        max_position_size=0.05, risk_per_trade=0.005, kelly_fraction=0.25, kelly_prior_trades=50,
+        max_position_size=0.05, risk_per_trade=0.005, kelly_fraction=0.25,
+        kelly_prior_trades=50, kelly_min_trades=30,
         max_leverage=3, max_total_exposure=0.5, max_correlated_exposure=0.075, max_open_positions=2,
         min_confidence=0.65, min_reward_risk=2.0, min_liquidation_atr=10, max_daily_loss=0.02,
         max_drawdown=0.10, reduce_at=0.6, stop_atr_multiple=2.5, trailing_stop="atr:3",
@@ -97,7 +104,8 @@ PRESETS: dict[str, RiskPolicy] = {
         funding_exit_daily=0.0005, tolerance="conservative",
     ),
     "moderate": RiskPolicy(
-        max_position_size=0.10, risk_per_trade=0.01, kelly_fraction=0.5, kelly_prior_trades=30,
+        max_position_size=0.10, risk_per_trade=0.01, kelly_fraction=0.5,
+        kelly_prior_trades=30, kelly_min_trades=20,
         max_leverage=5, max_total_exposure=1.0, max_correlated_exposure=0.15, max_open_positions=3,
         min_confidence=0.55, min_reward_risk=1.5, min_liquidation_atr=6, max_daily_loss=0.03,
         max_drawdown=0.15, reduce_at=0.75, stop_atr_multiple=2.0, trailing_stop="atr:3",
@@ -105,7 +113,8 @@ PRESETS: dict[str, RiskPolicy] = {
         funding_exit_daily=0.001, tolerance="moderate",
     ),
     "aggressive": RiskPolicy(
-        max_position_size=0.20, risk_per_trade=0.02, kelly_fraction=0.75, kelly_prior_trades=20,
+        max_position_size=0.20, risk_per_trade=0.02, kelly_fraction=0.75,
+        kelly_prior_trades=20, kelly_min_trades=15,
         max_leverage=10, max_total_exposure=2.0, max_correlated_exposure=0.30, max_open_positions=5,
         min_confidence=0.50, min_reward_risk=1.2, min_liquidation_atr=4, max_daily_loss=0.05,
         max_drawdown=0.25, reduce_at=0.9, stop_atr_multiple=1.5, trailing_stop="atr:2",
@@ -115,7 +124,8 @@ PRESETS: dict[str, RiskPolicy] = {
 }  # fmt: skip
 
 OVERRIDABLE = (
-    "max_position_size", "risk_per_trade", "kelly_fraction", "kelly_prior_trades", "max_leverage",
+    "max_position_size", "risk_per_trade", "kelly_fraction", "kelly_prior_trades", "kelly_min_trades",
+    "max_leverage",
     "max_total_exposure", "max_correlated_exposure", "max_open_positions", "min_confidence",
     "min_reward_risk", "min_liquidation_atr", "max_daily_loss", "max_drawdown", "reduce_at",
     "stop_atr_multiple", "trailing_stop", "trailing_activation_r", "partial_take_profits",

@@ -3,8 +3,9 @@
 Rules (each a maximum quantity for the new position):
 - ``volatility``: equity x RISK_PER_TRADE / stop distance (the stop distance is the decision's stop, else
   STOP_ATR_MULTIPLE ATRs of RISK_ATR_TIMEFRAME): lose RISK_PER_TRADE of equity if the stop is hit;
-- ``kelly``: equity x KELLY_FRACTION x Kelly / stop distance, Kelly = p - (1 - p) / b from the journal's win
-  rate p and payoff b, shrunk toward a prior (p 0.5, b 1.5) with weight n / (n + KELLY_PRIOR_TRADES);
+- ``kelly``: equity x KELLY_FRACTION x Kelly / stop distance, Kelly = p - (1 - p) / b from the win rate p and
+  payoff b of the signal source's closed trades, shrunk toward a prior (p 0.5, b 1.5) with weight
+  n / (n + KELLY_PRIOR_TRADES), and the prior alone below KELLY_MIN_TRADES trades;
 - ``max_position_size``: notional at most MAX_POSITION_SIZE x equity;
 - ``margin``: the initial margin (notional / leverage) fits in 99 % of the free collateral;
 - ``total_exposure``: the gross notional of all positions stays within MAX_TOTAL_EXPOSURE x equity;
@@ -79,7 +80,8 @@ class KellyEstimate:
 
 
 def kelly(stats: TradeStats, policy: RiskPolicy) -> KellyEstimate:
-    weight = stats.trades / (stats.trades + policy.kelly_prior_trades) if stats.trades else 0.0
+    trusted = stats.trades >= max(policy.kelly_min_trades, 1)
+    weight = stats.trades / (stats.trades + policy.kelly_prior_trades) if trusted else 0.0
     observed_rate = stats.wins / stats.trades if stats.trades else policy.prior_win_rate
     observed_payoff = (
         stats.average_win / stats.average_loss if stats.wins and stats.losses else policy.prior_payoff
@@ -124,6 +126,7 @@ def size_position(inputs: SizingInputs, policy: RiskPolicy) -> Size:
     candidates: dict[str, float] = {}
     if inputs.stop_distance is not None and inputs.stop_distance > 0:
         candidates["volatility"] = equity * policy.risk_per_trade * inputs.streak / inputs.stop_distance
+    if inputs.stop_distance is not None and inputs.stop_distance > 0 and policy.kelly_fraction > 0:
         candidates["kelly"] = (
             equity * max(inputs.kelly_fraction, 0.0) * policy.kelly_fraction * inputs.streak
         ) / inputs.stop_distance

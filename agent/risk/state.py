@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from agent.risk.presets import RiskPolicy
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "trading_state"
 State = Literal["ACTIVE", "REDUCING", "HALTED"]
 STATES: tuple[State, ...] = ("ACTIVE", "REDUCING", "HALTED")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -59,6 +60,15 @@ class TradingGuard:
         with db.session() as session:
             stored = get_state(session, STATE_KEY)
         self.status = TradingStatus(**stored) if isinstance(stored, dict) else TradingStatus()
+        day = self.status.day
+        self._day_ends = next_utc_day(datetime.fromisoformat(day).replace(tzinfo=UTC)) if day else EARLIEST
+        self._until_cache: tuple[str | None, datetime] = (None, EARLIEST)
+
+    def _until(self) -> datetime:
+        if self._until_cache[0] != self.status.until:
+            assert self.status.until is not None
+            self._until_cache = (self.status.until, datetime.fromisoformat(self.status.until))
+        return self._until_cache[1]
 
     @property
     def state(self) -> State:
@@ -85,10 +95,10 @@ class TradingGuard:
         state changed."""
         with self._lock:
             status, changed, dirty = self.status, False, False
-            day = now.date().isoformat()
-            if status.day != day:
-                status.day, status.day_start_equity, dirty = day, equity, True
-            if status.until is not None and now >= datetime.fromisoformat(status.until):
+            if now >= self._day_ends:
+                status.day, status.day_start_equity, dirty = now.date().isoformat(), equity, True
+                self._day_ends = next_utc_day(now)
+            if status.until is not None and now >= self._until():
                 if status.cause == "drawdown":
                     status.peak_equity = equity
                 changed = self._move("ACTIVE", "", "", now, None)
@@ -105,6 +115,11 @@ class TradingGuard:
             return False
         daily = equity / status.day_start_equity - 1 if status.day_start_equity > 0 else 0.0
         drawdown = equity / status.peak_equity - 1 if status.peak_equity > 0 else 0.0
+        if (
+            daily > -policy.max_daily_loss * policy.reduce_at
+            and drawdown > -policy.max_drawdown * policy.reduce_at
+        ):
+            return False  # the usual case, decided without building any message
         release = next_utc_day(now)
         if daily <= -policy.max_daily_loss:
             reason = f"daily loss {daily:.2%} reached MAX_DAILY_LOSS {policy.max_daily_loss:.2%}"
@@ -131,6 +146,7 @@ class TradingGuard:
             raise ValueError(f"state must be one of {', '.join(STATES)}")
         with self._lock:
             self.status.day, self.status.day_start_equity = now.date().isoformat(), equity
+            self._day_ends = next_utc_day(now)
             self.status.peak_equity = equity
             self._move(
                 state, "manual" if state != "ACTIVE" else "", reason or f"set to {state} by hand", now, None

@@ -16,6 +16,7 @@ What it simulates:
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from collections.abc import Iterator
@@ -76,10 +77,11 @@ class PaperExchange(Exchange):
         # In-memory mirrors of the books, rebuilt after every write: most candles touch nothing, and then
         # a price update needs no database round trip (backtests replay a year of minutes).
         self.revision = 0  # bumped by every change of orders, fills, positions or balance
-        self._resting: dict[str, list[tuple[str, str, float | None, float | None, bool]]] = {}
+        self._bands: dict[str, tuple[float, float]] = {}  # per symbol: see _touches
         self._positions: list[ExchangePosition] | None = None
         self._account: tuple[float, float, float] | None = None
         self._liquidations: list[OrderResult] = []
+        self._changed_orders: set[str] = set()  # client ids whose state changed since the last drain
         with db.session() as session:
             if session.get(PaperAccountRow, ACCOUNT_ID) is None:
                 session.add(
@@ -102,11 +104,7 @@ class PaperExchange(Exchange):
         with self._lock:
             self._clock = time
             self._marks[symbol] = price
-            if not (
-                self._funding_due(time)
-                or self._touches(symbol, high, low)
-                or self._liquidates(symbol, high, low)
-            ):
+            if not (self._funding_due(time) or self._touches(symbol, high, low)):
                 return
             with self._writing() as session:
                 self._settle_funding(session, time)
@@ -123,45 +121,72 @@ class PaperExchange(Exchange):
                     yield session
             finally:
                 self.revision += 1
-                self._resting.clear()
+                self._bands.clear()
                 self._positions = None
                 self._account = None
 
     def _funding_due(self, time: datetime) -> bool:
-        return self._next_funding is None or time >= self._next_funding
+        """A funding settlement is due and could move money (a rate is known and a position is open)."""
+        if self._next_funding is None:
+            return True
+        if time < self._next_funding:
+            return False
+        if self._funding and self.exchange_positions():
+            return True
+        interval = timedelta(hours=self.config.funding_interval_hours)
+        while time >= self._next_funding:  # nothing to settle: the clock just moves on
+            self._next_funding += interval
+        return False
 
     def _touches(self, symbol: str, high: float, low: float) -> bool:
-        """Could this candle trigger or fill one of the symbol's resting orders?"""
-        resting = self._resting.get(symbol)
-        if resting is None:
-            with self._lock, self._db.session() as session:
-                rows = session.scalars(
-                    select(PaperOrderRow).where(
-                        PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING)
-                    )
-                ).all()
-                resting = [(r.order_type, r.side, r.trigger_price, r.price, r.triggered) for r in rows]
-            self._resting[symbol] = resting
-        for kind, side, trigger, limit, triggered in resting:
-            if OrderType(kind).has_trigger and not triggered:
-                assert trigger is not None
-                buy = side == Side.BUY.value
-                if kind == OrderType.TAKE_PROFIT.value:
-                    hit = low <= trigger if buy else high >= trigger
-                else:
-                    hit = high >= trigger if buy else low <= trigger
-            else:
-                assert limit is not None
-                hit = low <= limit if side == Side.BUY.value else high >= limit
-            if hit:
-                return True
-        return False
+        """Could this candle trigger or fill one of the symbol's resting orders, or liquidate its position?
+        Every resting order (and the liquidation price) is reduced to two levels: the lowest a candle's high
+        must reach and the highest its low must reach for anything to happen."""
+        band = self._bands.get(symbol)
+        if band is None:
+            band = self._band(symbol)
+            self._bands[symbol] = band
+        return high >= band[0] or low <= band[1]
 
-    def _liquidates(self, symbol: str, high: float, low: float) -> bool:
+    def _band(self, symbol: str) -> tuple[float, float]:
+        up, down = math.inf, -math.inf  # a high at or above ``up``, or a low at or below ``down``, acts
+        with self._lock, self._db.session() as session:
+            rows = session.scalars(
+                select(PaperOrderRow).where(PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING))
+            ).all()
+            for row in rows:
+                buy = row.side == Side.BUY.value
+                if OrderType(row.order_type).has_trigger and not row.triggered:
+                    assert row.trigger_price is not None
+                    rises = (row.order_type == OrderType.TAKE_PROFIT.value) != buy  # TP sell / stop buy
+                    level = row.trigger_price
+                else:
+                    assert row.price is not None
+                    rises, level = not buy, row.price
+                if rises:
+                    up = min(up, level)
+                else:
+                    down = max(down, level)
         for held in self.exchange_positions():
-            if held.position.symbol == symbol:
-                return crossed_liquidation(held.position.quantity, held.liquidation_price, low, high)
-        return False
+            liquidation = held.liquidation_price
+            if held.position.symbol == symbol and liquidation is not None:
+                if held.position.quantity > 0:
+                    down = max(down, liquidation)
+                else:
+                    up = min(up, liquidation)
+        return up, down
+
+    def drain_changed_orders(self) -> set[str]:
+        """Client ids of the orders that filled, triggered or finished on their own (a candle reached them,
+        a liquidation cancelled them) since the last call; what place_order and cancel_order did, their
+        caller already knows."""
+        with self._lock:
+            drained, self._changed_orders = self._changed_orders, set()
+        return drained
+
+    @property
+    def liquidations_pending(self) -> bool:
+        return bool(self._liquidations)
 
     def drain_liquidations(self) -> list[OrderResult]:
         """Liquidations since the last call, as filled reduce-only orders (for the owner's books)."""
@@ -217,11 +242,13 @@ class PaperExchange(Exchange):
             )
             session.add(order)
             session.flush()
+            self._changed_orders.add(order.client_id)
             if request.order_type.has_trigger:
                 if _triggered(order, mark, mark):
                     self._trigger(session, order, mark, mark)
             else:
                 self._execute_now(session, order, mark)
+            self._changed_orders.discard(order.client_id)  # the caller gets this result directly
             if order.status == OrderStatus.REJECTED.value:
                 raise Rejected(order.reason or "rejected")
             return self._result(session, order)
@@ -325,6 +352,7 @@ class PaperExchange(Exchange):
             self._ledger(session, "pnl", order.symbol, effect.realized_pnl, order.exchange_id)
         filled_before = order.filled_quantity
         order.filled_quantity = filled_before + quantity
+        self._changed_orders.add(order.client_id)
         order.average_price = (
             (order.average_price or 0.0) * filled_before + price * quantity
         ) / order.filled_quantity
@@ -359,6 +387,7 @@ class PaperExchange(Exchange):
         return min(wanted, abs(position)) if _reduces(position, Side(order.side)) else 0.0
 
     def _finish(self, order: PaperOrderRow, status: OrderStatus, reason: str | None = None) -> None:
+        self._changed_orders.add(order.client_id)
         order.status = status.value
         if reason:
             order.reason = reason
@@ -517,6 +546,7 @@ class PaperExchange(Exchange):
             if order.status not in RESTING:
                 raise Rejected(f"order {client_id} is {order.status}, not open")
             self._finish(order, OrderStatus.CANCELED, "cancelled by request")
+            self._changed_orders.discard(order.client_id)  # the caller gets this result directly
             return self._result(session, order)
 
     def get_order(self, client_id: str) -> OrderResult | None:
@@ -595,9 +625,11 @@ class PaperExchange(Exchange):
                 cached = (account.balance, account.fees_paid, self._margin_used(session))
                 self._account = cached
         balance, fees, margin = cached
-        unrealized = sum(
-            p.unrealized_pnl(self._marks[p.symbol]) for p in self.positions() if p.symbol in self._marks
-        )
+        unrealized, marks = 0.0, self._marks
+        for held in self.exchange_positions():
+            mark = marks.get(held.position.symbol)
+            if mark is not None:
+                unrealized += (mark - held.position.entry_price) * held.position.quantity
         return Account(balance, balance + unrealized, unrealized, fees, margin)
 
     def ledger_total(self, kind: str | None = None) -> float:

@@ -248,7 +248,7 @@ def test_a_stale_market_blocks_entries_but_not_exits(database: Database) -> None
     engine.prepare()
     add_signal(database, "k1", "buy")
     engine.process_pending_signals()  # fresh data: trades
-    engine.feeds["BTC-PERP"] = StaleReplay(REAL_CANDLES, "BTC-PERP", start_index=330)
+    engine.feeds["BTC-PERP"] = StaleReplay(REAL_CANDLES, "BTC-PERP", start_index=300)
     engine.step_market()
     add_signal(database, "k2", "sell")
     add_signal(database, "k3", "close")

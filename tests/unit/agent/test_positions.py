@@ -66,7 +66,7 @@ def hand_calculation(entry: float, risk: float, trail_pct: float) -> list[tuple[
             events.append((index, "move:break_even", stop))
         active = active or best - entry >= risk
         candidate = best * (1 - trail_pct / 100)
-        if active and candidate - stop >= best * trail_pct / 1000:
+        if active and candidate - stop >= best * trail_pct / 100 / 4:  # a quarter of the distance
             stop, kind = candidate, "trailing_stop"
             events.append((index, "move:trailing_stop", stop))
         if close <= stop:

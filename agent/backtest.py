@@ -1,0 +1,200 @@
+"""``bluefinai backtest``: the real engine over history, on a simulated clock.
+
+The same analyst, risk gate, execution and position management as live, built by the same functions
+(``agent.wiring``), run over ``ReplayFeed`` candles with the ``PaperExchange``: candles of every market are
+fed in time order through ``Engine.on_candle`` (the per-candle step the live loop uses), and the signals they
+set off are decided at once, exactly as the live loop does after each candle. Signals come from a file of
+historical alerts (``--signals``), from the platform's own analysis (``--strategy``), or both.
+
+Deterministic: the same data, settings and signals give byte-identical reports (no wall clock, no random
+ids in the output). An LLM analyst runs only from recorded answers (AI_CACHE=replay) unless
+``allow_live_ai`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from agent.analysis.factory import build_analyst
+from agent.analytics import trade_records
+from agent.engine import Engine
+from agent.journal import Journal
+from agent.performance import PerformanceMetrics, TradeRecord, compute_metrics
+from agent.report import ReportFiles, write_report
+from agent.risk.presets import policy_from_settings
+from agent.wiring import build_exchange, build_signal_sources
+from shared.config import Settings, load_settings
+from shared.db import Database
+from shared.errors import ConfigError
+from shared.marketdata.feeds import ReplayFeed
+from shared.marketdata.funding import FundingRate
+
+logger = logging.getLogger(__name__)
+HISTORY = 300  # candles before the start that warm the indicators up
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    data: Mapping[str, Path]  # symbol -> candle file (any format ReplayFeed reads)
+    start: datetime | None = None  # default: after HISTORY candles of warm-up
+    end: datetime | None = None  # exclusive; default: the end of the data
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # any setting, by name (as in .env)
+    funding_rate: float = 0.0  # per FUNDING_INTERVAL_HOURS, applied to every market
+    allow_live_ai: bool = False
+    database_url: str = "sqlite:///:memory:"
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+
+@dataclass
+class BacktestResult:
+    metrics: PerformanceMetrics
+    equity: pd.Series
+    trades: list[TradeRecord]
+    prices: pd.Series
+    settings: dict[str, Any]
+    candles: int
+    signals: int
+    files: ReportFiles | None = None
+
+
+def backtest_settings(request: BacktestRequest) -> Settings:
+    """The settings of a run: the environment and .env, the request's overrides, simulation always."""
+    overrides = {k.lower(): v for k, v in request.overrides.items()}
+    overrides.update(
+        trading_mode="simulation", database_url=request.database_url, symbols=",".join(request.data)
+    )
+    settings = load_settings(**overrides)
+    offline = settings.ai_model_provider in ("rules", "follow") or settings.ai_cache == "replay"
+    if not offline and not request.allow_live_ai:
+        raise ConfigError(
+            [
+                f"AI_MODEL_PROVIDER={settings.ai_model_provider}: a backtest calls an LLM only from recorded "
+                "answers (AI_CACHE=replay) or with --allow-live-ai"
+            ]
+        )
+    return settings
+
+
+def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Database) -> Engine:
+    feeds = [
+        ReplayFeed(path, symbol, start_index=HISTORY, start_time=request.start)
+        for symbol, path in request.data.items()
+    ]
+    return Engine(
+        db=db,
+        exchange=build_exchange(settings, db),
+        analyst=build_analyst(settings, db),
+        feeds=list(feeds),
+        journal=Journal(None),
+        policy=policy_from_settings(settings),
+        candle_interval_s=0.0,
+        signal_sources=build_signal_sources(settings, db),
+        funding_interval_hours=settings.funding_interval_hours,
+    )
+
+
+def _set_funding(engine: Engine, rate: float) -> None:
+    if not rate:
+        return
+    for symbol, market in engine.markets.items():
+        funding = FundingRate(symbol, rate, engine.market_now())
+        market.funding = funding
+        engine.exchange.set_funding_rate(funding)  # type: ignore[attr-defined]
+
+
+def _total_candles(feeds: list[ReplayFeed], end: datetime | None) -> int:
+    total = 0
+    for feed in feeds:
+        times = feed._times[feed.cursor :]
+        total += len(times) if end is None else sum(1 for t in times if t < end)
+    return total
+
+
+def replay(engine: Engine, end: datetime | None, progress: bool | None = None) -> tuple[pd.Series, int]:
+    """Feed every market's candles in time order through the engine; the equity after each minute."""
+    feeds = [f for f in engine.feeds.values() if isinstance(f, ReplayFeed)]
+    times: list[datetime] = []
+    values: list[float] = []
+    candles = 0
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=_total_candles(feeds, end), unit="candle", desc="backtest", disable=not show) as bar:
+        while True:
+            due = [(t, f) for f in feeds if (t := f.peek_time()) is not None and (end is None or t < end)]
+            if not due:
+                break
+            moment = min(t for t, _ in due)
+            for _, feed in (item for item in due if item[0] == moment):
+                engine.on_candle(feed, feed.next_candle())
+                candles += 1
+            if engine.signals_waiting:
+                engine.process_pending_signals()
+            times.append(engine.market_now())
+            values.append(engine.last_equity)
+            bar.update(len(due))
+    equity = pd.Series(values, index=pd.DatetimeIndex(times), dtype=float, name="equity")
+    return equity, candles
+
+
+def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestResult:
+    """Run the engine over the data; write the report to ``out`` when given."""
+    settings = backtest_settings(request)
+    db = Database(settings.database_url)
+    db.migrate()
+    engine = build_backtest_engine(settings, request, db)
+    engine.prepare()
+    _set_funding(engine, request.funding_rate)
+    equity, candles = replay(engine, request.end, request.progress)
+    account = engine.exchange.account()
+    ledger = getattr(engine.exchange, "ledger_total", None)
+    funding_paid = -ledger("funding") if ledger is not None else 0.0
+    trades = trade_records(db)
+    metrics = compute_metrics(
+        equity, trades, starting_equity=settings.starting_equity, fees_paid=account.fees_paid,
+        funding_paid=funding_paid,
+    )  # fmt: skip
+    first = next(iter(request.data))
+    prices = _prices(engine, first, equity.index)
+    shown = _shown_settings(settings, request)
+    result = BacktestResult(metrics, equity, trades, prices, shown, candles, engine.status.signals_processed)
+    if out is not None:
+        result.files = write_report(
+            out, metrics, equity, trades, prices, title=f"Backtest {', '.join(request.data)}", settings=shown
+        )
+    db.dispose()
+    return result
+
+
+def _prices(engine: Engine, symbol: str, index: pd.DatetimeIndex) -> pd.Series:
+    feed = engine.feeds[symbol]
+    assert isinstance(feed, ReplayFeed)
+    closes = pd.Series(feed._ohlcv[:, 3], index=pd.DatetimeIndex(feed._times), name=symbol)
+    if len(index) == 0:
+        return closes.iloc[:0]
+    return closes.loc[(closes.index >= index[0] - pd.Timedelta(minutes=1)) & (closes.index <= index[-1])]
+
+
+def _shown_settings(settings: Settings, request: BacktestRequest) -> dict[str, Any]:
+    """What the report records about the run: data, period and every setting that shapes trading."""
+    public = settings.public_view()
+    keep = (
+        "RISK_TOLERANCE", "STARTING_EQUITY", "TAKER_FEE", "MAKER_FEE", "SLIPPAGE_BPS",
+        "MAINTENANCE_MARGIN_RATIO", "FUNDING_INTERVAL_HOURS", "DEFAULT_LEVERAGE", "AI_MODEL_PROVIDER",
+        "AI_MODEL", "AI_CACHE", "INTERNAL_SIGNALS", "INTERNAL_SIGNAL_TIMEFRAME",
+    )  # fmt: skip
+    shown: dict[str, Any] = {key: public[key] for key in keep}
+    shown["RISK_POLICY"] = policy_from_settings(settings).as_dict()
+    shown["DATA"] = {symbol: path.name for symbol, path in request.data.items()}
+    shown["SIGNALS_REPLAY_FILE"] = settings.signals_replay_file.name if settings.signals_replay_file else None
+    shown["START"] = request.start.isoformat() if request.start else None
+    shown["END"] = request.end.isoformat() if request.end else None
+    shown["FUNDING_RATE"] = request.funding_rate
+    return shown

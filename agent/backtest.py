@@ -27,6 +27,7 @@ from tqdm import tqdm
 from agent.analysis.factory import build_analyst
 from agent.analytics import trade_records
 from agent.engine import Engine
+from agent.fast_forward import FastForward
 from agent.journal import Journal
 from agent.performance import PerformanceMetrics, TradeRecord, compute_metrics
 from agent.report import ReportFiles, write_report
@@ -52,6 +53,7 @@ class BacktestRequest:
     allow_live_ai: bool = False
     database_url: str = "sqlite:///:memory:"
     progress: bool | None = None  # None: a bar only when stderr is a terminal
+    fast_forward: bool = True  # skip quiet candles in bulk (the same results; agent.fast_forward)
 
 
 @dataclass
@@ -119,15 +121,25 @@ def _total_candles(feeds: list[ReplayFeed], end: datetime | None) -> int:
     return total
 
 
-def replay(engine: Engine, end: datetime | None, progress: bool | None = None) -> tuple[pd.Series, int]:
+def replay(
+    engine: Engine, end: datetime | None, progress: bool | None = None, fast_forward: bool = True
+) -> tuple[pd.Series, int]:
     """Feed every market's candles in time order through the engine; the equity after each minute."""
     feeds = [f for f in engine.feeds.values() if isinstance(f, ReplayFeed)]
     times: list[datetime] = []
     values: list[float] = []
     candles = 0
     show = sys.stderr.isatty() if progress is None else progress
+    skipper = FastForward(engine) if fast_forward else None
+    stop = feeds[0].cursor + _total_candles(feeds, end) if len(feeds) == 1 else 0
     with tqdm(total=_total_candles(feeds, end), unit="candle", desc="backtest", disable=not show) as bar:
         while True:
+            if skipper is not None and (quiet := skipper.quiet(stop)):
+                skipped_times, equities = skipper.skip(quiet)
+                times.extend(skipped_times)
+                values.extend(equities.tolist())
+                candles += quiet
+                bar.update(quiet)
             due = [(t, f) for f in feeds if (t := f.peek_time()) is not None and (end is None or t < end)]
             if not due:
                 break
@@ -152,7 +164,7 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     engine = build_backtest_engine(settings, request, db)
     engine.prepare()
     _set_funding(engine, request.funding_rate)
-    equity, candles = replay(engine, request.end, request.progress)
+    equity, candles = replay(engine, request.end, request.progress, request.fast_forward)
     account = engine.exchange.account()
     ledger = getattr(engine.exchange, "ledger_total", None)
     funding_paid = -ledger("funding") if ledger is not None else 0.0

@@ -201,6 +201,7 @@ class Engine:
         for symbol, reason in self.external.items():
             log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
         self.status.state, self.status.reason = "running", ""
+        self.algos.running()  # whether any algo survived a restart
         self.last_equity = self.exchange.account().equity
         self.guard.update(self.market_now(), self.last_equity)  # the day's starting equity, from the start
         log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
@@ -221,6 +222,11 @@ class Engine:
             self._book_liquidations()
             self.executor.reconcile_pending(only)
             self.algos.step(self.market_now())
+
+    @property
+    def exchange_in_sync(self) -> bool:
+        """Has every change the exchange reported been folded into our books?"""
+        return getattr(self.exchange, "revision", None) == self._exchange_revision
 
     def _exchange_changed(self) -> bool:
         revision = getattr(self.exchange, "revision", None)

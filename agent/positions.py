@@ -23,6 +23,7 @@ A flat market has no plan and no protective order left.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -123,6 +124,17 @@ class EntryContext:
 Reviewer = Callable[[str, Side], str | None]  # (symbol, side held) -> why to exit, or None
 
 
+@dataclass(frozen=True)
+class QuietLimits:
+    """What would make the manager act on a coming candle (a backtest skips the candles that meet none)."""
+
+    up: float = math.inf  # a high at or above it
+    down: float = -math.inf  # a low at or below it
+    at: datetime | None = None  # a candle closing at or after it (time exit)
+    timeframes: frozenset[str] = frozenset()  # a candle closing one of these timeframes
+    blocked: bool = False  # the next candle must go through in any case
+
+
 class PositionManager:
     def __init__(
         self,
@@ -190,6 +202,62 @@ class PositionManager:
 
     def plan(self, symbol: str) -> Plan | None:
         return self._book(symbol).plan
+
+    # --- quiet candles (backtests) -------------------------------------------------------------------------
+    def quiet_limits(self, symbol: str, view: MarketView) -> QuietLimits:
+        """The limits within which the candles after ``view`` change nothing here but the best price."""
+        book = self._books.get(symbol)
+        if book is None or book.revision != self._executor.revision.get(symbol, 0):
+            return QuietLimits(blocked=True)  # our books changed: the next candle reads them
+        plan, policy = book.plan, self.policy
+        if abs(book.quantity) < EPS:
+            return QuietLimits(blocked=plan is not None or bool(book.legs))
+        if (
+            plan is None
+            or Side(plan.side).sign * book.quantity < 0
+            or book.partials_filled > plan.partials_done
+        ):
+            return QuietLimits(blocked=True)
+        up, down, sign = math.inf, -math.inf, plan.sign
+        if plan.stop_price is not None:
+            up, down = (up, plan.stop_price) if sign > 0 else (plan.stop_price, down)
+        timeframes: set[str] = set()
+        trailing = policy.trailing
+        if trailing is not None and plan.risk_per_unit > 0:
+            if plan.trailing_active:
+                level = plan.best_price  # a new best may move the stop
+                if trailing[0] == "atr":
+                    timeframes.add(policy.atr_timeframe)  # so may a new ATR
+            else:
+                level = plan.entry_price + sign * policy.trailing_activation_r * plan.risk_per_unit
+            up, down = (min(up, level), down) if sign > 0 else (up, max(down, level))
+        if (policy.level_break_exit and plan.level_price is not None) or (
+            policy.review_exits and self._reviewer is not None
+        ):
+            timeframes.add(LEVEL_TIMEFRAME)
+        close, quantity = view.candle.close, abs(book.quantity)
+        keep, missing = self._match(book.legs, self._wanted_legs(plan, quantity, close))
+        if missing or len(keep) != len(book.legs):
+            return QuietLimits(blocked=True)  # the next candle places or cancels a protective order
+        for role, level, _, _ in self._all_legs(plan, quantity):
+            if role != "stop_loss" and not self._on_its_side(plan, role, level, close):
+                # a target the price is beyond: placed again as soon as the price comes back
+                up, down = (up, max(down, level)) if sign > 0 else (min(up, level), down)
+        at = None
+        if policy.stagnant_exit_hours > 0 and plan.risk_per_unit > 0:
+            at = plan.opened_at + timedelta(hours=policy.stagnant_exit_hours)
+        funding = view.funding
+        daily = funding.rate * sign * 24 / view.funding_interval_hours if funding is not None else 0.0
+        if policy.funding_exit_daily > 0 and daily >= policy.funding_exit_daily:
+            return QuietLimits(blocked=True)  # the funding exit acts on the next candle
+        return QuietLimits(up, down, at, frozenset(timeframes))
+
+    def skip(self, symbol: str, high: float, low: float) -> None:
+        """Quiet candles went by (their highest high and lowest low): only the best price moves."""
+        book = self._books.get(symbol)
+        plan = book.plan if book is not None else None
+        if plan is not None and abs(book.quantity) >= EPS:  # type: ignore[union-attr]
+            plan.best_price = max(plan.best_price, high) if plan.sign > 0 else min(plan.best_price, low)
 
     # --- every candle ---------------------------------------------------------------------------------------
     def on_candle(self, symbol: str, view: MarketView) -> None:
@@ -372,34 +440,46 @@ class PositionManager:
         return len(symbols)
 
     # --- protective orders ---------------------------------------------------------------------------------
-    def _wanted_legs(self, plan: Plan, quantity: float, price: float) -> list[tuple[str, float, float, str]]:
-        """(role, price, quantity, exit kind) of every protective order the plan wants now."""
-        sign, wanted = plan.sign, []
-        if plan.stop_price is not None and (price - plan.stop_price) * sign > 0:
-            wanted.append(("stop_loss", plan.stop_price, quantity, plan.stop_kind))
-        if plan.take_profit is not None and (plan.take_profit - price) * sign > 0:
-            wanted.append(("take_profit", plan.take_profit, quantity, "take_profit"))
+    def _all_legs(self, plan: Plan, quantity: float) -> list[tuple[str, float, float, str]]:
+        """(role, price, quantity, exit kind) of every protective order the plan has, wherever the price."""
+        sign, legs = plan.sign, []
+        if plan.stop_price is not None:
+            legs.append(("stop_loss", plan.stop_price, quantity, plan.stop_kind))
+        if plan.take_profit is not None:
+            legs.append(("take_profit", plan.take_profit, quantity, "take_profit"))
         if plan.risk_per_unit > 0:
             for index, (r_multiple, fraction) in enumerate(self.policy.partials):
                 if index < plan.partials_done:
                     continue
                 size = min(floor_to_step(plan.initial_quantity * fraction), quantity)
                 target = plan.entry_price + sign * r_multiple * plan.risk_per_unit
-                if size >= MIN_QUANTITY and (target - price) * sign > 0:
-                    wanted.append(("partial_take_profit", target, size, "partial_take_profit"))
-        return wanted
+                if size >= MIN_QUANTITY:
+                    legs.append(("partial_take_profit", target, size, "partial_take_profit"))
+        return legs
 
-    def _sync_legs(self, symbol: str, book: _Book, price: float) -> None:
-        plan = book.plan
-        if plan is None:
-            return
-        wanted = self._wanted_legs(plan, abs(book.quantity), price)
+    @staticmethod
+    def _on_its_side(plan: Plan, role: str, level: float, price: float) -> bool:
+        """A stop below a long's price (above a short's), a target above it (below): else it would act at
+        once, so it is not placed."""
+        return (price - level) * plan.sign > 0 if role == "stop_loss" else (level - price) * plan.sign > 0
+
+    def _wanted_legs(self, plan: Plan, quantity: float, price: float) -> list[tuple[str, float, float, str]]:
+        """The protective orders the plan wants on the exchange at this price."""
+        return [
+            leg for leg in self._all_legs(plan, quantity) if self._on_its_side(plan, leg[0], leg[1], price)
+        ]
+
+    @staticmethod
+    def _match(
+        legs: list[Leg], wanted: list[tuple[str, float, float, str]]
+    ) -> tuple[set[str], list[tuple[str, float, float, str]]]:
+        """The open legs that are already what is wanted, and what is wanted but missing."""
         keep: set[str] = set()
-        to_place = []
+        missing = []
         for role, level, quantity, exit_kind in wanted:
             match = next(
                 (
-                    leg for leg in book.legs
+                    leg for leg in legs
                     if leg.client_id not in keep and leg.role == role and leg.exit_kind == exit_kind
                     and abs(leg.price - level) <= 1e-9 * level
                     and abs(leg.quantity - quantity) < MIN_QUANTITY / 2
@@ -409,7 +489,14 @@ class PositionManager:
             if match is not None:
                 keep.add(match.client_id)
             else:
-                to_place.append((role, level, quantity, exit_kind))
+                missing.append((role, level, quantity, exit_kind))
+        return keep, missing
+
+    def _sync_legs(self, symbol: str, book: _Book, price: float) -> None:
+        plan = book.plan
+        if plan is None:
+            return
+        keep, to_place = self._match(book.legs, self._wanted_legs(plan, abs(book.quantity), price))
         side = Side.SELL if book.quantity > 0 else Side.BUY
         for role, level, quantity, exit_kind in to_place:  # the new order first, then cancel the old one
             kind = OrderType.STOP_MARKET if role == "stop_loss" else OrderType.LIMIT

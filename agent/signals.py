@@ -39,6 +39,10 @@ class SignalSource(ABC):
     def on_candle(self, symbol: str, view: MarketView, market: MarketState) -> bool:
         """Store the signals due at this candle; True if any was stored."""
 
+    @abstractmethod
+    def quiet(self) -> tuple[frozenset[str], datetime | None]:
+        """When this source may act next: on a candle closing one of these timeframes, or at that time."""
+
 
 def store_signal(db: Database, **values: Any) -> bool:
     """Insert one signal; False if its idempotency key is already stored."""
@@ -59,6 +63,9 @@ class InternalSignals(SignalSource):
         self.timeframe = timeframe
         self._fast, self._slow = STRATEGY_LINES[strategy]
         self._previous: dict[str, float] = {}  # symbol -> fast - slow at the previous closed candle
+
+    def quiet(self) -> tuple[frozenset[str], datetime | None]:
+        return frozenset({self.timeframe}), None
 
     def on_candle(self, symbol: str, view: MarketView, market: MarketState) -> bool:
         candle = view.closed.get(self.timeframe)
@@ -149,6 +156,9 @@ class ReplayedSignals(SignalSource):
         self._db = db
         self._alerts = alerts
         self._next = 0
+
+    def quiet(self) -> tuple[frozenset[str], datetime | None]:
+        return frozenset(), self._alerts[self._next].time if self._next < len(self._alerts) else None
 
     def on_candle(self, symbol: str, view: MarketView, market: MarketState) -> bool:
         stored = False

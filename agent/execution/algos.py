@@ -89,6 +89,11 @@ class AlgoRunner:
         self.step(now)
         return client_id
 
+    @property
+    def active(self) -> bool:
+        """Might an algo be running (unknown counts as yes)?"""
+        return self._any_running is not False
+
     def running(self) -> list[str]:
         with self._db.session() as session:
             running = list(session.scalars(select(AlgoRow.client_id).where(AlgoRow.status == "RUNNING")))

@@ -15,10 +15,13 @@ the current equity. Everything lives in the ``engine_state`` table, so a restart
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+import numpy as np
 
 from agent.risk.presets import RiskPolicy
 from shared.db import Database, get_state, set_state
@@ -134,6 +137,34 @@ class TradingGuard:
             reason = f"drawdown {drawdown:.2%} past {policy.reduce_at:.0%} of MAX_DRAWDOWN"
             return self._move("REDUCING", "drawdown", reason, now, release)
         return False
+
+    # --- quiet candles (backtests) --------------------------------------------------------------------------
+    def next_event(self) -> datetime:
+        """The next time the state may change without a move of equity: a new UTC day or a release."""
+        return min(self._day_ends, self._until()) if self.status.until is not None else self._day_ends
+
+    def first_breach(self, equities: np.ndarray) -> int | None:
+        """The first of these equities (one per candle, the same day) at which a breaker would act."""
+        status, policy = self.status, self.policy
+        if status.state == "HALTED" or not len(equities):
+            return None
+        share = policy.reduce_at if status.state == "ACTIVE" else 1.0
+        peaks = np.maximum.accumulate(np.maximum(equities, status.peak_equity))
+        breach = np.zeros(len(equities), dtype=bool)
+        if status.day_start_equity > 0:
+            breach |= equities / status.day_start_equity - 1 <= -policy.max_daily_loss * share
+        positive = peaks > 0
+        breach[positive] |= equities[positive] / peaks[positive] - 1 <= -policy.max_drawdown * share
+        hits = np.flatnonzero(breach)
+        return int(hits[0]) if len(hits) else None
+
+    def absorb(self, equities: np.ndarray) -> None:
+        """Quiet candles went by without a breach: only the peak may have risen."""
+        with self._lock:
+            highest = float(equities.max()) if len(equities) else -math.inf
+            if highest > self.status.peak_equity:
+                self.status.peak_equity = highest
+                self._save()
 
     def kill(self, now: datetime, reason: str) -> None:
         with self._lock:

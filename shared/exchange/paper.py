@@ -138,6 +138,30 @@ class PaperExchange(Exchange):
             self._next_funding += interval
         return False
 
+    # --- fast-forward of quiet candles (backtests) ---------------------------------------------------------
+    def quiet_band(self, symbol: str) -> tuple[float, float]:
+        """(up, down): a candle whose high reaches ``up`` or whose low reaches ``down`` may trigger, fill or
+        liquidate something; any other candle only moves the mark."""
+        with self._lock:
+            band = self._bands.get(symbol)
+            if band is None:
+                band = self._bands[symbol] = self._band(symbol)
+            return band
+
+    def funding_event(self) -> datetime | None:
+        """When the next funding settlement could move money (None: no rate known or no position)."""
+        if self._next_funding is None:
+            return datetime(1970, 1, 1, tzinfo=UTC)  # not initialised: the next candle must go through
+        return self._next_funding if self._funding and self.exchange_positions() else None
+
+    def advance(self, symbol: str, price: float, time: datetime) -> None:
+        """A run of quiet candles ends at ``price`` and ``time``: what ``on_price`` would have left behind
+        when nothing touched a resting order (checked by the caller with ``quiet_band``/``funding_event``)."""
+        with self._lock:
+            self._clock = time
+            self._marks[symbol] = price
+            self._funding_due(time)  # rolls the funding clock forward when nothing was due
+
     def _touches(self, symbol: str, high: float, low: float) -> bool:
         """Could this candle trigger or fill one of the symbol's resting orders, or liquidate its position?
         Every resting order (and the liquidation price) is reduced to two levels: the lowest a candle's high

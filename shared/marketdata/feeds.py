@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
@@ -91,6 +92,9 @@ class ReplayFeed(MarketFeed):
         self._times: list[datetime] = list(frame["timestamp"].dt.to_pydatetime())
         self._ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
         self._rows: list[list[float]] = self._ohlcv.tolist()  # plain floats: a candle a few µs cheaper
+        since_epoch = frame["timestamp"] - pd.Timestamp("1970-01-01", tz="UTC")
+        # when each candle closes (epoch seconds): the market clock after it
+        self.close_stamps = (since_epoch // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64) + CANDLE_SECONDS
         if len(frame) < 2:
             raise ValueError(f"{path}: needs at least 2 candles")
         if start_time is not None:  # the first candle at or after start_time; the ones before are history
@@ -110,6 +114,14 @@ class ReplayFeed(MarketFeed):
     def history(self, count: int) -> list[Candle]:
         first = max(0, self._start - count)
         return [self._candle(i) for i in range(first, self._start)]
+
+    def candles(self, start: int, stop: int) -> list[Candle]:
+        return [self._candle(i) for i in range(start, stop)]
+
+    @property
+    def ohlcv(self) -> np.ndarray:
+        """Every candle of the file: open, high, low, close, volume (read-only use)."""
+        return self._ohlcv
 
     @property
     def remaining(self) -> int:

@@ -12,6 +12,7 @@ same minutes (a test compares them minute by minute on the real month).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,6 +100,11 @@ class PreparedMarketState(MarketState):
         self._closed = dict.fromkeys(TIMEFRAMES, 0)  # candles closed so far, per timeframe
         self._levels_cache: tuple[int, list[Level]] = (-1, [])
 
+    @property
+    def cursor(self) -> int:
+        """The index of the last minute given (-1 before the first)."""
+        return self._cursor
+
     def _prepare_from(self, stamp: int) -> None:
         """Everything from the first minute this state is given (as ``MarketState`` would start there)."""
         first = int(np.searchsorted(self._all_stamps, stamp))
@@ -132,6 +138,30 @@ class PreparedMarketState(MarketState):
             closed[name] = done
         self.price, self.time = candle.close, candle.open_time
         return built
+
+    def next_close(self, timeframe: str, minute: int) -> int | None:
+        """The index (in minutes given so far + ahead) of the first minute at or after ``minute`` that closes
+        a candle of ``timeframe`` (None: none before the end of the data)."""
+        if timeframe == "1m":
+            return minute if minute < len(self._stamps) else None
+        closes = self._closes_at[timeframe]
+        at = bisect_left(closes, minute)
+        return closes[at] if at < len(closes) else None
+
+    def skip(self, count: int) -> None:
+        """Take the next ``count`` minutes at once (a run of quiet candles in a backtest): the state is then
+        exactly what ``count`` calls of ``add_minute`` leave behind."""
+        if count <= 0:
+            return
+        index = self._cursor + count
+        if self._cursor < 0 or index >= len(self._stamps):
+            raise ValueError("skip needs a prepared state and minutes ahead")
+        self._cursor = index
+        self._closed["1m"] = index + 1
+        for name, closes_at in self._higher:
+            self._closed[name] = bisect_right(closes_at, index)
+        self.price = float(self._minutes[index, 3])
+        self.time = EPOCH + timedelta(seconds=int(self._stamps[index]))
 
     def _row(self, timeframe: str) -> int:
         return self._closed[timeframe] - 1

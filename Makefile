@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared
+	$(BIN)/mypy shared agent
 
 test: install frontend system-deps lint typecheck
 	$(BIN)/python -m pytest -q
@@ -52,8 +52,10 @@ test-unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: install frontend
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/indicators.py
+	$(BIN)/python bench/backtest.py
 
 clean:
 	rm -rf $(VENV) websocket/dashboard/node_modules data

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -116,8 +117,8 @@ def _set_funding(engine: Engine, rate: float) -> None:
 def _total_candles(feeds: list[ReplayFeed], end: datetime | None) -> int:
     total = 0
     for feed in feeds:
-        times = feed._times[feed.cursor :]
-        total += len(times) if end is None else sum(1 for t in times if t < end)
+        opens = feed.open_stamps[feed.cursor :]
+        total += len(opens) if end is None else int(np.searchsorted(opens, end.timestamp(), side="left"))
     return total
 
 
@@ -126,7 +127,7 @@ def replay(
 ) -> tuple[pd.Series, int]:
     """Feed every market's candles in time order through the engine; the equity after each minute."""
     feeds = [f for f in engine.feeds.values() if isinstance(f, ReplayFeed)]
-    times: list[datetime] = []
+    times: list[int] = []  # epoch seconds of each candle's close
     values: list[float] = []
     candles = 0
     show = sys.stderr.isatty() if progress is None else progress
@@ -136,7 +137,7 @@ def replay(
         while True:
             if skipper is not None and (quiet := skipper.quiet(stop)):
                 skipped_times, equities = skipper.skip(quiet)
-                times.extend(skipped_times)
+                times.extend(skipped_times.tolist())
                 values.extend(equities.tolist())
                 candles += quiet
                 bar.update(quiet)
@@ -149,10 +150,11 @@ def replay(
                 candles += 1
             if engine.signals_waiting:
                 engine.process_pending_signals()
-            times.append(engine.market_now())
+            times.append(int(engine.market_now().timestamp()))
             values.append(engine.last_equity)
             bar.update(len(due))
-    equity = pd.Series(values, index=pd.DatetimeIndex(times), dtype=float, name="equity")
+    index = pd.to_datetime(np.asarray(times, dtype=np.int64), unit="s", utc=True)
+    equity = pd.Series(values, index=index, dtype=float, name="equity")
     return equity, candles
 
 
@@ -188,7 +190,9 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
 def _prices(engine: Engine, symbol: str, index: pd.DatetimeIndex) -> pd.Series:
     feed = engine.feeds[symbol]
     assert isinstance(feed, ReplayFeed)
-    closes = pd.Series(feed._ohlcv[:, 3], index=pd.DatetimeIndex(feed._times), name=symbol)
+    closes = pd.Series(
+        feed.ohlcv[:, 3], index=pd.to_datetime(feed.open_stamps, unit="s", utc=True), name=symbol
+    )
     if len(index) == 0:
         return closes.iloc[:0]
     return closes.loc[(closes.index >= index[0] - pd.Timedelta(minutes=1)) & (closes.index <= index[-1])]

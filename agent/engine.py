@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from shared.exchange.base import Exchange
 from shared.exchange.margin import liquidation_price
 from shared.logs import log_event
 from shared.market_structure import correlation_matrix
-from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
+from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed
 from shared.models import (
     Candle,
     Decision,
@@ -110,6 +110,7 @@ class Engine:
         self.funding_interval_hours = funding_interval_hours
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
+        self._history_from: dict[str, ReplayFeed] = {}  # markets whose recent candles are read from the file
         self.markets = {s: feed.market_state() for s, feed in self.feeds.items()}
         self.views: dict[str, MarketView] = {}
         self.equity_samples: deque[float] = deque(maxlen=EQUITY_SAMPLES)
@@ -302,7 +303,8 @@ class Engine:
             self.markets[candle.symbol] = market = self.feeds[candle.symbol].market_state()
             self.history[candle.symbol].clear()
         closed = {built.candle.timeframe: built.candle for built in market.add_minute(candle)}
-        self.history[candle.symbol].append(candle)
+        if candle.symbol not in self._history_from:
+            self.history[candle.symbol].append(candle)
         close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
         on_price = getattr(self.exchange, "on_price", None)
         if on_price is not None:  # a simulated exchange follows the market through the candles
@@ -365,8 +367,20 @@ class Engine:
         if previous_day is not None and self.guard.status.day != previous_day and self.on_day_closed:
             self.on_day_closed(previous_day)
 
+    def read_history_from(self, feed: ReplayFeed) -> None:
+        """From now on the market's recent candles are read from the replayed file when needed, not kept
+        candle by candle (a backtest that skips quiet candles)."""
+        self._history_from[feed.symbol] = feed
+
+    def recent_candles(self, symbol: str) -> Sequence[Candle]:
+        """The last HISTORY_CANDLES closed 1m candles of a market."""
+        feed = self._history_from.get(symbol)
+        if feed is not None:
+            return feed.candles(max(0, feed.cursor - HISTORY_CANDLES), feed.cursor)
+        return self.history[symbol]
+
     def candles_frame(self, symbol: str) -> pd.DataFrame:
-        candles = self.history[symbol]
+        candles = self.recent_candles(symbol)
         return pd.DataFrame(
             {
                 "open": [c.open for c in candles],
@@ -600,7 +614,7 @@ class Engine:
             symbol: pd.Series(
                 [c.close for c in candles], index=pd.DatetimeIndex([c.open_time for c in candles])
             )
-            for symbol, candles in self.history.items()
+            for symbol, candles in ((s, self.recent_candles(s)) for s in self.history)
         }
         matrix = correlation_matrix(closes, window)
         return {

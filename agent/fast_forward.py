@@ -105,8 +105,8 @@ class FastForward:
             return np.full(len(closes), balance)
         return balance + (closes - held[0].entry_price) * held[0].quantity
 
-    def skip(self, count: int) -> tuple[list[datetime], np.ndarray]:
-        """Apply ``count`` quiet candles; their close times and the equity after each."""
+    def skip(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Apply ``count`` quiet candles; their close times (epoch seconds) and the equity after each."""
         engine, feed = self.engine, self.feed
         assert feed is not None and count > 0
         start = feed.cursor
@@ -115,11 +115,9 @@ class FastForward:
         market = engine.markets[symbol]
         assert isinstance(market, PreparedMarketState)
         market.skip(count)
-        history = engine.history[symbol]
-        kept = history.maxlen or count
-        history.extend(feed.candles(max(start, start + count - kept), start + count))
+        engine.read_history_from(feed)
         feed.cursor = start + count
-        last = history[-1]
+        (last,) = feed.candles(start + count - 1, start + count)
         now = last.open_time + timedelta(seconds=CANDLE_SECONDS)
         engine.exchange.advance(symbol, last.close, now)  # type: ignore[attr-defined]
         engine.manager.skip(symbol, float(candles[:, 1].max()), float(candles[:, 2].min()))
@@ -133,5 +131,4 @@ class FastForward:
         engine.views[symbol] = MarketView(
             now, last, {}, atr if atr == atr else None, market.funding, engine.funding_interval_hours
         )
-        times = [EPOCH + timedelta(seconds=int(s)) for s in feed.close_stamps[start : start + count]]
-        return times, equities
+        return feed.close_stamps[start : start + count], equities

@@ -189,11 +189,14 @@ class PositionManager:
         book.revision = revision
         return book
 
-    def _save(self, plan: Plan) -> None:
+    def _save(self, plan: Plan, new: bool = False) -> None:
         """Persist the plan (the best price is saved along with any other change, not on its own: after a
         restart a trailing stop may start from a slightly older best price, never a better one)."""
         values = {f.name: getattr(plan, f.name) for f in fields(plan)}
         with self._db.session() as session:
+            if new and session.get(PositionPlanRow, plan.symbol) is None:
+                session.add(plan.to_row())
+                return
             updated = session.execute(
                 update(PositionPlanRow).where(PositionPlanRow.symbol == plan.symbol).values(**values)
             )
@@ -337,7 +340,7 @@ class PositionManager:
             level_kind=("support" if side is Side.BUY else "resistance") if level is not None else "",
             opened_at=view.now,
         )  # fmt: skip
-        self._save(plan)
+        self._save(plan, new=True)
         book.plan = plan
         log_event(
             logger, "position_plan", symbol=symbol, side=side.value, entry=price, stop=stop,

@@ -310,6 +310,7 @@ class PaperOrderRow(Base):
     leverage: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     triggered: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     filled_quantity: Mapped[float] = mapped_column(Float)
+    fill_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     average_price: Mapped[float | None] = mapped_column(Float)
     fee: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(20), index=True)

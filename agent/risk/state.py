@@ -32,6 +32,9 @@ STATE_KEY = "trading_state"
 State = Literal["ACTIVE", "REDUCING", "HALTED"]
 STATES: tuple[State, ...] = ("ACTIVE", "REDUCING", "HALTED")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# The peak is kept exactly in memory and saved when it has risen 0.1 % since it was last saved (and with every
+# other change): after a crash the drawdown breaker may count from a peak up to 0.1 % lower, never higher.
+PEAK_SAVE_STEP = 0.001
 
 
 @dataclass
@@ -66,6 +69,7 @@ class TradingGuard:
         day = self.status.day
         self._day_ends = next_utc_day(datetime.fromisoformat(day).replace(tzinfo=UTC)) if day else EARLIEST
         self._until_cache: tuple[str | None, datetime] = (None, EARLIEST)
+        self._saved_peak = self.status.peak_equity
 
     def _until(self) -> datetime:
         if self._until_cache[0] != self.status.until:
@@ -78,6 +82,7 @@ class TradingGuard:
         return self.status.state
 
     def _save(self) -> None:
+        self._saved_peak = self.status.peak_equity
         with self._db.session() as session:
             set_state(session, STATE_KEY, self.status.as_dict())
 
@@ -106,7 +111,8 @@ class TradingGuard:
                     status.peak_equity = equity
                 changed = self._move("ACTIVE", "", "", now, None)
             if equity > status.peak_equity:
-                status.peak_equity, dirty = equity, True
+                status.peak_equity = equity
+                dirty = dirty or equity > self._saved_peak * (1 + PEAK_SAVE_STEP)
             changed = self._check_breakers(now, equity) or changed
             if changed or dirty:
                 self._save()
@@ -164,7 +170,8 @@ class TradingGuard:
             highest = float(equities.max()) if len(equities) else -math.inf
             if highest > self.status.peak_equity:
                 self.status.peak_equity = highest
-                self._save()
+                if highest > self._saved_peak * (1 + PEAK_SAVE_STEP):
+                    self._save()
 
     def kill(self, now: datetime, reason: str) -> None:
         with self._lock:

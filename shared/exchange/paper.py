@@ -381,14 +381,18 @@ class PaperExchange(Exchange):
             (order.average_price or 0.0) * filled_before + price * quantity
         ) / order.filled_quantity
         order.fee += fee
-        count = session.scalar(
-            select(func.count())
-            .select_from(PaperFillRow)
-            .where(PaperFillRow.exchange_id == order.exchange_id)
-        )
+        count = order.fill_count or 0
+        if not count and filled_before:  # an order from before fill_count was kept: count its fills
+            query = (
+                select(func.count())
+                .select_from(PaperFillRow)
+                .where(PaperFillRow.exchange_id == order.exchange_id)
+            )
+            count = int(session.scalar(query) or 0)
+        order.fill_count = count + 1
         session.add(
             PaperFillRow(
-                trade_id=f"{order.exchange_id}-{(count or 0) + 1}",
+                trade_id=f"{order.exchange_id}-{order.fill_count}",
                 exchange_id=order.exchange_id,
                 client_id=order.client_id,
                 symbol=order.symbol,

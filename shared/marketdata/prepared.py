@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -231,8 +231,8 @@ class PreparedMarketState(MarketState):
         )  # fmt: skip
 
 
-def minute_frame(times: list[datetime] | np.ndarray, ohlcv: np.ndarray) -> pd.DataFrame:
+def minute_frame(times: pd.DatetimeIndex, ohlcv: np.ndarray) -> pd.DataFrame:
     """The frame ``PreparedMarketState`` wants, from a feed's arrays."""
     frame = pd.DataFrame(ohlcv, columns=["open", "high", "low", "close", "volume"])
-    frame.insert(0, "timestamp", pd.to_datetime(list(times), utc=True))
+    frame.insert(0, "timestamp", times)
     return frame

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 
 from agent.app import create_app
@@ -13,14 +12,6 @@ from shared.db import Database, SignalRow
 from tests.conftest import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def client(make_settings: Any) -> FlaskClient:
-    app = create_app(make_settings(socket_url="http://127.0.0.1:9"), start_engine=False)
-    engine: Engine = app.extensions["engine"]
-    engine.prepare()
-    return app.test_client()
 
 
 def add_signal(client: FlaskClient, key: str, action: str = "buy") -> int:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.engine import Engine
-from agent.risk.presets import PRESETS
+from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, OrderRow, PositionPlanRow, PositionRow, SignalRow, TradeRow
 from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.funding import FundingRate
@@ -28,6 +28,15 @@ QUIET = replace(
     stagnant_exit_hours=0,
     funding_exit_daily=0,
 )
+
+
+def prepared_engine(path: Any, policy: RiskPolicy) -> tuple[Database, Engine]:
+    """A fresh database and an engine on the real month, warmed up and reconciled."""
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    engine = make_engine(db, RecordingPublisher(), policy=policy)
+    engine.prepare()
+    return db, engine
 
 
 def enter_long(engine: Engine, db: Database, stop_fraction: float) -> float:
@@ -158,10 +167,7 @@ def test_a_stagnant_position_is_closed_after_the_time_limit(tmp_path: Any) -> No
 
 
 def test_expensive_funding_closes_the_position(tmp_path: Any) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'funding.db'}")
-    db.migrate()
-    engine = make_engine(db, RecordingPublisher(), policy=replace(QUIET, funding_exit_daily=0.001))
-    engine.prepare()
+    db, engine = prepared_engine(tmp_path / "funding.db", replace(QUIET, funding_exit_daily=0.001))
     enter_long(engine, db, 0.01)
     market = engine.markets["BTC-PERP"]
     feed_time = close_time(299).to_pydatetime()
@@ -173,10 +179,7 @@ def test_expensive_funding_closes_the_position(tmp_path: Any) -> None:
 
 
 def test_closing_through_the_level_the_entry_depended_on_exits(tmp_path: Any) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'level.db'}")
-    db.migrate()
-    engine = make_engine(db, RecordingPublisher(), policy=replace(QUIET, level_break_exit=True))
-    engine.prepare()
+    db, engine = prepared_engine(tmp_path / "level.db", replace(QUIET, level_break_exit=True))
     entry = enter_long(engine, db, 0.03)
     level = entry * 0.999  # a support just below the entry, set by hand
     with db.session() as session:
@@ -194,10 +197,7 @@ def test_closing_through_the_level_the_entry_depended_on_exits(tmp_path: Any) ->
 
 
 def test_the_analysts_risk_view_turning_exits_on_a_15m_close(tmp_path: Any) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'review.db'}")
-    db.migrate()
-    engine = make_engine(db, RecordingPublisher(), policy=replace(QUIET, review_exits=True))
-    engine.prepare()
+    db, engine = prepared_engine(tmp_path / "review.db", replace(QUIET, review_exits=True))
     enter_long(engine, db, 0.03)
     views: list[str] = []
     real_review = engine.review

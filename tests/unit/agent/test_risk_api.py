@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from agent.app import create_app
 from agent.engine import Engine
 from shared.db import DecisionRow, OrderRow, PositionRow
 from tests.unit.agent.test_app import AUTH, add_signal
-
-
-@pytest.fixture
-def client(make_settings: Any) -> FlaskClient:
-    app = create_app(make_settings(socket_url="http://127.0.0.1:9"), start_engine=False)
-    engine: Engine = app.extensions["engine"]
-    engine.prepare()
-    return app.test_client()
 
 
 def engine_of(client: FlaskClient) -> Engine:

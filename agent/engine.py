@@ -460,7 +460,7 @@ class Engine:
             client_id = self._commit_decision(signal_id, signal, decision, verdict)
             self.status.signals_processed += 1
             if client_id is not None:
-                self.executor.submit(client_id, self.policy.order_leverage)
+                self.executor.submit(client_id, verdict.details.get("leverage", self.policy.order_leverage))
                 if signal.symbol in self.views:
                     self.manager.protect(signal.symbol, self.views[signal.symbol])
 
@@ -559,7 +559,7 @@ class Engine:
                     confidence=decision.confidence, rationale=decision.rationale, factors=decision.factors,
                     stop_loss=decision.stop_loss, take_profit=decision.take_profit,
                     risk_approved=verdict.approved, risk_reason=verdict.reason, quantity=verdict.quantity,
-                    risk={**verdict.details, "stop": verdict.stop_price},
+                    risk={**verdict.details, "stop": verdict.stop_price}, proposal=decision.proposal(),
                 )  # fmt: skip
                 session.add(row)
                 session.flush()

@@ -1,5 +1,6 @@
-"""Benchmark: signal committed -> order acknowledged, through the real engine (rules analyst, risk,
-execution, journal), on the paper exchange and on the Bluefin adapter against the local fake gateway.
+"""Benchmark: signal committed -> order acknowledged and the position's protective stop and targets
+placed, through the real engine (rules analyst, risk gate, execution, position manager, journal), on the
+paper exchange and on the Bluefin adapter against the local fake gateway (Kelly off, so every signal trades).
 
 Signals alternate buy/sell so every one trades (open, then flip). Prints p50/p99/max per exchange.
 
@@ -14,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,7 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
     feed = ReplayFeed(REAL, "BTC-PERP", start_index=300)
     engine = Engine(
         db=db, exchange=exchange, analyst=RulesAnalyst(), feeds=[feed], journal=Journal(None),
-        policy=PRESETS["moderate"], candle_interval_s=0.0,
+        policy=replace(PRESETS["moderate"], kelly_fraction=0), candle_interval_s=0.0,  # every signal trades
     )  # fmt: skip
     engine.prepare()
     latencies = []
@@ -68,7 +70,7 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
 def select_status(signal_id: int):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    return select(OrderRow.status).where(OrderRow.signal_id == signal_id)
+    return select(OrderRow.status).where(OrderRow.signal_id == signal_id, OrderRow.role == "entry")
 
 
 def report(name: str, latencies: list[float]) -> None:

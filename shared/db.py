@@ -107,6 +107,8 @@ class DecisionRow(Base):
     quantity: Mapped[float] = mapped_column(Float, default=0.0)
     # how risk sized or vetoed it: every rule's size, the binding rule, the effective stop, the checks
     risk: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # an AI analyst's proposal beyond action/stop/target: entry type and price, targets, leverage, horizon
+    proposal: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

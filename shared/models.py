@@ -113,8 +113,22 @@ class Decision:
     rationale: str
     analyst: str
     stop_loss: float | None = None
-    take_profit: float | None = None
+    take_profit: float | None = None  # the final target (the first of an AI's take_profits)
     factors: dict[str, float] = field(default_factory=dict)
+    # what an AI analyst proposed beyond that: recorded with the decision; the leverage is used (capped by
+    # risk); entries are placed at market (a proposed limit price is kept for the record)
+    entry_type: str = "market"
+    entry_price: float | None = None
+    take_profits: tuple[float, ...] = ()
+    leverage: float | None = None
+    time_horizon: str = ""
+
+    def proposal(self) -> dict[str, object]:
+        return {
+            "entry_type": self.entry_type, "entry_price": self.entry_price,
+            "take_profits": list(self.take_profits), "leverage": self.leverage,
+            "time_horizon": self.time_horizon,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)

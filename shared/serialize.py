@@ -31,7 +31,8 @@ def decision_dict(row: DecisionRow) -> dict[str, Any]:
         "id": row.id, "signal_id": row.signal_id, "analyst": row.analyst, "action": row.action,
         "confidence": row.confidence, "rationale": row.rationale, "factors": row.factors,
         "stop_loss": row.stop_loss, "take_profit": row.take_profit, "risk_approved": row.risk_approved,
-        "risk_reason": row.risk_reason, "quantity": row.quantity, "created_at": _iso(row.created_at),
+        "risk_reason": row.risk_reason, "quantity": row.quantity, "risk": row.risk, "proposal": row.proposal,
+        "created_at": _iso(row.created_at),
     }  # fmt: skip
 
 

@@ -69,5 +69,7 @@ def parse_decision(raw: Any, analyst: str, price: float, max_leverage: float) ->
     return Decision(
         DecisionAction(model.action), model.confidence, model.rationale, analyst,
         stop_loss=model.stop_loss, take_profit=model.take_profits[0] if model.take_profits else None,
-        factors={k: float(v) for k, v in model.factors.items()},
+        factors={k: float(v) for k, v in model.factors.items()}, entry_type=model.entry_type,
+        entry_price=model.entry_price, take_profits=tuple(model.take_profits), leverage=model.leverage,
+        time_horizon=model.time_horizon,
     )  # fmt: skip

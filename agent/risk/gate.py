@@ -145,7 +145,7 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
         limit = policy.max_open_positions
         return veto(f"{open_elsewhere} positions open, MAX_OPEN_POSITIONS is {limit}", "open_positions")
     checks.append("open_positions")
-    leverage = min(policy.order_leverage, ctx.market_max_leverage)
+    leverage = min(decision.leverage or policy.leverage, policy.max_leverage, ctx.market_max_leverage)
     problem = _liquidation_problem(side, price, stop, leverage, ctx, policy)
     if problem:
         return veto(problem, "liquidation")

@@ -213,6 +213,9 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     auth = {"Authorization": f"Bearer {TOKEN}"}
     (decision,) = client.get("/api/decisions", headers=auth).get_json()["decisions"]
     assert decision["analyst"] == "claude" and decision["action"] == "open_long" and decision["risk_approved"]
+    # the whole proposal is kept with the decision; Claude's leverage (2) is used, below the preset cap
+    assert decision["proposal"]["leverage"] == 2 and decision["proposal"]["time_horizon"] == "intraday"
+    assert decision["risk"]["leverage"] == 2
     detail = client.get(f"/api/decisions/{decision['id']}", headers=auth).get_json()
     (call,) = detail["ai_calls"]
     assert call["input_tokens"] == 1200 and call["cost_usd"] > 0 and call["prompt_version"] == "decision_v2"

@@ -454,8 +454,7 @@ class Engine:
         else:
             decision = self._decide(signal, self._market_context(signal.symbol, price, position))
         with self.lock:  # the kill switch cannot slip between this check and the order
-            position = self._position(signal.symbol)
-            context = self._risk_context(signal.symbol, position, price or 0.0, signal.source)
+            context = self._risk_context(signal.symbol, price or 0.0, signal.source)
             verdict = assess(decision, signal, context, self.policy)
             client_id = self._commit_decision(signal_id, signal, decision, verdict)
             self.status.signals_processed += 1
@@ -499,14 +498,17 @@ class Engine:
             return f"market data for {symbol} is stale"
         return ""
 
-    def _risk_context(self, symbol: str, position: Position, price: float, source: str) -> RiskContext:
+    def _risk_context(self, symbol: str, price: float, source: str) -> RiskContext:
+        """Our books (every position, read now, under the lock), the account and the market's facts."""
         account = self.exchange.account()
+        position = Position(symbol, 0.0, 0.0)
+        others: dict[str, float] = {}
         with self.db.session() as session:
-            others = {
-                r.symbol: r.quantity * (self.exchange.mark_price(r.symbol) or r.entry_price)
-                for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
-                if r.symbol != symbol
-            }
+            for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0)):
+                if r.symbol == symbol:
+                    position = Position(symbol, r.quantity, r.entry_price, r.realized_pnl)
+                else:
+                    others[r.symbol] = r.quantity * (self.exchange.mark_price(r.symbol) or r.entry_price)
         atr = (
             self.markets[symbol].indicator(self.policy.atr_timeframe, "atr")
             if symbol in self.markets
@@ -519,14 +521,16 @@ class Engine:
             correlation=self.correlations() if others else {}, atr=atr if atr == atr else None,
             trading_state=self.guard.state, state_reason=self.guard.status.reason,
             blocked=self._blocked(symbol) if symbol in self.feeds else f"no market data for {symbol}",
-            stats=self.trade_stats(source), account_stats=self.trade_stats(),
+            stats=self.trade_stats(source), account_stats=self.trade_stats(refresh=False),
             maintenance_ratio=getattr(config, "maintenance_ratio", 0.03),
             market_max_leverage=getattr(config, "max_leverage", 20.0),
         )  # fmt: skip
 
-    def trade_stats(self, source: str | None = None) -> TradeStats:
+    def trade_stats(self, source: str | None = None, refresh: bool = True) -> TradeStats:
         """Win rate, payoff and streaks of the journal's closed trades, of one signal source or of all (cached
-        until a trade closes)."""
+        until a trade closes; ``refresh=False``: as last read)."""
+        if not refresh and self._stats_count >= 0:
+            return self._stats.get(source, TradeStats())
         with self.db.session() as session:
             count = int(session.scalar(select(func.count()).select_from(TradeRow)) or 0)
             if count != self._stats_count:

@@ -132,8 +132,9 @@ def replay(
     candles = 0
     show = sys.stderr.isatty() if progress is None else progress
     skipper = FastForward(engine) if fast_forward else None
-    stop = feeds[0].cursor + _total_candles(feeds, end) if len(feeds) == 1 else 0
-    with tqdm(total=_total_candles(feeds, end), unit="candle", desc="backtest", disable=not show) as bar:
+    total = _total_candles(feeds, end)
+    stop = feeds[0].cursor + total if len(feeds) == 1 else 0  # the row a single market's run ends before
+    with tqdm(total=total, unit="candle", desc="backtest", disable=not show) as bar:
         while True:
             if skipper is not None and (quiet := skipper.quiet(stop)):
                 skipped_times, equities = skipper.skip(quiet)

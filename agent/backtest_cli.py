@@ -22,15 +22,11 @@ def _data(args: argparse.Namespace) -> dict[str, Path]:
         try:
             market = normalise_symbol(symbol) if symbol else normalise_symbol(args.symbol)
         except UnknownSymbol as exc:
-            raise InvalidInput([_problem("--data", str(exc))]) from None
+            raise InvalidInput([FieldProblem("--data", str(exc))]) from None
         if not Path(path).exists():
-            raise InvalidInput([_problem("--data", f"{path} does not exist")])
+            raise InvalidInput([FieldProblem("--data", f"{path} does not exist")])
         data[market] = Path(path)
     return data
-
-
-def _problem(field: str, message: str) -> FieldProblem:
-    return FieldProblem(field, message)
 
 
 def _download(args: argparse.Namespace) -> dict[str, Path]:
@@ -39,7 +35,7 @@ def _download(args: argparse.Namespace) -> dict[str, Path]:
     from shared.marketdata.download import download
 
     if args.since is None:
-        raise InvalidInput([_problem("--since", "--download needs --since")])
+        raise InvalidInput([FieldProblem("--since", "--download needs --since")])
     settings = load_settings()
     symbol = normalise_symbol(args.symbol)
     target = settings.data_dir / "candles" / f"{symbol}-1m.parquet"
@@ -57,7 +53,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput([_problem("--set", f"{item!r} must look like KEY=VALUE")])
+            raise InvalidInput([FieldProblem("--set", f"{item!r} must look like KEY=VALUE")])
         overrides[key.strip().lower()] = value.strip()
     flags = {
         "starting_equity": args.equity, "taker_fee": args.taker_fee, "maker_fee": args.maker_fee,
@@ -74,7 +70,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     try:
         data = _download(args) if args.download else _data(args)
         if not data:
-            raise InvalidInput([_problem("--data", "give a candle file (--data FILE) or --download")])
+            raise InvalidInput([FieldProblem("--data", "give a candle file (--data FILE) or --download")])
         request = BacktestRequest(
             data=data, start=args.start, end=args.end, overrides=_overrides(args),
             funding_rate=args.funding_rate, allow_live_ai=args.allow_live_ai,

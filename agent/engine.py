@@ -56,6 +56,7 @@ from shared.models import (
     OrderResult,
     OrderStatus,
     Position,
+    Side,
     Signal,
     SignalAction,
 )
@@ -406,7 +407,7 @@ class Engine:
             tuple(lv.price for lv in levels if lv.kind == "resistance"),
         )
 
-    def review(self, symbol: str, side: Any) -> str | None:
+    def review(self, symbol: str, side: Side) -> str | None:
         """The analyst's risk view of a held position (the rules analyst's: deterministic and free)."""
         reviewer = getattr(self.analyst, "review", None)
         return reviewer(side, self.markets[symbol]) if reviewer is not None else None

@@ -16,18 +16,18 @@ goes through the normal step).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from agent.engine import Engine
 from agent.positions import MarketView
 from shared.exchange.paper import PaperExchange
+from shared.marketdata.candles import EPOCH
 from shared.marketdata.feeds import CANDLE_SECONDS, ReplayFeed
 from shared.marketdata.prepared import PreparedMarketState
 
 CHUNK = 2_048  # candles examined at a time
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class FastForward:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.risk.presets import RiskPolicy
@@ -71,7 +71,11 @@ class Plan:
 
     @property
     def sign(self) -> int:
-        return Side(self.side).sign
+        return 1 if self.side == Side.BUY.value else -1
+
+    def holds(self, quantity: float) -> bool:
+        """Is this the plan of a position of that (signed) quantity: same side, not flat?"""
+        return quantity * self.sign > 0
 
     @classmethod
     def from_row(cls, row: PositionPlanRow) -> Plan:
@@ -166,19 +170,12 @@ class PositionManager:
                 .order_by(OrderRow.id)
             ).all()
             book.plan = Plan.from_row(plan_row) if plan_row else None
-            book.partials_filled = (
-                len(
-                    session.scalars(
-                        select(OrderRow.id).where(
-                            OrderRow.parent_client_id == plan_row.entry_client_id,
-                            OrderRow.role == "partial_take_profit",
-                            OrderRow.status == OrderStatus.FILLED.value,
-                        )
-                    ).all()
-                )
-                if plan_row
-                else 0
+            filled_partials = select(func.count()).where(
+                OrderRow.parent_client_id == (plan_row.entry_client_id if plan_row else None),
+                OrderRow.role == "partial_take_profit",
+                OrderRow.status == OrderStatus.FILLED.value,
             )
+            book.partials_filled = int(session.scalar(filled_partials) or 0) if plan_row else 0
         book.quantity = round(position.quantity, 9) if position else 0.0  # on the step, without float dust
         book.entry_price = position.entry_price if position else 0.0
         book.legs = [
@@ -215,11 +212,7 @@ class PositionManager:
         plan, policy = book.plan, self.policy
         if abs(book.quantity) < EPS:
             return QuietLimits(blocked=plan is not None or bool(book.legs))
-        if (
-            plan is None
-            or Side(plan.side).sign * book.quantity < 0
-            or book.partials_filled > plan.partials_done
-        ):
+        if plan is None or not plan.holds(book.quantity) or book.partials_filled > plan.partials_done:
             return QuietLimits(blocked=True)
         up, down, sign = math.inf, -math.inf, plan.sign
         if plan.stop_price is not None:
@@ -259,7 +252,7 @@ class PositionManager:
         """Quiet candles went by (their highest high and lowest low): only the best price moves."""
         book = self._books.get(symbol)
         plan = book.plan if book is not None else None
-        if plan is not None and abs(book.quantity) >= EPS:  # type: ignore[union-attr]
+        if book is not None and plan is not None and plan.holds(book.quantity):
             plan.best_price = max(plan.best_price, high) if plan.sign > 0 else min(plan.best_price, low)
 
     # --- every candle ---------------------------------------------------------------------------------------
@@ -270,7 +263,7 @@ class PositionManager:
                 self._flat(symbol, book)
             return
         plan = book.plan
-        if plan is None or Side(plan.side).sign * book.quantity < 0:
+        if plan is None or not plan.holds(book.quantity):
             plan = self._new_plan(symbol, book, view)
             if plan is None:
                 return
@@ -290,7 +283,7 @@ class PositionManager:
         if abs(book.quantity) < EPS:
             self._flat(symbol, book)  # a close: its stops and targets go at once
             return
-        stale = book.plan is None or Side(book.plan.side).sign * book.quantity < 0
+        stale = book.plan is None or not book.plan.holds(book.quantity)
         if stale and self._new_plan(symbol, book, view) is None:
             return
         self._sync_legs(symbol, book, view.candle.close)

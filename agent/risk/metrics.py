@@ -49,6 +49,7 @@ __all__ = [
     "parametric_es",
     "parametric_var",
     "portfolio_es",
+    "portfolio_pnl",
     "portfolio_var",
     "projected_max_drawdown",
     "scale_to_horizon",
@@ -328,8 +329,9 @@ def correlated_exposure(
     return CorrelatedExposure(groups=tuple(groups), largest_net=largest, by_symbol=by_symbol)
 
 
-def _portfolio_pnl(position_notionals: Mapping[str, float], returns: pd.DataFrame) -> pd.Series | None:
-    """Per-row USD P&L ``sum_i notional_i * r_i,t`` over the rows where every held symbol has a return."""
+def portfolio_pnl(position_notionals: Mapping[str, float], returns: pd.DataFrame) -> pd.Series | None:
+    """Per-row USD P&L ``sum_i notional_i * r_i,t`` over the rows where every held symbol has a return; None
+    with no position."""
     held = {symbol: float(n) for symbol, n in position_notionals.items() if n != 0}
     for symbol, notional in held.items():
         if not math.isfinite(notional):
@@ -349,6 +351,19 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be 'historical' or 'parametric', got {method!r}")
 
 
+def _portfolio_tail(
+    position_notionals: Mapping[str, float], returns: pd.DataFrame, level: float, method: Method, es: bool
+) -> float:
+    level = _check_probability(level, "level")
+    _check_method(method)
+    pnl = portfolio_pnl(position_notionals, returns)
+    if pnl is None:
+        return 0.0
+    if method == "historical":
+        return historical_es(pnl, level) if es else historical_var(pnl, level)
+    return parametric_es(pnl, level) if es else parametric_var(pnl, level)
+
+
 def portfolio_var(
     position_notionals: Mapping[str, float], returns: pd.DataFrame, level: float, method: Method
 ) -> float:
@@ -357,21 +372,11 @@ def portfolio_var(
     ``returns`` holds per-symbol simple returns (columns = symbols); only the rows where every held symbol
     has a finite return are used. Zero notionals are ignored; no positions -> 0.0.
     """
-    level = _check_probability(level, "level")
-    _check_method(method)
-    pnl = _portfolio_pnl(position_notionals, returns)
-    if pnl is None:
-        return 0.0
-    return historical_var(pnl, level) if method == "historical" else parametric_var(pnl, level)
+    return _portfolio_tail(position_notionals, returns, level, method, es=False)
 
 
 def portfolio_es(
     position_notionals: Mapping[str, float], returns: pd.DataFrame, level: float, method: Method
 ) -> float:
     """Expected shortfall in USD (positive = loss) of the same P&L series as :func:`portfolio_var`."""
-    level = _check_probability(level, "level")
-    _check_method(method)
-    pnl = _portfolio_pnl(position_notionals, returns)
-    if pnl is None:
-        return 0.0
-    return historical_es(pnl, level) if method == "historical" else parametric_es(pnl, level)
+    return _portfolio_tail(position_notionals, returns, level, method, es=True)

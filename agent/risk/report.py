@@ -29,6 +29,7 @@ from agent.risk.metrics import (
     liquidation_distance,
     parametric_es,
     parametric_var,
+    portfolio_pnl,
     projected_max_drawdown,
     scale_to_horizon,
 )
@@ -84,9 +85,9 @@ def risk_report(
     held = {s: n for s, n in notionals.items() if n}
     pnl: pd.Series | None = None
     if held and all(s in hourly_returns.columns for s in held):
-        frame = hourly_returns[list(held)].dropna()
-        if len(frame) >= MIN_RETURNS:
-            pnl = frame.mul(pd.Series(held), axis=1).sum(axis=1)
+        pnl = portfolio_pnl(held, hourly_returns)
+        if pnl is not None and len(pnl) < MIN_RETURNS:
+            pnl = None
     tail = _tail_metrics(pnl) if pnl is not None else {"hour": None, "day": None}
     samples = [*equity_samples, equity] if equity_samples else [equity]
     current, worst = drawdown(samples)

@@ -166,11 +166,8 @@ class PaperExchange(Exchange):
         """Could this candle trigger or fill one of the symbol's resting orders, or liquidate its position?
         Every resting order (and the liquidation price) is reduced to two levels: the lowest a candle's high
         must reach and the highest its low must reach for anything to happen."""
-        band = self._bands.get(symbol)
-        if band is None:
-            band = self._band(symbol)
-            self._bands[symbol] = band
-        return high >= band[0] or low <= band[1]
+        up, down = self.quiet_band(symbol)
+        return high >= up or low <= down
 
     def _band(self, symbol: str) -> tuple[float, float]:
         up, down = math.inf, -math.inf  # a high at or above ``up``, or a low at or below ``down``, acts
@@ -266,7 +263,6 @@ class PaperExchange(Exchange):
             )
             session.add(order)
             session.flush()
-            self._changed_orders.add(order.client_id)
             if request.order_type.has_trigger:
                 if _triggered(order, mark, mark):
                     self._trigger(session, order, mark, mark)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared.marketdata.candles import EPOCH
 from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.prepared import PreparedMarketState, minute_frame
@@ -23,7 +24,6 @@ from shared.marketdata.snapshot import MarketState
 from shared.models import Candle
 
 CANDLE_SECONDS = 60
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MarketFeed(ABC):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -428,3 +429,31 @@ def test_a_flip_gets_a_bracket_for_the_new_position_only(database: Database) -> 
     assert by_role["take_profit"].quantity == pytest.approx(position.quantity)
     assert by_role["partial_take_profit"].quantity == pytest.approx(int(position.quantity * 500) / 1000)
     assert trade.exit_reason == "flip" and trade.side == "SELL"  # the short, closed by the flip
+
+
+def test_a_paper_liquidation_is_booked_as_a_trade_with_its_reason(database: Database) -> None:
+    """No stop, 20x leverage: a crash through the liquidation price closes the position on the exchange, and
+    the next maintenance books it as our exit order and a trade recorded as a liquidation."""
+    policy = replace(
+        PRESETS["aggressive"], leverage=20, max_leverage=20, stop_atr_multiple=0, min_liquidation_atr=0,
+        partial_take_profits="off", trailing_stop="off",
+    )  # fmt: skip
+    engine = make_engine(database, RecordingPublisher(), policy=policy)
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()
+    (held,) = engine.exchange.exchange_positions()  # type: ignore[attr-defined]
+    assert held.leverage == 20 and held.liquidation_price is not None
+    crash = held.liquidation_price * 0.99
+    engine.exchange.on_price("BTC-PERP", crash, engine.market_now() + pd.Timedelta(minutes=1), crash, crash)  # type: ignore[attr-defined]
+    assert engine.exchange.positions() == []
+    engine.maintain_orders()
+    with database.session() as session:
+        (trade,) = session.scalars(select(TradeRow)).all()
+        exit_order = session.scalar(select(OrderRow).where(OrderRow.exit_kind == "liquidation"))
+        position = session.get(PositionRow, "BTC-PERP")
+    assert exit_order is not None and exit_order.status == "FILLED" and exit_order.reduce_only
+    assert trade.exit_reason == "liquidation" and trade.exit_price == pytest.approx(held.liquidation_price)
+    assert position is not None and position.quantity == 0
+    engine.maintain_orders()  # booked once: a second pass changes nothing
+    assert count(database, TradeRow) == 1

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
@@ -122,7 +122,8 @@ class Engine:
         self.lock = threading.RLock()  # one writer of orders at a time: the loop, or the kill switch
         self._exchange_revision: int | None = None
         self._signals_waiting = True
-        self._stats_count = -1
+        self._pnls: dict[str | None, list[float]] | None = None  # closed trades' pnl: all (None), by source
+        self._pnls_seen = 0  # how many of the executor's closed trades are in _pnls
         self._stats: dict[str | None, TradeStats] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -424,54 +425,78 @@ class Engine:
         with self.db.session() as session:
             pending = list(
                 session.scalars(
-                    select(SignalRow.id)
+                    select(SignalRow)
                     .outerjoin(DecisionRow, DecisionRow.signal_id == SignalRow.id)
                     .where(DecisionRow.id.is_(None))
                     .order_by(SignalRow.id)
                     .limit(100)
                 )
             )
-        for signal_id in pending:
-            self.process_signal(signal_id)
+        for row in pending:
+            self._process(row)
         if len(pending) == 100:
             self._signals_waiting = True
         return len(pending)
 
     def process_signal(self, signal_id: int) -> None:
+        """Decide one stored signal (nothing if it is unknown or already decided)."""
         with self.db.session() as session:
             row = session.get(SignalRow, signal_id)
             if row is None or session.scalar(
                 select(DecisionRow.id).where(DecisionRow.signal_id == signal_id)
             ):
                 return
-            signal = _signal_from_row(row)
-        position = self._position(signal.symbol)
-        price = self.exchange.mark_price(signal.symbol)
-        blocked = self._blocked(signal.symbol)
-        if signal.symbol not in self.feeds or price is None:
-            decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {signal.symbol}", "engine")
+        self._process(row)
+
+    def _process(self, row: SignalRow) -> None:
+        """Analyst, risk gate, the decision and its order committed together, then the order placed and the
+        position protected. ``row``: a pending signal as read (detached); a decision stored meanwhile by
+        someone else makes the commit fail, and nothing is placed."""
+        signal = _signal_from_row(row)
+        symbol = signal.symbol
+        positions, unresolved = self._books(symbol)
+        price = self.exchange.mark_price(symbol)
+        blocked = self._blocked(symbol, unresolved)
+        if symbol not in self.feeds or price is None:
+            decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {symbol}", "engine")
         elif blocked and signal.action is not SignalAction.CLOSE:
             decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
         else:
-            decision = self._decide(signal, self._market_context(signal.symbol, price, position))
+            decision = self._decide(signal, self._market_context(symbol, price, positions))
         with self.lock:  # the kill switch cannot slip between this check and the order
-            context = self._risk_context(signal.symbol, price or 0.0, signal.source)
+            context = self._risk_context(symbol, price or 0.0, signal.source)
             verdict = assess(decision, signal, context, self.policy)
-            client_id = self._commit_decision(signal_id, signal, decision, verdict)
+            order = self._commit_decision(row, signal, decision, verdict)
             self.status.signals_processed += 1
-            if client_id is not None:
-                self.executor.submit(client_id, verdict.details.get("leverage", self.policy.order_leverage))
-                if signal.symbol in self.views:
-                    self.manager.protect(signal.symbol, self.views[signal.symbol])
+            if order is not None:
+                leverage = verdict.details.get("leverage", self.policy.order_leverage)
+                self.executor.submit(order.client_id, leverage, committed=order)
+                if symbol in self.views:
+                    self.manager.protect(symbol, self.views[symbol])
 
-    def _market_context(self, symbol: str, price: float, position: Position) -> MarketContext:
+    def _books(self, symbol: str) -> tuple[dict[str, Position], str | None]:
+        """Our open positions (and this market's even when flat, for its realised PnL), and an order in this
+        market whose placement outcome is unknown (PENDING_SUBMIT: until reconciliation settles it, a new
+        entry could double the exposure), read together."""
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(PositionRow).where(or_(PositionRow.quantity != 0, PositionRow.symbol == symbol))
+            )
+            positions = {
+                r.symbol: Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl) for r in rows
+            }
+            unresolved = session.scalar(
+                select(OrderRow.client_id).where(
+                    OrderRow.symbol == symbol, OrderRow.status == OrderStatus.PENDING_SUBMIT.value
+                )
+            )
+        return positions, unresolved
+
+    def _market_context(self, symbol: str, price: float, positions: dict[str, Position]) -> MarketContext:
         """What the analyst sees: the market across timeframes, the portfolio, the limits and (for AI
         analysts) its own track record."""
-        with self.db.session() as session:
-            portfolio = tuple(
-                Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl)
-                for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
-            )
+        position = positions.get(symbol, Position(symbol, 0.0, 0.0))
+        portfolio = tuple(p for p in positions.values() if p.quantity != 0)
         policy = self.policy
         limits = {
             "trading_state": self.guard.state, "max_position_size": policy.max_position_size,
@@ -487,29 +512,29 @@ class Engine:
             portfolio=portfolio, limits=limits, track_record=record,
         )  # fmt: skip
 
-    def _blocked(self, symbol: str) -> str:
-        """Why new entries in this market are blocked right now ("" if they are not)."""
-        unknown = self._unresolved_order(symbol)
+    def _blocked(self, symbol: str, unknown: str | None) -> str:
+        """Why new entries in this market are blocked right now ("" if they are not); ``unknown``: its
+        order of unknown outcome, if any (``_books``)."""
+        if symbol not in self.feeds:
+            return f"no market data for {symbol}"
         if unknown:
             return f"the outcome of order {unknown} in {symbol} is not known yet"
         if symbol in self.external:
             return f"{symbol} has EXTERNAL activity: {self.external[symbol]}"
-        feed = self.feeds.get(symbol)
-        if feed is not None and feed.stale:
+        if self.feeds[symbol].stale:
             return f"market data for {symbol} is stale"
         return ""
 
     def _risk_context(self, symbol: str, price: float, source: str) -> RiskContext:
         """Our books (every position, read now, under the lock), the account and the market's facts."""
         account = self.exchange.account()
-        position = Position(symbol, 0.0, 0.0)
-        others: dict[str, float] = {}
-        with self.db.session() as session:
-            for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0)):
-                if r.symbol == symbol:
-                    position = Position(symbol, r.quantity, r.entry_price, r.realized_pnl)
-                else:
-                    others[r.symbol] = r.quantity * (self.exchange.mark_price(r.symbol) or r.entry_price)
+        positions, unresolved = self._books(symbol)
+        position = positions.get(symbol, Position(symbol, 0.0, 0.0))
+        others = {
+            p.symbol: p.quantity * (self.exchange.mark_price(p.symbol) or p.entry_price)
+            for p in positions.values()
+            if p.symbol != symbol and p.quantity != 0
+        }
         atr = (
             self.markets[symbol].indicator(self.policy.atr_timeframe, "atr")
             if symbol in self.markets
@@ -521,29 +546,35 @@ class Engine:
             free_collateral=account.free_collateral, other_notionals=others,
             correlation=self.correlations() if others else {}, atr=atr if atr == atr else None,
             trading_state=self.guard.state, state_reason=self.guard.status.reason,
-            blocked=self._blocked(symbol) if symbol in self.feeds else f"no market data for {symbol}",
+            blocked=self._blocked(symbol, unresolved),
             stats=self.trade_stats(source), account_stats=self.trade_stats(refresh=False),
             maintenance_ratio=getattr(config, "maintenance_ratio", 0.03),
             market_max_leverage=getattr(config, "max_leverage", 20.0),
         )  # fmt: skip
 
     def trade_stats(self, source: str | None = None, refresh: bool = True) -> TradeStats:
-        """Win rate, payoff and streaks of the journal's closed trades, of one signal source or of all (cached
-        until a trade closes; ``refresh=False``: as last read)."""
-        if not refresh and self._stats_count >= 0:
-            return self._stats.get(source, TradeStats())
-        with self.db.session() as session:
-            count = int(session.scalar(select(func.count()).select_from(TradeRow)) or 0)
-            if count != self._stats_count:
-                rows = session.execute(
-                    select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
-                ).all()
-                self._stats_count = count
-                self._stats.clear()
-                self._stats[None] = TradeStats.from_pnls([pnl for _, pnl in rows])
-                for name in {s for s, _ in rows}:
-                    self._stats[name] = TradeStats.from_pnls([pnl for s, pnl in rows if s == name])
+        """Win rate, payoff and streaks of the journal's closed trades, of one signal source or of all. The
+        journal is read once; after that the trades this engine books are added as they close (it is their
+        only writer). ``refresh=False``: as last computed."""
+        if self._pnls is None:
+            with self.db.session() as session:
+                query = select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
+                rows = session.execute(query).all()
+            self._pnls = {None: []}
+            self._add_trades([(s, pnl) for s, pnl in rows])
+            self._pnls_seen = len(self.executor.closed_trades)
+        elif refresh and self._pnls_seen < len(self.executor.closed_trades):
+            self._add_trades(self.executor.closed_trades[self._pnls_seen :])
+            self._pnls_seen = len(self.executor.closed_trades)
         return self._stats.get(source, TradeStats())
+
+    def _add_trades(self, trades: Sequence[tuple[str, float]]) -> None:
+        assert self._pnls is not None
+        for name, pnl in trades:
+            self._pnls[None].append(pnl)
+            self._pnls.setdefault(name, []).append(pnl)
+        for source in {None, *(name for name, _ in trades)}:
+            self._stats[source] = TradeStats.from_pnls(self._pnls[source])
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
         try:
@@ -553,9 +584,11 @@ class Engine:
             return Decision(DecisionAction.HOLD, 0.0, f"analyst {self.analyst.name} failed: {exc}", "engine")
 
     def _commit_decision(
-        self, signal_id: int, signal: Signal, decision: Decision, verdict: RiskVerdict
-    ) -> str | None:
-        """Decision (+ its order, if approved) in one transaction. None if already decided or vetoed."""
+        self, signal_row: SignalRow, signal: Signal, decision: Decision, verdict: RiskVerdict
+    ) -> OrderRow | None:
+        """Decision (+ its order, if approved) in one transaction; the committed order, or None if the signal
+        was already decided or the decision vetoed."""
+        signal_id = signal_row.id
         batch = self.journal.pending()
         try:
             with self.db.session() as session:
@@ -577,12 +610,8 @@ class Engine:
                     )  # fmt: skip
                     order = self.executor.pending_row(plan, signal_id, row.id)
                     session.add(order)
-                    session.flush()
-                signal_row = session.get(SignalRow, signal_id)
-                assert signal_row is not None
                 batch.record(session, "signal", signal_dict(signal_row, row))
                 batch.record(session, "decision", decision_dict(row))
-                client_id = order.client_id if order else None
         except IntegrityError:
             log_event(logger, "signal_already_decided", signal_id=signal_id)
             return None
@@ -591,24 +620,7 @@ class Engine:
             logger, "signal_decided", signal_id=signal_id, action=decision.action.value,
             approved=verdict.approved, reason=verdict.reason, quantity=verdict.quantity,
         )  # fmt: skip
-        return client_id
-
-    def _unresolved_order(self, symbol: str) -> str | None:
-        """An order in this market whose placement outcome is unknown (PENDING_SUBMIT): until reconciliation
-        settles it, a new entry could double the exposure."""
-        with self.db.session() as session:
-            return session.scalar(
-                select(OrderRow.client_id).where(
-                    OrderRow.symbol == symbol, OrderRow.status == OrderStatus.PENDING_SUBMIT.value
-                )
-            )
-
-    def _position(self, symbol: str) -> Position:
-        with self.db.session() as session:
-            row = session.get(PositionRow, symbol)
-            if row is None:
-                return Position(symbol, 0.0, 0.0)
-            return Position(symbol, row.quantity, row.entry_price, row.realized_pnl)
+        return order
 
     def correlations(self, window: int = 240) -> dict[str, dict[str, float | None]]:
         """Correlation of 1m log returns across the traded symbols over their common candles (empty with

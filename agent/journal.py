@@ -1,5 +1,7 @@
 """The journal: events are written in the same transaction as the change they describe, and published
-to the dashboard only after that transaction commits."""
+to the dashboard only after that transaction commits.
+
+The events of one transaction are inserted together, just before it commits (``shared.db.insert_later``)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.db import EventRow
+from shared.db import EventRow, insert_later
 from shared.events import EventPublisher
 
 
@@ -37,7 +39,8 @@ class JournalBatch:
         self._events: list[tuple[str, dict[str, Any]]] = []
 
     def record(self, session: Session, name: str, data: dict[str, Any]) -> None:
-        session.add(EventRow(type=name, payload=data))
+        """Journal an event in ``session``'s transaction (written when it commits, in recorded order)."""
+        insert_later(session, EventRow, {"type": name, "payload": data})
         self._events.append((name, data))
 
     def flush(self) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.risk.presets import RiskPolicy
@@ -188,12 +189,17 @@ class PositionManager:
 
     def _save(self, plan: Plan, new: bool = False) -> None:
         """Persist the plan (the best price is saved along with any other change, not on its own: after a
-        restart a trailing stop may start from a slightly older best price, never a better one)."""
+        restart a trailing stop may start from a slightly older best price, never a better one). ``new``:
+        the books read no plan for this market, so it is inserted (updated if one is there after all)."""
+        if new:
+            try:
+                with self._db.session() as session:
+                    session.add(plan.to_row())
+                return
+            except IntegrityError:
+                log_event(logger, "position_plan_existed", logging.WARNING, symbol=plan.symbol)
         values = {f.name: getattr(plan, f.name) for f in fields(plan)}
         with self._db.session() as session:
-            if new and session.get(PositionPlanRow, plan.symbol) is None:
-                session.add(plan.to_row())
-                return
             updated = session.execute(
                 update(PositionPlanRow).where(PositionPlanRow.symbol == plan.symbol).values(**values)
             )
@@ -300,15 +306,17 @@ class PositionManager:
 
     def _new_plan(self, symbol: str, book: _Book, view: MarketView) -> Plan | None:
         side = Side.BUY if book.quantity > 0 else Side.SELL
-        with self._db.session() as session:
-            entry = session.scalar(
-                select(OrderRow)
+        with self._db.session() as session:  # the latest entry order of this side, its decision and signal
+            found = session.execute(
+                select(OrderRow, DecisionRow, SignalRow)
+                .outerjoin(DecisionRow, DecisionRow.id == OrderRow.decision_id)
+                .outerjoin(SignalRow, SignalRow.id == OrderRow.signal_id)
                 .where(OrderRow.symbol == symbol, OrderRow.side == side.value, OrderRow.filled_quantity > 0,
                        OrderRow.reduce_only.is_(False))
                 .order_by(OrderRow.id.desc())
-            )  # fmt: skip
-            decision = session.get(DecisionRow, entry.decision_id) if entry and entry.decision_id else None
-            signal = session.get(SignalRow, entry.signal_id) if entry and entry.signal_id else None
+                .limit(1)
+            ).first()  # fmt: skip
+        entry, decision, signal = found if found is not None else (None, None, None)
         stop = (decision.risk or {}).get("stop") if decision else None
         if stop is None and view.atr and self.policy.stop_atr_multiple > 0:
             stop = book.entry_price - side.sign * self.policy.stop_atr_multiple * view.atr
@@ -333,7 +341,7 @@ class PositionManager:
             level_kind=("support" if side is Side.BUY else "resistance") if level is not None else "",
             opened_at=view.now,
         )  # fmt: skip
-        self._save(plan, new=True)
+        self._save(plan, new=book.plan is None)
         book.plan = plan
         log_event(
             logger, "position_plan", symbol=symbol, side=side.value, entry=price, stop=stop,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
     inspect,
     select,
     text,
@@ -434,6 +435,25 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_LATER = "bluefinai_insert_later"
+
+
+def insert_later(session: Session, model: type[Base], values: dict[str, Any]) -> None:
+    """Insert a row that nothing in this transaction reads back (journal events, ledger entries), together
+    with the others of its table, in one statement just before the transaction commits. An ORM insert per
+    row costs as much as the rest of a typical transaction."""
+    pending: dict[type[Base], list[dict[str, Any]]] | None = session.info.get(_LATER)
+    if pending is None:
+        pending = session.info[_LATER] = {}
+        event.listen(session, "before_commit", _insert_pending, once=True)
+    pending.setdefault(model, []).append(values)
+
+
+def _insert_pending(session: Session) -> None:
+    for model, rows in session.info.pop(_LATER, {}).items():
+        session.execute(insert(model), rows)
 
 
 def get_state(session: Session, key: str, default: Any = None) -> Any:

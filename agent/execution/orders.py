@@ -55,6 +55,7 @@ class OrderExecutor:
         self._exchange = exchange
         self._journal = journal
         self.revision: dict[str, int] = {}  # per symbol: bumped whenever one of its orders or fills changes
+        self.closed_trades: list[tuple[str, float]] = []  # (signal source, pnl) of each trade booked here
 
     def _touched(self, symbol: str) -> None:
         self.revision[symbol] = self.revision.get(symbol, 0) + 1
@@ -79,17 +80,20 @@ class OrderExecutor:
             reason=plan.reason,
         )
 
-    def submit(self, client_id: str, leverage: float) -> None:
-        """Send a committed PENDING_SUBMIT order to the exchange, once."""
-        with self._db.session() as session:
-            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
-            if row is None or row.status != OrderStatus.PENDING_SUBMIT.value:
-                return
-            request = OrderRequest(
-                client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
-                order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
-                trigger_price=row.trigger_price, price=row.limit_price,
-            )  # fmt: skip
+    def submit(self, client_id: str, leverage: float, committed: OrderRow | None = None) -> None:
+        """Send a committed PENDING_SUBMIT order to the exchange, once. ``committed``: the row as the caller
+        has just committed it, under the lock that orders go out under (saves reading it back)."""
+        row = committed
+        if row is None:
+            with self._db.session() as session:
+                row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+        if row is None or row.client_id != client_id or row.status != OrderStatus.PENDING_SUBMIT.value:
+            return
+        request = OrderRequest(
+            client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
+            order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
+            trigger_price=row.trigger_price, price=row.limit_price,
+        )  # fmt: skip
         try:
             result = self._exchange.place_order(request)
         except Rejected as exc:
@@ -197,6 +201,7 @@ class OrderExecutor:
     def apply_result(self, result: OrderResult) -> None:
         """Fold an exchange result into orders, fills, positions and trades (idempotent by trade id)."""
         batch = self._journal.pending()
+        closed: list[tuple[str, float]] = []
         with self._db.session() as session:
             row = session.scalar(select(OrderRow).where(OrderRow.client_id == result.client_id))
             if row is None:
@@ -223,6 +228,7 @@ class OrderExecutor:
                 batch.record(session, "position", position_dict(position, fill.price))
                 if trade is not None:
                     batch.record(session, "trade", trade_dict(trade))
+                    closed.append((trade.signal_source, trade.pnl))
             changed = row.status != result.status.value or row.filled_quantity != result.filled_quantity
             row.status = transition(row.status, result.status).value
             row.not_found = 0
@@ -231,11 +237,13 @@ class OrderExecutor:
             row.price = result.average_price
             if result.reason:
                 row.reason = result.reason
-            if not changed:
-                return  # nothing new (a routine look-up): no event, no revision
-            self._touched(row.symbol)
-            session.flush()
-            batch.record(session, "order", order_dict(row))
+            if changed:
+                self._touched(row.symbol)
+                session.flush()
+                batch.record(session, "order", order_dict(row))
+        self.closed_trades.extend(closed)  # committed
+        if not changed:
+            return  # nothing new (a routine look-up): no event, no revision
         batch.flush()
         log_event(
             logger, "order_result", client_id=result.client_id, status=result.status.value,

@@ -28,7 +28,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.accounting import apply_fill
-from shared.db import Database, PaperAccountRow, PaperFillRow, PaperLedgerRow, PaperOrderRow, PaperPositionRow
+from shared.db import (
+    Database,
+    PaperAccountRow,
+    PaperFillRow,
+    PaperLedgerRow,
+    PaperOrderRow,
+    PaperPositionRow,
+    insert_later,
+)
 from shared.errors import Rejected, Temporary
 from shared.exchange.base import Account, Exchange, ExchangePosition
 from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
@@ -235,6 +243,9 @@ class PaperExchange(Exchange):
             ):
                 raise Rejected(f"duplicate client id {request.client_id}")
             position = self._position_row(session, request.symbol)
+            # read (and held, the session's identity map is weak) before the order is added: a read after it
+            # would flush the order before its outcome is known, and write it twice
+            account = session.get(PaperAccountRow, ACCOUNT_ID)
             if request.leverage > self.config.max_leverage:
                 raise Rejected(
                     f"leverage {request.leverage} above the market maximum {self.config.max_leverage}"
@@ -261,8 +272,7 @@ class PaperExchange(Exchange):
                 status=OrderStatus.OPEN.value,
                 created_at=self._clock,
             )
-            session.add(order)
-            session.flush()
+            session.add(order)  # inserted with its outcome when the transaction flushes, not before
             if request.order_type.has_trigger:
                 if _triggered(order, mark, mark):
                     self._trigger(session, order, mark, mark)
@@ -271,6 +281,7 @@ class PaperExchange(Exchange):
             self._changed_orders.discard(order.client_id)  # the caller gets this result directly
             if order.status == OrderStatus.REJECTED.value:
                 raise Rejected(order.reason or "rejected")
+            del account
             return self._result(session, order)
 
     def _execute_now(self, session: Session, order: PaperOrderRow, mark: float) -> None:
@@ -355,7 +366,8 @@ class PaperExchange(Exchange):
         new_margin = kept + (initial_margin(opened, price, leverage) if opened > EPS else 0.0)
         if abs(effect.position.quantity) <= EPS:
             new_margin = 0.0
-        others = self._margin_used(session, exclude=order.symbol)
+        with session.no_autoflush:  # a paper transaction changes one market: the others are as stored
+            others = self._margin_used(session, exclude=order.symbol)
         free_after = account.balance + effect.realized_pnl - fee - others - new_margin
         if new_margin > row.margin + EPS and free_after < -EPS:
             extra = new_margin - row.margin
@@ -400,7 +412,6 @@ class PaperExchange(Exchange):
                 time=self._clock,
             )
         )
-        session.flush()
         return True
 
     def _clip_reduce_only(self, session: Session, order: PaperOrderRow) -> float:
@@ -557,9 +568,8 @@ class PaperExchange(Exchange):
             self._next_funding += interval
 
     def _ledger(self, session: Session, kind: str, symbol: str, amount: float, reference: str) -> None:
-        session.add(
-            PaperLedgerRow(kind=kind, symbol=symbol, amount=amount, time=self._clock, reference=reference)
-        )
+        values = {"kind": kind, "symbol": symbol, "amount": amount, "reference": reference}
+        insert_later(session, PaperLedgerRow, {**values, "time": self._clock})
 
     # --- reads -------------------------------------------------------------------------------------------
     def cancel_order(self, client_id: str) -> OrderResult:

@@ -137,7 +137,7 @@ def test_crash_between_commit_and_exchange_is_resolved_without_a_second_order(da
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     signal_id = add_signal(database, "k1", "buy")
-    engine.executor.submit = lambda client_id, leverage: None  # type: ignore[method-assign]  # "crash"
+    engine.executor.submit = lambda client_id, leverage, committed=None: None  # type: ignore[method-assign]  # "crash"
     engine.process_pending_signals()
     with database.session() as session:
         assert session.scalar(select(OrderRow.status)) == "PENDING_SUBMIT"
@@ -394,7 +394,7 @@ def test_no_new_entry_while_an_earlier_orders_outcome_is_unknown(database: Datab
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     add_signal(database, "k1", "buy")
-    engine.executor.submit = lambda client_id, leverage: None  # type: ignore[method-assign]  # outcome unknown
+    engine.executor.submit = lambda client_id, leverage, committed=None: None  # type: ignore[method-assign]  # outcome unknown
     engine.process_pending_signals()
     add_signal(database, "k2", "sell")
     engine.process_pending_signals()

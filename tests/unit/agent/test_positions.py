@@ -237,3 +237,16 @@ def test_review_of_the_rules_analyst_names_the_values() -> None:
             found[side] = found[side] or (analyst.review(side, state) or "")
     assert "against the long: EMA20=" in found[Side.BUY] and "MACD hist=" in found[Side.BUY]
     assert "against the short" in found[Side.SELL]
+
+
+def test_a_new_plan_over_a_stored_one_updates_it(tmp_path: Any) -> None:
+    """The books said no plan, but one is stored (written meanwhile): saving the new plan replaces it."""
+    db, engine = prepared_engine(tmp_path / "plan.db", QUIET)
+    enter_long(engine, db, 0.005)
+    plan = engine.manager.plan("BTC-PERP")
+    assert plan is not None
+    moved = replace(plan, stop_price=(plan.stop_price or 0.0) - 10.0, best_price=plan.best_price + 1.0)
+    engine.manager._save(moved, new=True)
+    with db.session() as session:
+        (row,) = session.scalars(select(PositionPlanRow)).all()
+    assert row.stop_price == moved.stop_price and row.best_price == moved.best_price

@@ -8,7 +8,17 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import SCHEMA_VERSION, Database, DecisionRow, SignalRow, get_state, set_state
+from shared.db import (
+    SCHEMA_VERSION,
+    Database,
+    DecisionRow,
+    EventRow,
+    PaperLedgerRow,
+    SignalRow,
+    get_state,
+    insert_later,
+    set_state,
+)
 
 
 def signal(key: str) -> SignalRow:
@@ -99,3 +109,24 @@ def test_migrate_adds_new_columns_to_an_old_table(tmp_path: object) -> None:
     with db.session() as session:
         row = session.execute(text("SELECT quantity, leverage, margin FROM paper_positions")).one()
     assert tuple(row) == (0.5, 3.0, 0.0)
+
+
+def test_rows_inserted_later_are_written_in_order_at_commit_and_not_on_rollback(database: Database) -> None:
+    moment = datetime(2022, 1, 1, tzinfo=UTC)
+    with database.session() as session:
+        for number in range(3):
+            insert_later(session, EventRow, {"type": f"e{number}", "payload": {"n": number}})
+        insert_later(
+            session, PaperLedgerRow, {"kind": "fee", "symbol": "BTC-PERP", "amount": -1.5, "time": moment}
+        )
+        assert session.scalar(select(func.count()).select_from(EventRow)) == 0  # not before the commit
+    with pytest.raises(RuntimeError), database.session() as session:
+        insert_later(session, EventRow, {"type": "lost", "payload": {}})
+        raise RuntimeError("the transaction fails")
+    with database.session() as session:
+        events = session.execute(select(EventRow.type, EventRow.payload).order_by(EventRow.id)).all()
+        ledger = session.execute(
+            select(PaperLedgerRow.kind, PaperLedgerRow.amount, PaperLedgerRow.time)
+        ).all()
+    assert [tuple(e) for e in events] == [("e0", {"n": 0}), ("e1", {"n": 1}), ("e2", {"n": 2})]
+    assert [tuple(r) for r in ledger] == [("fee", -1.5, moment)]

@@ -1,13 +1,15 @@
 """Fast-forward over quiet candles in a backtest: the same results as stepping every candle, much sooner.
 
 Most minutes of a backtest change nothing but the price: no resting order is reached, no liquidation, no
-stop to move, no timeframe closes that a signal source or exit rule reads, no funding settlement that
-matters, no new UTC day, no breaker crossed. Before each candle the driver asks ``quiet`` how many of the
-coming candles are like that, checking every condition at once over the candles' arrays (numpy); ``skip``
-then applies them in one go: the market state moves its cursor, the exchange its mark and clock, the
-position plan its best price, the breakers their peak, and the equity of each of those minutes is computed
-from the same formula ``PaperExchange.account`` uses. The first candle that is not quiet goes through the
-engine's normal step. A test runs backtests both ways and compares trades and equity exactly.
+stop to move, no timeframe closes that an exit rule reads, no signal source due (each names the closes it
+reads or the time it acts next: a replayed alert's time, an internal cross found ahead on the prepared
+market state), no funding settlement that matters, no new UTC day, no breaker crossed. Before each candle
+the driver asks ``quiet`` how many of the coming candles are like that, checking every condition at once
+over the candles' arrays (numpy); ``skip`` then applies them in one go: the market state moves its cursor,
+the exchange its mark and clock, the position plan its best price, the breakers their peak, and the equity
+of each of those minutes is computed from the same formula ``PaperExchange.account`` uses. The first
+candle that is not quiet goes through the engine's normal step. A test runs backtests both ways and
+compares trades and equity exactly.
 
 Only for a single market replayed from a file onto the paper exchange (with several markets every candle
 goes through the normal step).
@@ -58,10 +60,12 @@ class FastForward:
         count = min(stop, start + CHUNK) - start
         if limits.blocked or count <= 0:
             return 0
+        sources = [source.quiet(symbol, market) for source in engine.signal_sources]
         count = self._before_times(
-            count, start, limits.at, exchange.funding_event(), engine.guard.next_event()
-        )
-        count = self._before_closes(count, market, limits.timeframes)
+            count, start, limits.at, exchange.funding_event(), engine.guard.next_event(),
+            *(at for _, at in sources),
+        )  # fmt: skip
+        count = self._before_closes(count, market, limits.timeframes.union(*(tfs for tfs, _ in sources)))
         if count <= 0:
             return 0
         candles = feed.ohlcv[start : start + count]
@@ -75,21 +79,20 @@ class FastForward:
         return count if breach is None else breach
 
     def _before_times(self, count: int, start: int, *moments: datetime | None) -> int:
+        """Candles that close before every moment: the one closing at (or just after) a moment goes through
+        the normal step."""
         assert self.feed is not None
         closes = self.feed.close_stamps[start : start + count]
-        sources = [source.quiet()[1] for source in self.engine.signal_sources]
-        for moment in (*moments, *sources):
+        for moment in moments:
             if moment is not None:
                 seconds = (moment - EPOCH).total_seconds()
                 count = min(count, int(np.searchsorted(closes, math.ceil(seconds), side="left")))
         return count
 
     def _before_closes(self, count: int, market: PreparedMarketState, timeframes: frozenset[str]) -> int:
-        wanted = set(timeframes)
-        for source in self.engine.signal_sources:
-            wanted |= source.quiet()[0]
+        """Candles before the next close of any of ``timeframes`` (that one goes through the normal step)."""
         first = market.cursor + 1  # the market-state index of the feed's next candle
-        for timeframe in wanted:
+        for timeframe in timeframes:
             closes_at = market.next_close(timeframe, first)
             if closes_at is not None:
                 count = min(count, closes_at - first)

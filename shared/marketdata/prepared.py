@@ -6,7 +6,9 @@ every timeframe with the aggregator's exact rules (a candle closes with its last
 when a minute of a later bucket arrives; empty buckets make no candle), the minute at which each closes,
 and the indicators of every closed candle (``shared.indicators.compute``, equal to the incremental fold).
 ``add_minute`` then only moves a cursor. Everything it shows is what ``MarketState`` would show after the
-same minutes (a test compares them minute by minute on the real month).
+same minutes (a test compares them minute by minute on the real month); besides, a reader that plans ahead
+(internal signals finding their next cross, so a backtest can skip to it) reads every row at once
+(``indicator_rows``, ``closing_minutes``, ``close_time_of_row``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -82,6 +84,13 @@ def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray) -
     )  # fmt: skip
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of prepared data that a reader cannot change under the state's feet."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 class PreparedMarketState(MarketState):
     """A ``MarketState`` whose minutes are known in advance (``frame``: timestamp, open, high, low, close,
     volume, in order, starting with the first minute the state will be given)."""
@@ -147,6 +156,25 @@ class PreparedMarketState(MarketState):
         closes = self._closes_at[timeframe]
         at = bisect_left(closes, minute)
         return closes[at] if at < len(closes) else None
+
+    def rows_closed(self, timeframe: str) -> int:
+        """How many candles of ``timeframe`` have closed so far (the index of the next one to close)."""
+        return self._closed[timeframe]
+
+    def indicator_rows(self, timeframe: str, name: str) -> np.ndarray:
+        """One indicator of every candle of ``timeframe`` in the data, closed or still ahead, in close order
+        (from the first minute given on: a reader can plan ahead, e.g. when the next signal is due)."""
+        return _read_only(self._frames[timeframe].indicators[name])
+
+    def closing_minutes(self, timeframe: str) -> np.ndarray:
+        """The minute index whose arrival closes each candle of ``timeframe`` (several candles may close at
+        one minute, across a gap)."""
+        return _read_only(self._frames[timeframe].closes_at)
+
+    def close_time_of_row(self, timeframe: str, row: int) -> datetime:
+        """The market time (close of the minute) at which candle ``row`` of ``timeframe`` closes."""
+        minute = self._frames[timeframe].closes_at[row]
+        return EPOCH + timedelta(seconds=int(self._stamps[minute]) + TIMEFRAMES["1m"])
 
     def skip(self, count: int) -> None:
         """Take the next ``count`` minutes at once (a run of quiet candles in a backtest): the state is then

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from agent.backtest import BacktestRequest, run_backtest
+from agent.engine import Engine
 from agent.fast_forward import FastForward
+from shared.marketdata.feeds import MarketFeed
+from shared.models import Candle
 from tests.unit.agent.test_backtest import alerts, data  # noqa: F401 - fixtures
 
 FOLLOW = {
@@ -55,12 +58,21 @@ def test_fast_forward_gives_the_same_trades_and_equity(name: str, data: Path, al
 
 def test_most_candles_are_skipped(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     skipped: list[int] = []
-    original = FastForward.skip
+    stepped: list[Candle] = []
+    original_skip, original_step = FastForward.skip, Engine.on_candle
 
     def counting(self: FastForward, count: int) -> Any:
         skipped.append(count)
-        return original(self, count)
+        return original_skip(self, count)
+
+    def stepping(self: Engine, feed: MarketFeed, candle: Candle) -> None:
+        stepped.append(candle)
+        original_step(self, feed, candle)
 
     monkeypatch.setattr(FastForward, "skip", counting)
+    monkeypatch.setattr(Engine, "on_candle", stepping)
     result = run_backtest(BacktestRequest({"BTC-PERP": data}, overrides=FOLLOW, progress=False))
-    assert sum(skipped) > 0.8 * result.candles  # only the 15m closes and the trades' candles go through
+    assert sum(skipped) + len(stepped) == result.candles
+    assert sum(skipped) > 0.8 * result.candles
+    # the SMA crosses are known ahead: only their candles and the trades' go through, not every 15m close
+    assert len(stepped) < 0.25 * result.candles / 15

@@ -4,7 +4,8 @@ A backtest knows every candle in advance. Instead of folding each minute into si
 incremental indicator states (``MarketState``), this computes, once and with numpy/pandas, the candles of
 every timeframe with the aggregator's exact rules (a candle closes with its last minute, or across a gap
 when a minute of a later bucket arrives; empty buckets make no candle), the minute at which each closes,
-and the indicators of every closed candle (``shared.indicators.compute``, equal to the incremental fold).
+and the indicators of every closed candle (``shared.indicators.compute``, equal to the incremental fold;
+computed per timeframe when first read).
 ``add_minute`` then only moves a cursor. Everything it shows is what ``MarketState`` would show after the
 same minutes (a test compares them minute by minute on the real month); besides, a reader that plans ahead
 (internal signals finding their next cross, so a backtest can skip to it) reads every row at once
@@ -17,6 +18,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -41,8 +43,18 @@ class _Timeframe:
     closes_at: np.ndarray  # the minute index whose arrival closes it (non-decreasing)
     first_minute: np.ndarray  # per minute: index of the first minute of its bucket
     bucket_end: np.ndarray  # per minute: does this minute close its own bucket
-    indicators: dict[str, np.ndarray]
-    trends: np.ndarray  # trend_regime of each candle
+
+    @cached_property
+    def indicators(self) -> dict[str, np.ndarray]:
+        """Every indicator of every closed candle, computed when first read: a backtest pays only for the
+        timeframes something looks at (a follow-the-signal run never reads the 1m ones, the costliest)."""
+        table = compute(pd.DataFrame(self.ohlcv, columns=["open", "high", "low", "close", "volume"]))
+        return {column: table[column].to_numpy(dtype=float) for column in INDICATOR_COLUMNS}
+
+    @cached_property
+    def trends(self) -> np.ndarray:
+        """trend_regime of each candle."""
+        return _trends(self.indicators)
 
 
 def _trends(indicators: dict[str, np.ndarray]) -> np.ndarray:
@@ -74,13 +86,9 @@ def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray) -
         candles[:, 2] = np.minimum.reduceat(ohlcv[:, 2], starts)[closed]
         candles[:, 3] = ohlcv[ends[closed], 3]
         candles[:, 4] = np.add.reduceat(ohlcv[:, 4], starts)[closed]
-    frame = pd.DataFrame(candles, columns=["open", "high", "low", "close", "volume"])
-    table = compute(frame)
-    indicators = {column: table[column].to_numpy(dtype=float) for column in INDICATOR_COLUMNS}
-    trends = _trends(indicators)
     return _Timeframe(
         name, seconds, bucket[starts[closed]], candles, (ends - starts + 1)[closed], closes_at[closed],
-        first_minute, stamps + 60 >= bucket + seconds, indicators, trends,
+        first_minute, stamps + 60 >= bucket + seconds,
     )  # fmt: skip
 
 

@@ -114,12 +114,15 @@ def _set_funding(engine: Engine, rate: float) -> None:
         engine.exchange.set_funding_rate(funding)  # type: ignore[attr-defined]
 
 
-def _total_candles(feeds: list[ReplayFeed], end: datetime | None) -> int:
-    total = 0
+def _stops(feeds: list[ReplayFeed], end: datetime | None) -> dict[str, int]:
+    """Per market, the row its run ends before (the end of the data, or the first candle at ``end``)."""
+    stops = {}
     for feed in feeds:
-        opens = feed.open_stamps[feed.cursor :]
-        total += len(opens) if end is None else int(np.searchsorted(opens, end.timestamp(), side="left"))
-    return total
+        opens = feed.open_stamps
+        stops[feed.symbol] = (
+            len(opens) if end is None else int(np.searchsorted(opens, end.timestamp(), side="left"))
+        )
+    return stops
 
 
 def replay(
@@ -132,28 +135,29 @@ def replay(
     candles = 0
     show = sys.stderr.isatty() if progress is None else progress
     skipper = FastForward(engine) if fast_forward else None
-    total = _total_candles(feeds, end)
-    stop = feeds[0].cursor + total if len(feeds) == 1 else 0  # the row a single market's run ends before
+    stops = _stops(feeds, end)
+    total = sum(max(stops[f.symbol] - f.cursor, 0) for f in feeds)
     with tqdm(total=total, unit="candle", desc="backtest", disable=not show) as bar:
         while True:
-            if skipper is not None and (quiet := skipper.quiet(stop)):
+            if skipper is not None and (quiet := skipper.quiet(stops)):
                 skipped_times, equities = skipper.skip(quiet)
                 times.extend(skipped_times.tolist())
                 values.extend(equities.tolist())
-                candles += quiet
-                bar.update(quiet)
+                candles += quiet * len(skipper.feeds)
+                bar.update(quiet * len(skipper.feeds))
             due = [(t, f) for f in feeds if (t := f.peek_time()) is not None and (end is None or t < end)]
             if not due:
                 break
             moment = min(t for t, _ in due)
-            for _, feed in (item for item in due if item[0] == moment):
+            now = [feed for t, feed in due if t == moment]
+            for feed in now:
                 engine.on_candle(feed, feed.next_candle())
-                candles += 1
+            candles += len(now)
             if engine.signals_waiting:
                 engine.process_pending_signals()
             times.append(int(engine.market_now().timestamp()))
             values.append(engine.last_equity)
-            bar.update(len(due))
+            bar.update(len(now))
     index = pd.to_datetime(np.asarray(times, dtype=np.int64), unit="s", utc=True)
     equity = pd.Series(values, index=index, dtype=float, name="equity")
     return equity, candles

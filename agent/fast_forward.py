@@ -11,8 +11,8 @@ of each of those minutes is computed from the same formula ``PaperExchange.accou
 candle that is not quiet goes through the engine's normal step. A test runs backtests both ways and
 compares trades and equity exactly.
 
-Only for a single market replayed from a file onto the paper exchange (with several markets every candle
-goes through the normal step).
+For markets replayed from files onto the paper exchange; with several markets, a run is skipped where they
+all have the same minutes, and its equity is computed market by market as the normal step sees it.
 """
 
 from __future__ import annotations
@@ -33,27 +33,52 @@ CHUNK = 2_048  # candles examined at a time
 
 
 class FastForward:
+    """Skips quiet candles of every replayed market at once. Markets move together: a run is skipped only
+    where every market has the same minutes (a gap in one of them ends the run there)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         feeds = list(engine.feeds.values())
-        self.feed = feeds[0] if len(feeds) == 1 and isinstance(feeds[0], ReplayFeed) else None
-        self.usable = self.feed is not None and isinstance(engine.exchange, PaperExchange)
+        self.replayed = [f for f in feeds if isinstance(f, ReplayFeed)]
+        self.usable = (
+            bool(feeds) and len(self.replayed) == len(feeds) and isinstance(engine.exchange, PaperExchange)
+        )
+        self.feeds: list[ReplayFeed] = []  # the markets with candles left, as of the last ``quiet``
 
-    def quiet(self, stop: int) -> int:
-        """How many of the candles from the feed's cursor (and before row ``stop``) can be skipped."""
-        engine, feed = self.engine, self.feed
-        if not self.usable or feed is None:
+    def quiet(self, stops: dict[str, int]) -> int:
+        """How many of the coming minutes can be skipped: the same count of candles from every feed's
+        cursor, each before its feed's row ``stops[symbol]``."""
+        engine = self.engine
+        self.feeds = [f for f in self.replayed if f.cursor < stops[f.symbol]]
+        if not self.usable or not self.feeds:
             return 0
         exchange = engine.exchange
         assert isinstance(exchange, PaperExchange)
-        symbol = feed.symbol
+        if (
+            engine.status.state != "running" or engine.signals_waiting or engine.algos.active
+            or not engine.exchange_in_sync or exchange.liquidations_pending
+        ):  # fmt: skip
+            return 0
+        moments = (exchange.funding_event(), engine.guard.next_event())
+        count = CHUNK
+        for feed in self.feeds:
+            count = min(count, self._market_quiet(feed, stops[feed.symbol], moments))
+            if count <= 0:
+                return 0
+        count = self._aligned(count)
+        if count <= 0:
+            return 0
+        breach = engine.guard.first_breach(self._equities(count).ravel())
+        return count if breach is None else breach // len(self.feeds)
+
+    def _market_quiet(self, feed: ReplayFeed, stop: int, moments: tuple[datetime | None, ...]) -> int:
+        """The quiet candles of one market from its cursor (0 when it must step now)."""
+        engine, symbol = self.engine, feed.symbol
+        exchange = engine.exchange
+        assert isinstance(exchange, PaperExchange)
         market = engine.markets[symbol]
         view = engine.views.get(symbol)
-        if (
-            view is None or not isinstance(market, PreparedMarketState) or engine.status.state != "running"
-            or engine.signals_waiting or engine.algos.active or not engine.exchange_in_sync
-            or exchange.liquidations_pending
-        ):  # fmt: skip
+        if view is None or not isinstance(market, PreparedMarketState):
             return 0
         limits = engine.manager.quiet_limits(symbol, view)
         start = feed.cursor
@@ -61,11 +86,8 @@ class FastForward:
         if limits.blocked or count <= 0:
             return 0
         sources = [source.quiet(symbol, market) for source in engine.signal_sources]
-        count = self._before_times(
-            count, start, limits.at, exchange.funding_event(), engine.guard.next_event(),
-            *(at for _, at in sources),
-        )  # fmt: skip
-        count = self._before_closes(count, market, limits.timeframes.union(*(tfs for tfs, _ in sources)))
+        count = _before_times(feed, count, limits.at, *moments, *(at for _, at in sources))
+        count = _before_closes(count, market, limits.timeframes.union(*(tfs for tfs, _ in sources)))
         if count <= 0:
             return 0
         candles = feed.ohlcv[start : start + count]
@@ -73,48 +95,63 @@ class FastForward:
         touched = np.flatnonzero(
             (candles[:, 1] >= min(up, limits.up)) | (candles[:, 2] <= max(down, limits.down))
         )
-        if len(touched):
-            count = int(touched[0])
-        breach = engine.guard.first_breach(self._equities(candles[:count, 3]))
-        return count if breach is None else breach
+        return int(touched[0]) if len(touched) else count
 
-    def _before_times(self, count: int, start: int, *moments: datetime | None) -> int:
-        """Candles that close before every moment: the one closing at (or just after) a moment goes through
-        the normal step."""
-        assert self.feed is not None
-        closes = self.feed.close_stamps[start : start + count]
-        for moment in moments:
-            if moment is not None:
-                seconds = (moment - EPOCH).total_seconds()
-                count = min(count, int(np.searchsorted(closes, math.ceil(seconds), side="left")))
+    def _aligned(self, count: int) -> int:
+        """The first ``count`` minutes, cut where the markets' minutes stop being the same."""
+        first = self.feeds[0]
+        stamps = first.open_stamps[first.cursor : first.cursor + count]
+        for feed in self.feeds[1:]:
+            other = feed.open_stamps[feed.cursor : feed.cursor + count]
+            differ = np.flatnonzero(other[: len(stamps)] != stamps[: len(other)])
+            count = min(count, len(other), int(differ[0]) if len(differ) else count)
         return count
 
-    def _before_closes(self, count: int, market: PreparedMarketState, timeframes: frozenset[str]) -> int:
-        """Candles before the next close of any of ``timeframes`` (that one goes through the normal step)."""
-        first = market.cursor + 1  # the market-state index of the feed's next candle
-        for timeframe in timeframes:
-            closes_at = market.next_close(timeframe, first)
-            if closes_at is not None:
-                count = min(count, closes_at - first)
-        return count
-
-    def _equities(self, closes: np.ndarray) -> np.ndarray:
-        """Equity after each candle, as PaperExchange.account computes it: balance + (mark - entry) x qty."""
+    def _equities(self, count: int) -> np.ndarray:
+        """The equity after each market's candle of each minute, (count, markets), as the normal step sees
+        it: markets take their candle one after the other, so while a minute's first market stands at its
+        new close the others still stand at the previous minute's. Summed as PaperExchange.account does
+        (balance + the positions' (mark - entry) x qty in its order), so the figures are the same to the
+        last bit."""
         exchange = self.engine.exchange
-        assert isinstance(exchange, PaperExchange) and self.feed is not None
+        assert isinstance(exchange, PaperExchange)
         balance = exchange.account().balance
-        held = [p.position for p in exchange.exchange_positions() if p.position.symbol == self.feed.symbol]
-        if not held:
-            return np.full(len(closes), balance)
-        return balance + (closes - held[0].entry_price) * held[0].quantity
+        columns = {feed.symbol: (column, feed) for column, feed in enumerate(self.feeds)}
+        unrealized = np.zeros((count, len(self.feeds)))
+        for held in exchange.exchange_positions():
+            position = held.position
+            mark = exchange.mark_price(position.symbol)
+            if mark is None:
+                continue
+            marks = np.full((count, len(self.feeds)), mark)
+            if position.symbol in columns:
+                column, feed = columns[position.symbol]
+                closes = feed.ohlcv[feed.cursor : feed.cursor + count, 3]
+                marks[:, column:] = closes[:, None]  # this market has taken the minute's candle
+                marks[1:, :column] = closes[:-1, None]  # the markets before it see the previous close
+            unrealized = unrealized + (marks - position.entry_price) * position.quantity
+        return balance + unrealized
 
     def skip(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Apply ``count`` quiet candles; their close times (epoch seconds) and the equity after each."""
-        engine, feed = self.engine, self.feed
-        assert feed is not None and count > 0
+        """Apply ``count`` quiet minutes (as ``quiet`` just allowed) to every market with candles left; their
+        close times (epoch seconds) and the equity after each minute."""
+        engine = self.engine
+        assert count > 0
+        equities = self._equities(count)
+        stamps = self.feeds[0].close_stamps[self.feeds[0].cursor : self.feeds[0].cursor + count]
+        for feed in self.feeds:
+            self._skip_market(feed, count)
+        samples = equities.ravel()
+        engine.guard.absorb(samples)
+        engine.equity_samples.extend(samples.tolist())
+        engine.last_equity = float(samples[-1])
+        engine.status.candles_seen += count * len(self.feeds)
+        return stamps, equities[:, -1]
+
+    def _skip_market(self, feed: ReplayFeed, count: int) -> None:
+        engine, symbol = self.engine, feed.symbol
         start = feed.cursor
         candles = feed.ohlcv[start : start + count]
-        symbol = feed.symbol
         market = engine.markets[symbol]
         assert isinstance(market, PreparedMarketState)
         market.skip(count)
@@ -124,14 +161,29 @@ class FastForward:
         now = last.open_time + timedelta(seconds=CANDLE_SECONDS)
         engine.exchange.advance(symbol, last.close, now)  # type: ignore[attr-defined]
         engine.manager.skip(symbol, float(candles[:, 1].max()), float(candles[:, 2].min()))
-        equities = self._equities(candles[:, 3])
-        engine.guard.absorb(equities)
-        engine.equity_samples.extend(equities.tolist())
-        engine.last_equity = float(equities[-1])
         engine.status.market_time = now
-        engine.status.candles_seen += count
         atr = market.indicator(engine.policy.atr_timeframe, "atr")
         engine.views[symbol] = MarketView(
             now, last, {}, atr if atr == atr else None, market.funding, engine.funding_interval_hours
         )
-        return feed.close_stamps[start : start + count], equities
+
+
+def _before_times(feed: ReplayFeed, count: int, *moments: datetime | None) -> int:
+    """Candles that close before every moment: the one closing at (or just after) a moment goes through the
+    normal step."""
+    closes = feed.close_stamps[feed.cursor : feed.cursor + count]
+    for moment in moments:
+        if moment is not None:
+            seconds = (moment - EPOCH).total_seconds()
+            count = min(count, int(np.searchsorted(closes, math.ceil(seconds), side="left")))
+    return count
+
+
+def _before_closes(count: int, market: PreparedMarketState, timeframes: frozenset[str]) -> int:
+    """Candles before the next close of any of ``timeframes`` (that one goes through the normal step)."""
+    first = market.cursor + 1  # the market-state index of the feed's next candle
+    for timeframe in timeframes:
+        closes_at = market.next_close(timeframe, first)
+        if closes_at is not None:
+            count = min(count, closes_at - first)
+    return count

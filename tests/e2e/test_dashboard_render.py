@@ -230,6 +230,35 @@ def test_the_risk_panel_shows_metrics_limits_and_positions(page: Any) -> None:
     assert page.text_content("#risk-positions tbody") == "no open positions"
 
 
+def test_an_open_positions_mark_and_unrealised_pnl_follow_the_market(page: Any) -> None:
+    """Between fills the position row's mark and unrealised PnL move with each price (market ticks and
+    status heartbeats); a flat market's rows are gone, other markets' prices leave the row alone."""
+    short = {"symbol": "BTC-PERP", "quantity": -0.5, "entry_price": 40_000.0, "mark_price": 40_000.0,
+             "unrealized_pnl": 0.0, "realized_pnl": 12.0}  # fmt: skip
+    feed(page, "position", short)
+    row = '#positions tbody tr[data-symbol="BTC-PERP"]'
+
+    def shown() -> list[str]:
+        return [td.text_content() for td in page.query_selector_all(f"{row} td")]
+
+    assert shown() == ["BTC-PERP", "SHORT", "0.5", "40,000.00", "40,000.00", "0.00", "12.00"]
+    feed(page, "market", {"symbol": "BTC-PERP", "price": 40_250.5, "time": "2022-01-05T14:03:00+00:00",
+                          "source": "replay", "stale": False})  # fmt: skip
+    assert shown()[4:6] == ["40,250.50", "-125.25"]  # a short loses when the price rises
+    assert page.get_attribute(f"{row} td:nth-child(6)", "class") == "unrealised neg"
+    feed(page, "market", {"symbol": "ETH-PERP", "price": 3_000.0, "time": "2022-01-05T14:03:00+00:00",
+                          "source": "replay", "stale": False})  # fmt: skip
+    assert shown()[4:6] == ["40,250.50", "-125.25"]
+    feed(page, "status", status(prices={"BTC-PERP": 39_900.0}))
+    assert shown()[4:6] == ["39,900.00", "50.00"]
+    assert page.get_attribute(f"{row} td:nth-child(6)", "class") == "unrealised pos"
+    feed(page, "position", {**short, "quantity": 0.0})
+    assert page.query_selector(row) is None
+    feed(page, "market", {"symbol": "BTC-PERP", "price": 41_000.0, "time": "2022-01-05T14:04:00+00:00",
+                          "source": "replay", "stale": False})  # fmt: skip
+    assert page.query_selector(row) is None
+
+
 def test_vetoed_decisions_show_their_reason_and_are_counted(page: Any) -> None:
     decision = {"analyst": "rules", "confidence": 0.7, "rationale": "RSI14=40.2 " * 30, "quantity": 0.0}
     feed(page, "decision", {**decision, "id": 1, "signal_id": 1, "action": "open_long", "risk_approved": True,

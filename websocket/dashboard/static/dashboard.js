@@ -178,11 +178,26 @@
     setText("risk-vetoes-detail", `of ${plural(body.rows.length, "decision")} shown`);
   }
 
+  // An open position's mark and unrealised PnL follow the market between fills (the agent's formula:
+  // (mark - entry) x signed quantity).
+  function markPosition(symbol, price) {
+    if (price === null || price === undefined) return;
+    const row = document.querySelector(`#positions tbody tr[data-symbol="${CSS.escape(symbol)}"]`);
+    if (!row) return;
+    const unrealised = (Number(price) - Number(row.dataset.entry)) * Number(row.dataset.quantity);
+    const mark = row.querySelector("td.mark");
+    const pnl = row.querySelector("td.unrealised");
+    mark.textContent = fmt(price);
+    pnl.textContent = fmt(unrealised);
+    pnl.className = `unrealised ${pnlClass(unrealised)}`.trim();
+  }
+
   // --- socket.io events --------------------------------------------------------------------------------
   const render = {
     market(d) {
       const el = $(`price-${d.symbol}`);
       if (el) { el.textContent = fmt(d.price); }
+      markPosition(d.symbol, d.price);
       const t = $(`price-time-${d.symbol}`);
       if (t) t.textContent = `${time(d.time)} UTC`;
       showSource(d.source);
@@ -232,9 +247,11 @@
       const existing = body.querySelector(`tr[data-symbol="${CSS.escape(d.symbol)}"]`);
       if (!Number(d.quantity)) { if (existing) existing.remove(); return; }
       upsert("positions", d.symbol, "data-symbol", (r) => {
+        r.dataset.quantity = d.quantity; r.dataset.entry = d.entry_price;
         cell(r, d.symbol); cell(r, d.quantity > 0 ? "LONG" : "SHORT", d.quantity > 0 ? "buy" : "sell");
-        cell(r, Math.abs(d.quantity)); cell(r, fmt(d.entry_price)); cell(r, fmt(d.mark_price));
-        cell(r, fmt(d.unrealized_pnl), pnlClass(d.unrealized_pnl)); cell(r, fmt(d.realized_pnl), pnlClass(d.realized_pnl));
+        cell(r, Math.abs(d.quantity)); cell(r, fmt(d.entry_price)); cell(r, fmt(d.mark_price), "mark");
+        cell(r, fmt(d.unrealized_pnl), `unrealised ${pnlClass(d.unrealized_pnl)}`.trim());
+        cell(r, fmt(d.realized_pnl), pnlClass(d.realized_pnl));
       });
     },
     trade(d) {
@@ -260,6 +277,7 @@
       Object.entries(d.prices || {}).forEach(([symbol, price]) => {
         const el = $(`price-${symbol}`);
         if (el && price !== null) el.textContent = fmt(price);
+        markPosition(symbol, price);
       });
     },
     risk(d) {

@@ -1,7 +1,8 @@
 """``bluefinai backtest``: the real engine over history, on a simulated clock.
 
 The same analyst, risk gate, execution and position management as live, built by the same functions
-(``agent.wiring``), run over ``ReplayFeed`` candles with the ``PaperExchange``: candles of every market are
+(``agent.wiring``), run over ``ReplayFeed`` candles with the ``PaperExchange`` (its books in memory: a
+backtest has nothing to recover after a restart; the journal is the usual one): candles of every market are
 fed in time order through ``Engine.on_candle`` (the per-candle step the live loop uses), and the signals they
 set off are decided at once, exactly as the live loop does after each candle. Signals come from a file of
 historical alerts (``--signals``), from the platform's own analysis (``--strategy``), or both.
@@ -94,7 +95,7 @@ def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Data
     ]
     return Engine(
         db=db,
-        exchange=build_exchange(settings, db),
+        exchange=build_exchange(settings, db, books_in_memory=True),
         analyst=build_analyst(settings, db),
         feeds=list(feeds),
         journal=Journal(None),

@@ -79,7 +79,9 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
     return feeds
 
 
-def build_exchange(settings: Settings, db: Database) -> Exchange:
+def build_exchange(settings: Settings, db: Database, books_in_memory: bool = False) -> Exchange:
+    """Bluefin (TRADING_MODE=real) or the paper exchange, its books in ``db`` or, for a backtest (nothing
+    to recover after a restart), in memory."""
     if settings.trading_mode == "real":
         exchange = BluefinExchange(
             bluefin_network(settings.bluefin_network),
@@ -90,7 +92,7 @@ def build_exchange(settings: Settings, db: Database) -> Exchange:
         log_event(logger, "exchange_selected", exchange="bluefin", network=settings.bluefin_network)
         return exchange
     return PaperExchange(
-        db,
+        None if books_in_memory else db,
         PaperConfig(
             starting_balance=settings.starting_equity,
             taker_fee=settings.taker_fee,

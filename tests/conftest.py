@@ -87,14 +87,18 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """The same test on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
+def open_database(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterator[Database]:
+    """A migrated database of ``kind`` (sqlite: a file in tmp_path; postgresql: a schema of its own)."""
+    url = (
+        f"sqlite:///{tmp_path / 'db.sqlite'}" if kind == "sqlite" else request.getfixturevalue("postgres_url")
+    )
     db = Database(url)
     db.migrate()
     yield db
     db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same test on SQLite and on PostgreSQL."""
+    yield from open_database(request, tmp_path, request.param)

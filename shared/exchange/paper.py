@@ -11,35 +11,29 @@ What it simulates:
   closed there and what is left of its margin goes to the insurance fund);
 - maker/taker fees on the notional, funding every ``funding_interval_hours`` of the market clock;
 - every cash movement in ``paper_ledger`` (fee, pnl, funding, liquidation), so no money appears or
-  disappears unaccounted. State survives a restart.
+  disappears unaccounted.
+The books (``shared.exchange.paper_books``) are the database's for paper trading (they survive a restart)
+and memory's for a backtest; the logic here is the same over both.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
+import time as wall_clock
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from shared.accounting import apply_fill
-from shared.db import (
-    Database,
-    PaperAccountRow,
-    PaperFillRow,
-    PaperLedgerRow,
-    PaperOrderRow,
-    PaperPositionRow,
-    insert_later,
-)
+from shared.db import Database, PaperFillRow, PaperOrderRow, PaperPositionRow
 from shared.errors import Rejected, Temporary
 from shared.exchange.base import Account, Exchange, ExchangePosition
 from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
+from shared.exchange.paper_books import RESTING, Books, DatabaseBooks, MemoryBooks, PaperBooks
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
 from shared.models import (
@@ -53,8 +47,6 @@ from shared.models import (
     TimeInForce,
 )
 
-ACCOUNT_ID = 1
-RESTING = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 EPS = 1e-12
 
 
@@ -73,9 +65,11 @@ class PaperConfig:
 class PaperExchange(Exchange):
     name = "paper"
 
-    def __init__(self, db: Database, config: PaperConfig | None = None) -> None:
-        self._db = db
+    def __init__(self, db: Database | None, config: PaperConfig | None = None) -> None:
+        """Books in ``db`` (paper trading), or in memory when ``db`` is None (a backtest)."""
         self.config = config or PaperConfig()
+        balance = self.config.starting_balance
+        self._store: PaperBooks = MemoryBooks(balance) if db is None else DatabaseBooks(db, balance)
         self._marks: dict[str, float] = {}
         self._books: dict[str, OrderBook] = {}
         self._funding: dict[str, FundingRate] = {}
@@ -90,11 +84,10 @@ class PaperExchange(Exchange):
         self._account: tuple[float, float, float] | None = None
         self._liquidations: list[OrderResult] = []
         self._changed_orders: set[str] = set()  # client ids whose state changed since the last drain
-        with db.session() as session:
-            if session.get(PaperAccountRow, ACCOUNT_ID) is None:
-                session.add(
-                    PaperAccountRow(id=ACCOUNT_ID, balance=self.config.starting_balance, fees_paid=0.0)
-                )
+        # Exchange ids in creation order (microseconds at start, then one up per order; hex of a fixed
+        # width sorts as numbers): resting orders placed at the same market time are worked in the order
+        # they were placed, run after run, not in the order of random ids.
+        self._ids = itertools.count(wall_clock.time_ns() // 1000)
 
     # --- market data pushed in by the engine -------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
@@ -114,19 +107,19 @@ class PaperExchange(Exchange):
             self._marks[symbol] = price
             if not (self._funding_due(time) or self._touches(symbol, high, low)):
                 return
-            with self._writing() as session:
-                self._settle_funding(session, time)
-                self._work_resting_orders(session, symbol, high, low)
-                self._check_liquidation(session, symbol, high, low)
+            with self._writing() as books:
+                self._settle_funding(books, time)
+                self._work_resting_orders(books, symbol, high, low)
+                self._check_liquidation(books, symbol, high, low)
 
     # --- the in-memory mirrors ---------------------------------------------------------------------------
     @contextmanager
-    def _writing(self) -> Iterator[Session]:
+    def _writing(self) -> Iterator[Books]:
         """A write transaction under the lock; the mirrors are dropped once it has committed (or failed)."""
         with self._lock:
             try:
-                with self._db.session() as session:
-                    yield session
+                with self._store.transaction() as books:
+                    yield books
             finally:
                 self.revision += 1
                 self._bands.clear()
@@ -179,11 +172,8 @@ class PaperExchange(Exchange):
 
     def _band(self, symbol: str) -> tuple[float, float]:
         up, down = math.inf, -math.inf  # a high at or above ``up``, or a low at or below ``down``, acts
-        with self._lock, self._db.session() as session:
-            rows = session.scalars(
-                select(PaperOrderRow).where(PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING))
-            ).all()
-            for row in rows:
+        with self._lock, self._store.reading() as books:
+            for row in books.resting(symbol):
                 buy = row.side == Side.BUY.value
                 if OrderType(row.order_type).has_trigger and not row.triggered:
                     assert row.trigger_price is not None
@@ -237,15 +227,13 @@ class PaperExchange(Exchange):
         mark = self._marks.get(request.symbol)
         if mark is None:
             raise Temporary(f"no market price for {request.symbol} yet")
-        with self._writing() as session:
-            if session.scalar(
-                select(PaperOrderRow.exchange_id).where(PaperOrderRow.client_id == request.client_id)
-            ):
+        with self._writing() as books:
+            if books.order(request.client_id) is not None:
                 raise Rejected(f"duplicate client id {request.client_id}")
-            position = self._position_row(session, request.symbol)
-            # read (and held, the session's identity map is weak) before the order is added: a read after it
-            # would flush the order before its outcome is known, and write it twice
-            account = session.get(PaperAccountRow, ACCOUNT_ID)
+            position = self._position_row(books, request.symbol)
+            # read (and held: a database session's identity map is weak) before the order is added: a read
+            # after it would flush the order before its outcome is known, and write it twice
+            account = books.account()
             if request.leverage > self.config.max_leverage:
                 raise Rejected(
                     f"leverage {request.leverage} above the market maximum {self.config.max_leverage}"
@@ -253,7 +241,7 @@ class PaperExchange(Exchange):
             if request.reduce_only and not _reduces(position.quantity, request.side):
                 raise Rejected("reduce-only order would not reduce the position")
             order = PaperOrderRow(
-                exchange_id=f"paper-{uuid.uuid4().hex[:16]}",
+                exchange_id=f"paper-{next(self._ids):014x}",
                 client_id=request.client_id,
                 symbol=request.symbol,
                 side=request.side.value,
@@ -272,19 +260,19 @@ class PaperExchange(Exchange):
                 status=OrderStatus.OPEN.value,
                 created_at=self._clock,
             )
-            session.add(order)  # inserted with its outcome when the transaction flushes, not before
+            books.add_order(order)
             if request.order_type.has_trigger:
                 if _triggered(order, mark, mark):
-                    self._trigger(session, order, mark, mark)
+                    self._trigger(books, order, mark, mark)
             else:
-                self._execute_now(session, order, mark)
+                self._execute_now(books, order, mark)
             self._changed_orders.discard(order.client_id)  # the caller gets this result directly
             if order.status == OrderStatus.REJECTED.value:
                 raise Rejected(order.reason or "rejected")
             del account
-            return self._result(session, order)
+            return self._result(books, order)
 
-    def _execute_now(self, session: Session, order: PaperOrderRow, mark: float) -> None:
+    def _execute_now(self, books: Books, order: PaperOrderRow, mark: float) -> None:
         """Market or limit order arriving now: take what is marketable, then rest, cancel or reject."""
         side = Side(order.side)
         limit = (
@@ -296,7 +284,7 @@ class PaperExchange(Exchange):
         if order.post_only and marketable:
             self._finish(order, OrderStatus.REJECTED, "post-only order would take liquidity")
             return
-        wanted = self._clip_reduce_only(session, order)
+        wanted = self._clip_reduce_only(books, order)
         if wanted <= EPS:
             self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
             return
@@ -311,7 +299,7 @@ class PaperExchange(Exchange):
             )
             return
         for price, quantity in available:
-            if not self._fill(session, order, quantity, price, "taker"):
+            if not self._fill(books, order, quantity, price, "taker"):
                 # nothing filled: a plain rejection; something filled: the rest is cancelled, fills stay
                 self._finish(order, OrderStatus.CANCELED if order.filled_quantity else OrderStatus.REJECTED)
                 return
@@ -350,13 +338,12 @@ class PaperExchange(Exchange):
         return slices
 
     def _fill(
-        self, session: Session, order: PaperOrderRow, quantity: float, price: float, liquidity: str
+        self, books: Books, order: PaperOrderRow, quantity: float, price: float, liquidity: str
     ) -> bool:
         """Apply one fill with margin, fees and PnL; False (order cancelled) when margin is insufficient."""
         side = Side(order.side)
-        account = session.get(PaperAccountRow, ACCOUNT_ID)
-        assert account is not None
-        row = self._position_row(session, order.symbol)
+        account = books.account()
+        row = self._position_row(books, order.symbol)
         before = Position(order.symbol, row.quantity, row.entry_price)
         effect = apply_fill(before, side, quantity, price)
         fee = quantity * price * (self.config.maker_fee if liquidity == "maker" else self.config.taker_fee)
@@ -366,8 +353,7 @@ class PaperExchange(Exchange):
         new_margin = kept + (initial_margin(opened, price, leverage) if opened > EPS else 0.0)
         if abs(effect.position.quantity) <= EPS:
             new_margin = 0.0
-        with session.no_autoflush:  # a paper transaction changes one market: the others are as stored
-            others = self._margin_used(session, exclude=order.symbol)
+        others = books.margin_used(exclude=order.symbol)
         free_after = account.balance + effect.realized_pnl - fee - others - new_margin
         if new_margin > row.margin + EPS and free_after < -EPS:
             extra = new_margin - row.margin
@@ -379,9 +365,9 @@ class PaperExchange(Exchange):
             row.leverage = leverage
         account.balance += effect.realized_pnl - fee
         account.fees_paid += fee
-        self._ledger(session, "fee", order.symbol, -fee, order.exchange_id)
+        books.ledger("fee", order.symbol, -fee, self._clock, order.exchange_id)
         if effect.realized_pnl:
-            self._ledger(session, "pnl", order.symbol, effect.realized_pnl, order.exchange_id)
+            books.ledger("pnl", order.symbol, effect.realized_pnl, self._clock, order.exchange_id)
         filled_before = order.filled_quantity
         order.filled_quantity = filled_before + quantity
         self._changed_orders.add(order.client_id)
@@ -391,14 +377,9 @@ class PaperExchange(Exchange):
         order.fee += fee
         count = order.fill_count or 0
         if not count and filled_before:  # an order from before fill_count was kept: count its fills
-            query = (
-                select(func.count())
-                .select_from(PaperFillRow)
-                .where(PaperFillRow.exchange_id == order.exchange_id)
-            )
-            count = int(session.scalar(query) or 0)
+            count = len(books.fills(order.exchange_id))
         order.fill_count = count + 1
-        session.add(
+        books.add_fill(
             PaperFillRow(
                 trade_id=f"{order.exchange_id}-{order.fill_count}",
                 exchange_id=order.exchange_id,
@@ -414,11 +395,11 @@ class PaperExchange(Exchange):
         )
         return True
 
-    def _clip_reduce_only(self, session: Session, order: PaperOrderRow) -> float:
+    def _clip_reduce_only(self, books: Books, order: PaperOrderRow) -> float:
         wanted = order.quantity - order.filled_quantity
         if not order.reduce_only:
             return wanted
-        position = self._position_row(session, order.symbol).quantity
+        position = self._position_row(books, order.symbol).quantity
         return min(wanted, abs(position)) if _reduces(position, Side(order.side)) else 0.0
 
     def _finish(self, order: PaperOrderRow, status: OrderStatus, reason: str | None = None) -> None:
@@ -428,28 +409,23 @@ class PaperExchange(Exchange):
             order.reason = reason
 
     # --- resting orders, triggers, liquidation, funding ---------------------------------------------------
-    def _work_resting_orders(self, session: Session, symbol: str, high: float, low: float) -> None:
-        resting = session.scalars(
-            select(PaperOrderRow)
-            .where(PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING))
-            .order_by(PaperOrderRow.created_at, PaperOrderRow.exchange_id)
-        ).all()
-        for order in resting:
+    def _work_resting_orders(self, books: Books, symbol: str, high: float, low: float) -> None:
+        for order in books.resting(symbol):
             kind = OrderType(order.order_type)
             if kind.has_trigger and not order.triggered:
                 if _triggered(order, high, low):
-                    self._trigger(session, order, high, low)
+                    self._trigger(books, order, high, low)
                 continue
-            self._fill_resting_limit(session, order, high, low)
+            self._fill_resting_limit(books, order, high, low)
 
-    def _trigger(self, session: Session, order: PaperOrderRow, high: float, low: float) -> None:
+    def _trigger(self, books: Books, order: PaperOrderRow, high: float, low: float) -> None:
         order.triggered = True
         trigger = order.trigger_price
         assert trigger is not None
         if order.order_type == OrderType.STOP_LIMIT.value:
-            self._fill_resting_limit(session, order, high, low)
+            self._fill_resting_limit(books, order, high, low)
             return
-        wanted = self._clip_reduce_only(session, order)
+        wanted = self._clip_reduce_only(books, order)
         if wanted <= EPS:
             self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
             return
@@ -457,31 +433,27 @@ class PaperExchange(Exchange):
         price = trigger * (1 + side.sign * self.config.slippage_bps / 10_000)
         self._finish(
             order,
-            OrderStatus.FILLED
-            if self._fill(session, order, wanted, price, "taker")
-            else OrderStatus.CANCELED,
+            OrderStatus.FILLED if self._fill(books, order, wanted, price, "taker") else OrderStatus.CANCELED,
         )
 
-    def _fill_resting_limit(self, session: Session, order: PaperOrderRow, high: float, low: float) -> None:
+    def _fill_resting_limit(self, books: Books, order: PaperOrderRow, high: float, low: float) -> None:
         price = order.price
         assert price is not None
         side = Side(order.side)
         touched = low <= price if side is Side.BUY else high >= price
         if not touched:
             return
-        wanted = self._clip_reduce_only(session, order)
+        wanted = self._clip_reduce_only(books, order)
         if wanted <= EPS:
             self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
             return
         self._finish(
             order,
-            OrderStatus.FILLED
-            if self._fill(session, order, wanted, price, "maker")
-            else OrderStatus.CANCELED,
+            OrderStatus.FILLED if self._fill(books, order, wanted, price, "maker") else OrderStatus.CANCELED,
         )
 
-    def _check_liquidation(self, session: Session, symbol: str, high: float, low: float) -> None:
-        row = session.get(PaperPositionRow, symbol)
+    def _check_liquidation(self, books: Books, symbol: str, high: float, low: float) -> None:
+        row = books.position(symbol)
         if row is None or abs(row.quantity) <= EPS:
             return
         liquidation = liquidation_price(
@@ -490,16 +462,15 @@ class PaperExchange(Exchange):
         if not crossed_liquidation(row.quantity, liquidation, low, high):
             return
         assert liquidation is not None
-        account = session.get(PaperAccountRow, ACCOUNT_ID)
-        assert account is not None
+        account = books.account()
         realized = (liquidation - row.entry_price) * row.quantity
         remaining = max(row.margin + realized, 0.0)  # to the insurance fund
         account.balance += realized - remaining
-        self._ledger(session, "pnl", symbol, realized, "liquidation")
-        self._ledger(session, "liquidation", symbol, -remaining, "liquidation")
+        books.ledger("pnl", symbol, realized, self._clock, "liquidation")
+        books.ledger("liquidation", symbol, -remaining, self._clock, "liquidation")
         side = Side.SELL if row.quantity > 0 else Side.BUY
         exchange_id = f"paper-liq-{uuid.uuid4().hex[:12]}"
-        session.add(
+        books.add_order(
             PaperOrderRow(
                 exchange_id=exchange_id,
                 client_id=f"liquidation-{exchange_id}",
@@ -516,7 +487,7 @@ class PaperExchange(Exchange):
                 created_at=self._clock,
             )
         )
-        session.add(
+        books.add_fill(
             PaperFillRow(
                 trade_id=f"{exchange_id}-1",
                 exchange_id=exchange_id,
@@ -541,66 +512,51 @@ class PaperExchange(Exchange):
             )
         )  # fmt: skip
         row.quantity, row.entry_price, row.margin = 0.0, 0.0, 0.0
-        for order in session.scalars(
-            select(PaperOrderRow).where(
-                PaperOrderRow.symbol == symbol, PaperOrderRow.status.in_(RESTING), PaperOrderRow.reduce_only
-            )
-        ):
-            self._finish(order, OrderStatus.CANCELED, "position liquidated")
+        for order in books.resting(symbol):
+            if order.reduce_only:
+                self._finish(order, OrderStatus.CANCELED, "position liquidated")
 
-    def _settle_funding(self, session: Session, time: datetime) -> None:
+    def _settle_funding(self, books: Books, time: datetime) -> None:
         interval = timedelta(hours=self.config.funding_interval_hours)
         if self._next_funding is None:
             epoch = datetime(1970, 1, 1, tzinfo=UTC)
             self._next_funding = epoch + ((time - epoch) // interval + 1) * interval
             return
         while time >= self._next_funding:
-            account = session.get(PaperAccountRow, ACCOUNT_ID)
-            assert account is not None
-            for row in session.scalars(select(PaperPositionRow).where(PaperPositionRow.quantity != 0)):
+            account = books.account()
+            for row in books.open_positions():
                 rate = self._funding.get(row.symbol)
                 mark = self._marks.get(row.symbol)
                 if rate is None or mark is None:
                     continue
                 payment = -rate.rate * row.quantity * mark  # longs pay when the rate is positive
                 account.balance += payment
-                self._ledger(session, "funding", row.symbol, payment, self._next_funding.isoformat())
+                books.ledger("funding", row.symbol, payment, self._clock, self._next_funding.isoformat())
             self._next_funding += interval
-
-    def _ledger(self, session: Session, kind: str, symbol: str, amount: float, reference: str) -> None:
-        values = {"kind": kind, "symbol": symbol, "amount": amount, "reference": reference}
-        insert_later(session, PaperLedgerRow, {**values, "time": self._clock})
 
     # --- reads -------------------------------------------------------------------------------------------
     def cancel_order(self, client_id: str) -> OrderResult:
-        with self._writing() as session:
-            order = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
+        with self._writing() as books:
+            order = books.order(client_id)
             if order is None:
                 raise Rejected(f"unknown order {client_id}")
             if order.status not in RESTING:
                 raise Rejected(f"order {client_id} is {order.status}, not open")
             self._finish(order, OrderStatus.CANCELED, "cancelled by request")
             self._changed_orders.discard(order.client_id)  # the caller gets this result directly
-            return self._result(session, order)
+            return self._result(books, order)
 
     def get_order(self, client_id: str) -> OrderResult | None:
-        with self._db.session() as session:
-            order = session.scalar(select(PaperOrderRow).where(PaperOrderRow.client_id == client_id))
-            return None if order is None else self._result(session, order)
+        with self._lock, self._store.reading() as books:
+            order = books.order(client_id)
+            return None if order is None else self._result(books, order)
 
     def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
-        with self._db.session() as session:
-            query = select(PaperOrderRow).where(PaperOrderRow.status.in_(RESTING))
-            if symbol is not None:
-                query = query.where(PaperOrderRow.symbol == symbol)
-            return [self._result(session, o) for o in session.scalars(query)]
+        with self._lock, self._store.reading() as books:
+            return [self._result(books, o) for o in books.resting(symbol)]
 
-    def _result(self, session: Session, order: PaperOrderRow) -> OrderResult:
-        fills = session.scalars(
-            select(PaperFillRow)
-            .where(PaperFillRow.exchange_id == order.exchange_id)
-            .order_by(PaperFillRow.trade_id)
-        ).all()
+    def _result(self, books: Books, order: PaperOrderRow) -> OrderResult:
+        fills = books.fills(order.exchange_id)
         return OrderResult(
             client_id=order.client_id,
             exchange_id=order.exchange_id,
@@ -621,8 +577,8 @@ class PaperExchange(Exchange):
     def set_leverage(self, symbol: str, leverage: float) -> None:
         if not 1 <= leverage <= self.config.max_leverage:
             raise Rejected(f"leverage must be from 1 to {self.config.max_leverage}")
-        with self._writing() as session:
-            row = self._position_row(session, symbol)
+        with self._writing() as books:
+            row = self._position_row(books, symbol)
             if abs(row.quantity) > EPS:
                 raise Rejected(
                     "change leverage with the position flat (isolated margin is posted per position)"
@@ -636,8 +592,8 @@ class PaperExchange(Exchange):
         cached = self._positions
         if cached is not None:
             return cached
-        with self._lock, self._db.session() as session:
-            rows = session.scalars(select(PaperPositionRow).where(PaperPositionRow.quantity != 0)).all()
+        with self._lock, self._store.reading() as books:
+            rows = books.open_positions()
             cached = [
                 ExchangePosition(
                     Position(r.symbol, r.quantity, r.entry_price),
@@ -653,10 +609,9 @@ class PaperExchange(Exchange):
     def account(self) -> Account:
         cached = self._account
         if cached is None:
-            with self._lock, self._db.session() as session:
-                account = session.get(PaperAccountRow, ACCOUNT_ID)
-                assert account is not None
-                cached = (account.balance, account.fees_paid, self._margin_used(session))
+            with self._lock, self._store.reading() as books:
+                account = books.account()
+                cached = (account.balance, account.fees_paid, books.margin_used())
                 self._account = cached
         balance, fees, margin = cached
         unrealized, marks = 0.0, self._marks
@@ -667,20 +622,11 @@ class PaperExchange(Exchange):
         return Account(balance, balance + unrealized, unrealized, fees, margin)
 
     def ledger_total(self, kind: str | None = None) -> float:
-        with self._db.session() as session:
-            query = select(func.coalesce(func.sum(PaperLedgerRow.amount), 0.0))
-            if kind is not None:
-                query = query.where(PaperLedgerRow.kind == kind)
-            return float(session.scalar(query) or 0.0)
+        with self._lock, self._store.reading() as books:
+            return books.ledger_total(kind)
 
-    def _margin_used(self, session: Session, exclude: str | None = None) -> float:
-        query = select(func.coalesce(func.sum(PaperPositionRow.margin), 0.0))
-        if exclude is not None:
-            query = query.where(PaperPositionRow.symbol != exclude)
-        return float(session.scalar(query) or 0.0)
-
-    def _position_row(self, session: Session, symbol: str) -> PaperPositionRow:
-        row = session.get(PaperPositionRow, symbol)
+    def _position_row(self, books: Books, symbol: str) -> PaperPositionRow:
+        row = books.position(symbol)
         if row is None:
             row = PaperPositionRow(
                 symbol=symbol,
@@ -689,8 +635,7 @@ class PaperExchange(Exchange):
                 leverage=self.config.default_leverage,
                 margin=0.0,
             )
-            session.add(row)
-            session.flush()
+            books.add_position(row)
         return row
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,15 +14,28 @@ from shared.db import Database
 from shared.errors import Rejected, Temporary
 from shared.exchange.margin import liquidation_price
 from shared.exchange.paper import PaperConfig, PaperExchange
+from shared.exchange.paper_books import MemoryBooks
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
-from shared.models import OrderRequest, OrderStatus, OrderType, Side, TimeInForce
+from shared.models import OrderRequest, OrderResult, OrderStatus, OrderType, Side, TimeInForce
+from tests.conftest import open_database
 
 NOW = datetime(2022, 1, 3, 12, 0, tzinfo=UTC)
 NO_SLIP = PaperConfig(slippage_bps=0.0)
 
 
-def exchange(database: Database, config: PaperConfig = NO_SLIP, price: float = 40_000.0) -> PaperExchange:
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database | None]:
+    """The books in SQLite and in PostgreSQL (paper trading), and in memory (None: a backtest's)."""
+    if request.param == "memory":
+        yield None
+    else:
+        yield from open_database(request, tmp_path, request.param)
+
+
+def exchange(
+    database: Database | None, config: PaperConfig = NO_SLIP, price: float = 40_000.0
+) -> PaperExchange:
     paper = PaperExchange(database, config)
     paper.on_price("BTC-PERP", price, NOW)
     return paper
@@ -30,7 +45,7 @@ def order(client_id: str, side: Side, qty: float, **kw: object) -> OrderRequest:
     return OrderRequest(client_id, "BTC-PERP", side, qty, leverage=kw.pop("leverage", 3), **kw)  # type: ignore[arg-type]
 
 
-def test_market_order_fills_at_mark_with_taker_fee(database: Database) -> None:
+def test_market_order_fills_at_mark_with_taker_fee(database: Database | None) -> None:
     paper = exchange(database)
     result = paper.place_order(order("c1", Side.BUY, 0.025))
     assert result.status is OrderStatus.FILLED and result.average_price == 40_000.0
@@ -46,13 +61,13 @@ def test_market_order_fills_at_mark_with_taker_fee(database: Database) -> None:
     assert paper.positions() == [] and paper.account().margin_used == 0
 
 
-def test_slippage_model_without_a_book(database: Database) -> None:
+def test_slippage_model_without_a_book(database: Database | None) -> None:
     paper = exchange(database, PaperConfig(slippage_bps=10.0))
     assert paper.place_order(order("b", Side.BUY, 0.01)).average_price == pytest.approx(40_040.0)
     assert paper.place_order(order("s", Side.SELL, 0.01)).average_price == pytest.approx(39_960.0)
 
 
-def test_market_order_walks_the_book(database: Database) -> None:
+def test_market_order_walks_the_book(database: Database | None) -> None:
     paper = exchange(database)
     paper.on_book(
         OrderBook("BTC-PERP", NOW, ((39_999.0, 1.0),), ((40_001.0, 0.3), (40_005.0, 0.5), (40_010.0, 2.0)))
@@ -71,7 +86,7 @@ def test_market_order_walks_the_book(database: Database) -> None:
     )
 
 
-def test_resting_limit_fills_as_maker_when_a_candle_trades_through(database: Database) -> None:
+def test_resting_limit_fills_as_maker_when_a_candle_trades_through(database: Database | None) -> None:
     paper = exchange(database)
     result = paper.place_order(order("l1", Side.BUY, 0.1, order_type=OrderType.LIMIT, price=39_500.0))
     assert result.status is OrderStatus.OPEN and [o.client_id for o in paper.open_orders()] == ["l1"]
@@ -83,7 +98,7 @@ def test_resting_limit_fills_as_maker_when_a_candle_trades_through(database: Dat
     assert filled.fills[0].fee == pytest.approx(0.1 * 39_500 * 0.0002)  # maker fee
 
 
-def test_post_only_that_would_cross_is_rejected(database: Database) -> None:
+def test_post_only_that_would_cross_is_rejected(database: Database | None) -> None:
     paper = exchange(database)
     with pytest.raises(Rejected, match="post-only"):
         paper.place_order(
@@ -95,7 +110,7 @@ def test_post_only_that_would_cross_is_rejected(database: Database) -> None:
     assert ok.status is OrderStatus.OPEN
 
 
-def test_stop_market_and_take_profit_trigger_on_the_candle(database: Database) -> None:
+def test_stop_market_and_take_profit_trigger_on_the_candle(database: Database | None) -> None:
     paper = exchange(database)
     paper.place_order(order("e", Side.BUY, 0.1))
     stop = order(
@@ -119,7 +134,7 @@ def test_stop_market_and_take_profit_trigger_on_the_candle(database: Database) -
     )
 
 
-def test_stop_limit_becomes_a_limit_when_triggered(database: Database) -> None:
+def test_stop_limit_becomes_a_limit_when_triggered(database: Database | None) -> None:
     paper = exchange(database)
     request = order(
         "sb", Side.BUY, 0.1, order_type=OrderType.STOP_LIMIT, trigger_price=40_500.0, price=40_550.0
@@ -136,7 +151,7 @@ def test_stop_limit_becomes_a_limit_when_triggered(database: Database) -> None:
     [(Side.BUY, 40_000 * (1 - 1 / 10) / (1 - 0.03)), (Side.SELL, 40_000 * (1 + 1 / 10) / (1 + 0.03))],
 )
 def test_liquidation_price_matches_the_formula_and_liquidates(
-    database: Database, side: Side, expected: float
+    database: Database | None, side: Side, expected: float
 ) -> None:
     paper = exchange(database)
     paper.place_order(order("e", side, 0.5, leverage=10))
@@ -154,7 +169,7 @@ def test_liquidation_price_matches_the_formula_and_liquidates(
     assert paper.ledger_total("liquidation") == pytest.approx(-(2_000 - abs(expected - 40_000) * 0.5))
 
 
-def test_funding_is_paid_every_interval_of_the_market_clock(database: Database) -> None:
+def test_funding_is_paid_every_interval_of_the_market_clock(database: Database | None) -> None:
     paper = exchange(database)
     paper.place_order(order("e", Side.BUY, 0.5))
     paper.set_funding_rate(FundingRate("BTC-PERP", 0.0001, NOW))
@@ -166,14 +181,16 @@ def test_funding_is_paid_every_interval_of_the_market_clock(database: Database) 
     assert paper.ledger_total("funding") == pytest.approx(-6.0)
 
 
-def test_insufficient_margin_is_rejected_and_changes_nothing(database: Database) -> None:
+def test_insufficient_margin_is_rejected_and_changes_nothing(database: Database | None) -> None:
     paper = exchange(database)
     with pytest.raises(Rejected, match="insufficient margin"):
         paper.place_order(order("c1", Side.BUY, 1.0))  # 40k / 3 > 10k
     assert paper.account().balance == 10_000.0 and paper.positions() == []
 
 
-def test_state_survives_a_restart(database: Database) -> None:
+def test_state_survives_a_restart(database: Database | None) -> None:
+    if database is None:
+        pytest.skip("a backtest's books live as long as its run")
     paper = exchange(database)
     paper.place_order(order("c1", Side.SELL, 0.1))
     paper.place_order(order("l1", Side.BUY, 0.05, order_type=OrderType.LIMIT, price=39_000.0))
@@ -187,7 +204,7 @@ def test_state_survives_a_restart(database: Database) -> None:
         again.cancel_order("l1")
 
 
-def test_duplicate_client_id_and_no_price_and_bad_requests(database: Database) -> None:
+def test_duplicate_client_id_and_no_price_and_bad_requests(database: Database | None) -> None:
     paper = exchange(database)
     paper.place_order(order("c1", Side.BUY, 0.01))
     with pytest.raises(Rejected, match="duplicate"):
@@ -212,6 +229,65 @@ actions = st.lists(
 )
 
 
+def play(paper: PaperExchange, steps: list[tuple[str, Side, float, float]]) -> list[object]:
+    """Run the steps on a fresh exchange; what each one gave (its result, or the rejection) and the books
+    after it. Checks on the way that a reduce-only order never increases a position."""
+    price, time = 40_000.0, NOW
+    paper.on_price("BTC-PERP", price, time)
+    paper.set_funding_rate(FundingRate("BTC-PERP", 0.0001, time))
+    transcript: list[object] = []
+    for index, (kind, side, qty, move) in enumerate(steps):
+        before = sum(p.quantity for p in paper.positions())
+        result: OrderResult | None = None
+        try:
+            if kind == "market":
+                result = paper.place_order(OrderRequest(f"o{index}", "BTC-PERP", side, qty, leverage=5))
+            elif kind == "limit":
+                limit = price * (1 - side.sign * 0.005)
+                result = paper.place_order(
+                    OrderRequest(f"o{index}", "BTC-PERP", side, qty, OrderType.LIMIT, price=limit, leverage=5)
+                )
+            elif kind == "stop":
+                trigger = price * (1 + side.sign * 0.01)
+                stop = OrderRequest(
+                    f"o{index}",
+                    "BTC-PERP",
+                    side,
+                    qty,
+                    OrderType.STOP_MARKET,
+                    trigger_price=trigger,
+                    leverage=5,
+                )
+                result = paper.place_order(stop)
+            elif kind == "reduce":
+                result = paper.place_order(OrderRequest(f"o{index}", "BTC-PERP", side, qty, reduce_only=True))
+                after = sum(p.quantity for p in paper.positions())
+                assert abs(after) <= abs(before) + 1e-12 and after * before >= -1e-12
+            else:
+                new = price * (1 + move)
+                time += timedelta(minutes=37)
+                paper.on_price(
+                    "BTC-PERP", new, time, high=max(price, new) * 1.002, low=min(price, new) * 0.998
+                )
+                price = new
+        except Rejected as exc:
+            transcript.append(f"rejected: {exc}")
+        if result is not None:
+            fills = [(f.quantity, f.price, f.fee) for f in result.fills]
+            transcript.append(
+                (result.status, result.filled_quantity, result.average_price, fills, result.reason)
+            )
+        resting = [(o.client_id, o.status, o.filled_quantity) for o in paper.open_orders()]
+        transcript.append(
+            (paper.account(), paper.exchange_positions(), resting, paper.drain_changed_orders())
+        )
+    return transcript
+
+
+def ledger(paper: PaperExchange) -> list[float]:
+    return [paper.ledger_total(kind) for kind in ("fee", "pnl", "funding", "liquidation", None)]
+
+
 @settings(
     max_examples=40,
     deadline=None,
@@ -226,47 +302,52 @@ def test_no_money_is_created_or_destroyed(
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('paper')}/p.db")
     db.migrate()
     paper = PaperExchange(db, PaperConfig(slippage_bps=3.0))
-    price, time = 40_000.0, NOW
-    paper.on_price("BTC-PERP", price, time)
-    paper.set_funding_rate(FundingRate("BTC-PERP", 0.0001, time))
     start = paper.account().equity
-    for index, (kind, side, qty, move) in enumerate(steps):
-        before = sum(p.quantity for p in paper.positions())
-        try:
-            if kind == "market":
-                paper.place_order(OrderRequest(f"o{index}", "BTC-PERP", side, qty, leverage=5))
-            elif kind == "limit":
-                limit = price * (1 - side.sign * 0.005)
-                paper.place_order(
-                    OrderRequest(f"o{index}", "BTC-PERP", side, qty, OrderType.LIMIT, price=limit, leverage=5)
-                )
-            elif kind == "stop":
-                trigger = price * (1 + side.sign * 0.01)
-                paper.place_order(
-                    OrderRequest(
-                        f"o{index}",
-                        "BTC-PERP",
-                        side,
-                        qty,
-                        OrderType.STOP_MARKET,
-                        trigger_price=trigger,
-                        leverage=5,
-                    )
-                )
-            elif kind == "reduce":
-                paper.place_order(OrderRequest(f"o{index}", "BTC-PERP", side, qty, reduce_only=True))
-                after = sum(p.quantity for p in paper.positions())
-                assert abs(after) <= abs(before) + 1e-12 and after * before >= -1e-12
-            else:
-                new = price * (1 + move)
-                time += timedelta(minutes=37)
-                paper.on_price(
-                    "BTC-PERP", new, time, high=max(price, new) * 1.002, low=min(price, new) * 0.998
-                )
-                price = new
-        except Rejected:
-            pass
+    play(paper, steps)
     account = paper.account()
     ledger = paper.ledger_total()  # fees (-), realised pnl, funding, liquidation penalties (-)
     assert account.balance == pytest.approx(start + ledger, abs=1e-6)
     assert account.equity == pytest.approx(account.balance + account.unrealized_pnl, abs=1e-9)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(actions)
+def test_memory_books_keep_exactly_the_books_of_the_database(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, Side, float, float]]
+) -> None:
+    """A backtest's exchange (books in memory) answers and books every step as paper trading's does (books in
+    the database): the same results, fills, rejections, account, positions, resting orders and ledger."""
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('paper')}/p.db")
+    db.migrate()
+    config = PaperConfig(slippage_bps=3.0)
+    in_memory, in_database = PaperExchange(None, config), PaperExchange(db, config)
+    assert play(in_memory, steps) == play(in_database, steps)
+    # sums: SQLite from 3.43 adds with compensation, memory (like older SQLite) left to right
+    assert ledger(in_memory) == pytest.approx(ledger(in_database), rel=1e-12, abs=1e-12)
+
+
+def test_a_failed_transaction_leaves_memory_books_as_they_were() -> None:
+    """Like a database rollback: an order that fails midway (here the fill cannot be written) changes no
+    balance, position, resting order or ledger entry, and its id is free again."""
+    paper = exchange(None)
+    paper.place_order(order("l1", Side.BUY, 0.05, order_type=OrderType.LIMIT, price=39_000.0))
+    paper.place_order(order("c1", Side.BUY, 0.02))
+    before = (paper.account(), paper.exchange_positions(), paper.open_orders(), paper.ledger_total())
+    books = paper._store
+    assert isinstance(books, MemoryBooks)
+    original = books.add_fill
+
+    def broken(row: object) -> None:
+        raise RuntimeError("disk full")
+
+    books.add_fill = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        paper.place_order(order("c2", Side.BUY, 0.03))
+    books.add_fill = original  # type: ignore[method-assign]
+    assert (paper.account(), paper.exchange_positions(), paper.open_orders(), paper.ledger_total()) == before
+    assert paper.get_order("c2") is None
+    assert paper.place_order(order("c2", Side.BUY, 0.03)).status is OrderStatus.FILLED

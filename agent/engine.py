@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -451,28 +452,34 @@ class Engine:
     def _process(self, row: SignalRow) -> None:
         """Analyst, risk gate, the decision and its order committed together, then the order placed and the
         position protected. ``row``: a pending signal as read (detached); a decision stored meanwhile by
-        someone else makes the commit fail, and nothing is placed."""
+        someone else makes the commit fail, and nothing is placed. A local analyst decides under the lock
+        (milliseconds), on the same read of our books as the risk check; any other thinks outside it, and
+        the books are read again under the lock."""
         signal = _signal_from_row(row)
         symbol = signal.symbol
-        positions, unresolved = self._books(symbol)
-        price = self.exchange.mark_price(symbol)
-        blocked = self._blocked(symbol, unresolved)
-        if symbol not in self.feeds or price is None:
-            decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {symbol}", "engine")
-        elif blocked and signal.action is not SignalAction.CLOSE:
-            decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
-        else:
-            decision = self._decide(signal, self._market_context(symbol, price, positions))
-        with self.lock:  # the kill switch cannot slip between this check and the order
-            context = self._risk_context(symbol, price or 0.0, signal.source)
-            verdict = assess(decision, signal, context, self.policy)
-            order = self._commit_decision(row, signal, decision, verdict)
-            self.status.signals_processed += 1
-            if order is not None:
-                leverage = verdict.details.get("leverage", self.policy.order_leverage)
-                self.executor.submit(order.client_id, leverage, committed=order)
-                if symbol in self.views:
-                    self.manager.protect(symbol, self.views[symbol])
+        local = self.analyst.local
+        with self.lock if local else nullcontext():
+            books = self._books(symbol)
+            price = self.exchange.mark_price(symbol)
+            blocked = self._blocked(symbol, books[1])
+            if symbol not in self.feeds or price is None:
+                decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {symbol}", "engine")
+            elif blocked and signal.action is not SignalAction.CLOSE:
+                decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
+            else:
+                decision = self._decide(signal, self._market_context(symbol, price, books[0]))
+            with self.lock:  # the kill switch cannot slip between this check and the order
+                if not local:
+                    books = self._books(symbol)  # what changed while the analyst thought
+                context = self._risk_context(symbol, price or 0.0, signal.source, books)
+                verdict = assess(decision, signal, context, self.policy)
+                order = self._commit_decision(row, signal, decision, verdict)
+                self.status.signals_processed += 1
+                if order is not None:
+                    leverage = verdict.details.get("leverage", self.policy.order_leverage)
+                    self.executor.submit(order.client_id, leverage, committed=order)
+                    if symbol in self.views:
+                        self.manager.protect(symbol, self.views[symbol])
 
     def _books(self, symbol: str) -> tuple[dict[str, Position], str | None]:
         """Our open positions (and this market's even when flat, for its realised PnL), and an order in this
@@ -525,10 +532,12 @@ class Engine:
             return f"market data for {symbol} is stale"
         return ""
 
-    def _risk_context(self, symbol: str, price: float, source: str) -> RiskContext:
-        """Our books (every position, read now, under the lock), the account and the market's facts."""
+    def _risk_context(
+        self, symbol: str, price: float, source: str, books: tuple[dict[str, Position], str | None]
+    ) -> RiskContext:
+        """Our books (every position, read under the lock: ``_books``), the account and the market's facts."""
         account = self.exchange.account()
-        positions, unresolved = self._books(symbol)
+        positions, unresolved = books
         position = positions.get(symbol, Position(symbol, 0.0, 0.0))
         others = {
             p.symbol: p.quantity * (self.exchange.mark_price(p.symbol) or p.entry_price)

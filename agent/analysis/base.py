@@ -29,6 +29,9 @@ class Analyst(ABC):
     name: str
     wants_track_record = False  # AI analysts read their own record in the prompt; the rules analyst does not
     reads_market = True  # False: the analyst decides from the signal alone (no snapshot is built for it)
+    # True: decides in this process in milliseconds, with no network call, so the engine may hold its order
+    # lock while it thinks (one read of the books serves the decision and the risk check)
+    local = False
 
     @abstractmethod
     def decide(self, signal: Signal, context: MarketContext) -> Decision:

@@ -16,6 +16,7 @@ ACTIONS = {
 
 class FollowAnalyst(Analyst):
     name = "follow"
+    local = True
     reads_market = False
 
     def decide(self, signal: Signal, context: MarketContext) -> Decision:

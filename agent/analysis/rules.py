@@ -26,6 +26,7 @@ MIN_CANDLES = 60
 
 class RulesAnalyst(Analyst):
     name = "rules"
+    local = True
 
     def __init__(self, overbought: float = 75.0, oversold: float = 25.0) -> None:
         self.overbought = overbought

@@ -102,7 +102,7 @@ class OrderExecutor:
         except (Temporary, UnknownOutcome) as exc:
             log_event(logger, "order_outcome_unknown", logging.WARNING, client_id=client_id, error=str(exc))
             return
-        self.apply_result(result)
+        self.apply_result(result, committed)
 
     def reconcile_pending(self, only: set[str] | None = None) -> int:
         """Look every unresolved order (PENDING_SUBMIT, OPEN, PARTIALLY_FILLED, LOST) up by client id and
@@ -198,12 +198,16 @@ class OrderExecutor:
         batch.flush()
         log_event(logger, "order_finished_unfilled", client_id=client_id, status=status.value, reason=reason)
 
-    def apply_result(self, result: OrderResult) -> None:
-        """Fold an exchange result into orders, fills, positions and trades (idempotent by trade id)."""
+    def apply_result(self, result: OrderResult, committed: OrderRow | None = None) -> None:
+        """Fold an exchange result into orders, fills, positions and trades (idempotent by trade id).
+        ``committed``: the order's row as its caller committed it, unchanged since (under the lock)."""
         batch = self._journal.pending()
         closed: list[tuple[str, float]] = []
         with self._db.session() as session:
-            row = session.scalar(select(OrderRow).where(OrderRow.client_id == result.client_id))
+            if committed is not None and committed.client_id == result.client_id:
+                row: OrderRow | None = session.merge(committed, load=False)
+            else:
+                row = session.scalar(select(OrderRow).where(OrderRow.client_id == result.client_id))
             if row is None:
                 log_event(logger, "result_for_unknown_order", logging.ERROR, client_id=result.client_id)
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -9,6 +10,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from agent.analysis.base import MarketContext
+from agent.analysis.follow import FollowAnalyst
 from agent.analysis.rules import RulesAnalyst
 from agent.engine import Engine
 from agent.journal import Journal
@@ -16,6 +19,7 @@ from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, DecisionRow, EventRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.feeds import ReplayFeed
+from shared.models import Decision, Signal
 from tests.conftest import REAL_CANDLES
 
 
@@ -159,7 +163,7 @@ def test_crash_after_the_exchange_filled_is_reconciled_from_the_exchange(databas
     engine = make_engine(database, RecordingPublisher())
     engine.prepare()
     add_signal(database, "k1", "buy")
-    engine.executor.apply_result = lambda result: None  # type: ignore[method-assign]  # dies after the fill
+    engine.executor.apply_result = lambda result, committed=None: None  # type: ignore[method-assign]  # dies after the fill
     engine.process_pending_signals()
     restarted = make_engine(database, RecordingPublisher())
     restarted.prepare()
@@ -457,3 +461,47 @@ def test_a_paper_liquidation_is_booked_as_a_trade_with_its_reason(database: Data
     assert position is not None and position.quantity == 0
     engine.maintain_orders()  # booked once: a second pass changes nothing
     assert count(database, TradeRow) == 1
+
+
+class KillWhileDeciding(FollowAnalyst):
+    """Follows the signal; while it decides, another thread pulls the kill switch. Records whether that
+    thread got through before the decision was made (``local`` analysts decide under the order lock)."""
+
+    def __init__(self, engine_ref: list[Engine], local: bool) -> None:
+        self.local = local
+        self._engine = engine_ref
+        self.kill_done_while_deciding: bool | None = None
+        self.killer: threading.Thread | None = None
+
+    def decide(self, signal: Signal, context: MarketContext) -> Decision:
+        engine = self._engine[0]
+        self.killer = threading.Thread(target=engine.kill, args=("test", False))
+        self.killer.start()
+        self.killer.join(0.5 if self.local else 10)
+        self.kill_done_while_deciding = not self.killer.is_alive()
+        return super().decide(signal, context)
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_the_kill_switch_halts_at_once_whoever_decides(database: Database, local: bool) -> None:
+    """An LLM analyst thinks outside the order lock: the whole kill switch goes through while it thinks. A
+    local analyst (milliseconds) decides under the lock: the kill switch's cancellations wait for it. Either
+    way HALTED is set at once, so the decision, checked under the lock, is vetoed and no order goes out."""
+    holder: list[Engine] = []
+    analyst = KillWhileDeciding(holder, local)
+    engine = make_engine(
+        database, RecordingPublisher(), policy=replace(PRESETS["moderate"], kelly_fraction=0)
+    )
+    engine.analyst = analyst
+    holder.append(engine)
+    engine.prepare()
+    add_signal(database, "k1", "buy")
+    engine.process_pending_signals()
+    assert analyst.killer is not None
+    analyst.killer.join(10)
+    assert analyst.kill_done_while_deciding is (not local)
+    with database.session() as session:
+        decision = session.scalar(select(DecisionRow))
+    assert decision is not None and decision.action == "open_long" and not decision.risk_approved
+    assert decision.risk_reason == "trading HALTED: no new long (test)"
+    assert count(database, OrderRow) == 0 and engine.guard.state == "HALTED"

@@ -162,6 +162,20 @@ class PositionManager:
         revision = self._executor.revision.get(symbol, 0)
         if book.revision == revision:
             return book
+        booking = self._executor.bookings.get(symbol)
+        if (
+            booking is not None and booking.revision == revision == book.revision + 1
+            and booking.role not in PROTECTIVE
+        ):  # fmt: skip
+            # the one change since the last read: an entry or close order, which moves the position only
+            # (protective orders and partial counts are as read; booking drops the plan on flat or a flip)
+            if booking.position is not None:
+                quantity, entry_price = booking.position
+                book.quantity, book.entry_price = round(quantity, 9), entry_price
+            if booking.plan_dropped:
+                book.plan = None
+            book.revision = revision
+            return book
         with self._db.session() as session:
             position = session.get(PositionRow, symbol)
             plan_row = session.get(PositionPlanRow, symbol)

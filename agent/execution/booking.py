@@ -20,8 +20,9 @@ def exit_kind_of(order: OrderRow) -> str:
     return order.exit_kind or DEFAULT_EXIT.get(order.role, order.role or "signal")
 
 
-def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRow, TradeRow | None]:
-    """Update the symbol's position with ``fill``; return it and the trade closed by it, if any.
+def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRow, TradeRow | None, bool]:
+    """Update the symbol's position with ``fill``; return it, the trade closed by it, if any, and whether the
+    position's plan was dropped.
 
     Fees: opening fees accumulate on the position and move to the trade in proportion to what it closes,
     so a trade's ``pnl`` is net of the fees of both its legs. A position that goes flat or flips loses its
@@ -65,6 +66,7 @@ def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRo
         row.fees = 0.0
     elif was_flat_or_flipped:
         row.opened_at = fill.time
-    if plan is not None and (row.quantity == 0 or row.quantity * before.quantity < 0):
+    dropped = plan is not None and (row.quantity == 0 or row.quantity * before.quantity < 0)
+    if dropped:
         session.delete(plan)
-    return row, trade
+    return row, trade, dropped

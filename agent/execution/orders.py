@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from agent.execution.booking import book_fill
 from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
-from shared.db import Database, FillRow, OrderRow
+from shared.db import Database, FillRow, OrderRow, PositionRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange
 from shared.logs import log_event
@@ -49,6 +49,16 @@ class PlannedOrder:
     limit_price: float | None = None
 
 
+@dataclass(frozen=True)
+class Booking:
+    """What one order's change did to its market's books (the latest, per market): the position after it."""
+
+    revision: int  # the market's revision once this change was committed
+    role: str  # the order's role (entry, close, stop_loss, ...)
+    position: tuple[float, float] | None  # (quantity, entry price) after its fills; None: nothing filled
+    plan_dropped: bool  # the position went flat or flipped, and its plan was deleted
+
+
 class OrderExecutor:
     def __init__(self, db: Database, exchange: Exchange, journal: Journal) -> None:
         self._db = db
@@ -56,6 +66,7 @@ class OrderExecutor:
         self._journal = journal
         self.revision: dict[str, int] = {}  # per symbol: bumped whenever one of its orders or fills changes
         self.closed_trades: list[tuple[str, float]] = []  # (signal source, pnl) of each trade booked here
+        self.bookings: dict[str, Booking] = {}  # per symbol: the latest change folded in by apply_result
 
     def _touched(self, symbol: str) -> None:
         self.revision[symbol] = self.revision.get(symbol, 0) + 1
@@ -203,6 +214,8 @@ class OrderExecutor:
         ``committed``: the order's row as its caller committed it, unchanged since (under the lock)."""
         batch = self._journal.pending()
         closed: list[tuple[str, float]] = []
+        position: PositionRow | None = None
+        plan_dropped = False
         with self._db.session() as session:
             if committed is not None and committed.client_id == result.client_id:
                 row: OrderRow | None = session.merge(committed, load=False)
@@ -227,7 +240,8 @@ class OrderExecutor:
                         time=fill.time,
                     )
                 )  # fmt: skip
-                position, trade = book_fill(session, fill, row)
+                position, trade, dropped = book_fill(session, fill, row)
+                plan_dropped = plan_dropped or dropped
                 session.flush()
                 batch.record(session, "position", position_dict(position, fill.price))
                 if trade is not None:
@@ -245,7 +259,13 @@ class OrderExecutor:
                 self._touched(row.symbol)
                 session.flush()
                 batch.record(session, "order", order_dict(row))
+            booked = None
+            if changed:
+                after = (position.quantity, position.entry_price) if position is not None else None
+                booked = Booking(self.revision[row.symbol], row.role or "", after, plan_dropped)
         self.closed_trades.extend(closed)  # committed
+        if booked is not None:
+            self.bookings[row.symbol] = booked
         if not changed:
             return  # nothing new (a routine look-up): no event, no revision
         batch.flush()

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from agent.analysis.follow import FollowAnalyst
 from agent.engine import Engine
+from agent.positions import PositionManager
 from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, OrderRow, PositionPlanRow, PositionRow, SignalRow, TradeRow
 from shared.marketdata.feeds import load_candle_csv
@@ -250,3 +252,39 @@ def test_a_new_plan_over_a_stored_one_updates_it(tmp_path: Any) -> None:
     with db.session() as session:
         (row,) = session.scalars(select(PositionPlanRow)).all()
     assert row.stop_price == moved.stop_price and row.best_price == moved.best_price
+
+
+UNPROTECTED = replace(QUIET, stop_atr_multiple=0, trailing_stop="off", partial_take_profits="off")
+
+
+@pytest.mark.parametrize("policy", [QUIET, UNPROTECTED], ids=["stops and targets", "no protective orders"])
+def test_the_books_kept_from_bookings_are_the_books_in_the_journal(tmp_path: Any, policy: RiskPolicy) -> None:
+    """After each entry, flip and close the manager's books (moved by the executor's bookings, not read
+    back, when only an entry or close order changed) equal a fresh read of the journal: position, entry
+    price, plan, protective legs, partials."""
+    db, engine = prepared_engine(tmp_path / "books.db", policy)
+    engine.analyst = FollowAnalyst()
+    for number, action in enumerate(("buy", "sell", "buy", "close")):
+        with db.session() as session:
+            session.add(
+                SignalRow(
+                    idempotency_key=f"b{number}",
+                    source="tradingview",
+                    symbol="BTC-PERP",
+                    action=action,
+                    raw={},
+                )
+            )
+        engine.process_pending_signals()
+        kept = engine.manager._book("BTC-PERP")
+        fresh = PositionManager(db, engine.executor, policy)._book("BTC-PERP")
+        assert (kept.quantity, kept.entry_price, kept.plan, kept.legs, kept.partials_filled) == (
+            fresh.quantity, fresh.entry_price, fresh.plan, fresh.legs, fresh.partials_filled
+        )  # fmt: skip
+        assert kept.revision == fresh.revision
+    assert engine.manager._book("BTC-PERP").quantity == 0 and count_orders(db) >= 4
+
+
+def count_orders(db: Database) -> int:
+    with db.session() as session:
+        return len(session.scalars(select(OrderRow)).all())

@@ -473,13 +473,14 @@ class Engine:
                     books = self._books(symbol)  # what changed while the analyst thought
                 context = self._risk_context(symbol, price or 0.0, signal.source, books)
                 verdict = assess(decision, signal, context, self.policy)
-                order = self._commit_decision(row, signal, decision, verdict)
+                committed = self._commit_decision(row, signal, decision, verdict)
                 self.status.signals_processed += 1
-                if order is not None:
+                if committed is not None:
+                    order, decided = committed
                     leverage = verdict.details.get("leverage", self.policy.order_leverage)
                     self.executor.submit(order.client_id, leverage, committed=order)
                     if symbol in self.views:
-                        self.manager.protect(symbol, self.views[symbol])
+                        self.manager.protect(symbol, self.views[symbol], (order, decided, row))
 
     def _books(self, symbol: str) -> tuple[dict[str, Position], str | None]:
         """Our open positions (and this market's even when flat, for its realised PnL), and an order in this
@@ -594,9 +595,9 @@ class Engine:
 
     def _commit_decision(
         self, signal_row: SignalRow, signal: Signal, decision: Decision, verdict: RiskVerdict
-    ) -> OrderRow | None:
-        """Decision (+ its order, if approved) in one transaction; the committed order, or None if the signal
-        was already decided or the decision vetoed."""
+    ) -> tuple[OrderRow, DecisionRow] | None:
+        """Decision (+ its order, if approved) in one transaction; the committed order and decision, or None
+        if the signal was already decided or the decision vetoed."""
         signal_id = signal_row.id
         batch = self.journal.pending()
         try:
@@ -629,7 +630,7 @@ class Engine:
             logger, "signal_decided", signal_id=signal_id, action=decision.action.value,
             approved=verdict.approved, reason=verdict.reason, quantity=verdict.quantity,
         )  # fmt: skip
-        return order
+        return (order, row) if order is not None else None
 
     def correlations(self, window: int = 240) -> dict[str, dict[str, float | None]]:
         """Correlation of 1m log returns across the traded symbols over their common candles (empty with

@@ -117,6 +117,10 @@ class _Book:
     partials_filled: int = 0
 
 
+# an entry order with its decision and signal (each may be missing)
+EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
+
+
 @dataclass(frozen=True)
 class EntryContext:
     """Facts about the market when a plan is made: the regime and the levels around the price."""
@@ -297,14 +301,16 @@ class PositionManager:
             return
         self._sync_legs(symbol, book, view.candle.close)
 
-    def protect(self, symbol: str, view: MarketView) -> None:
-        """Right after an entry fills: make its plan and place its protective orders at once."""
+    def protect(self, symbol: str, view: MarketView, entry: EntryRows | None = None) -> None:
+        """Right after an entry fills: make its plan and place its protective orders at once. ``entry``: the
+        order just placed with its decision and signal, as committed (spares reading them back when it is
+        the entry the position now rests on)."""
         book = self._book(symbol)
         if abs(book.quantity) < EPS:
             self._flat(symbol, book)  # a close: its stops and targets go at once
             return
         stale = book.plan is None or not book.plan.holds(book.quantity)
-        if stale and self._new_plan(symbol, book, view) is None:
+        if stale and self._new_plan(symbol, book, view, entry) is None:
             return
         self._sync_legs(symbol, book, view.candle.close)
 
@@ -318,19 +324,11 @@ class PositionManager:
         for leg in book.legs:
             self._executor.cancel(leg.client_id)
 
-    def _new_plan(self, symbol: str, book: _Book, view: MarketView) -> Plan | None:
+    def _new_plan(
+        self, symbol: str, book: _Book, view: MarketView, hint: EntryRows | None = None
+    ) -> Plan | None:
         side = Side.BUY if book.quantity > 0 else Side.SELL
-        with self._db.session() as session:  # the latest entry order of this side, its decision and signal
-            found = session.execute(
-                select(OrderRow, DecisionRow, SignalRow)
-                .outerjoin(DecisionRow, DecisionRow.id == OrderRow.decision_id)
-                .outerjoin(SignalRow, SignalRow.id == OrderRow.signal_id)
-                .where(OrderRow.symbol == symbol, OrderRow.side == side.value, OrderRow.filled_quantity > 0,
-                       OrderRow.reduce_only.is_(False))
-                .order_by(OrderRow.id.desc())
-                .limit(1)
-            ).first()  # fmt: skip
-        entry, decision, signal = found if found is not None else (None, None, None)
+        entry, decision, signal = self._entry_rows(symbol, side, hint)
         stop = (decision.risk or {}).get("stop") if decision else None
         if stop is None and view.atr and self.policy.stop_atr_multiple > 0:
             stop = book.entry_price - side.sign * self.policy.stop_atr_multiple * view.atr
@@ -362,6 +360,30 @@ class PositionManager:
             take_profit=plan.take_profit, level_price=level, regime=context.regime,
         )  # fmt: skip
         return plan
+
+    def _entry_rows(self, symbol: str, side: Side, hint: EntryRows | None) -> EntryRows:
+        """The entry the position rests on (the latest filled order of its side that is not reduce-only), its
+        decision and its signal: the hint when the executor's latest booking in this market is that order
+        filling; else read from the journal."""
+        booking = self._executor.bookings.get(symbol)
+        if (
+            hint is not None and hint[0] is not None and booking is not None
+            and booking.client_id == hint[0].client_id and booking.position is not None
+            and booking.revision == self._executor.revision.get(symbol, 0)
+            and hint[0].side == side.value and not hint[0].reduce_only
+        ):  # fmt: skip
+            return hint
+        with self._db.session() as session:
+            found = session.execute(
+                select(OrderRow, DecisionRow, SignalRow)
+                .outerjoin(DecisionRow, DecisionRow.id == OrderRow.decision_id)
+                .outerjoin(SignalRow, SignalRow.id == OrderRow.signal_id)
+                .where(OrderRow.symbol == symbol, OrderRow.side == side.value, OrderRow.filled_quantity > 0,
+                       OrderRow.reduce_only.is_(False))
+                .order_by(OrderRow.id.desc())
+                .limit(1)
+            ).first()  # fmt: skip
+        return (found[0], found[1], found[2]) if found is not None else (None, None, None)
 
     # --- moving the stop -----------------------------------------------------------------------------------
     def _follow(self, plan: Plan, book: _Book, view: MarketView) -> bool:

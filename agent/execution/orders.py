@@ -54,6 +54,7 @@ class Booking:
     """What one order's change did to its market's books (the latest, per market): the position after it."""
 
     revision: int  # the market's revision once this change was committed
+    client_id: str
     role: str  # the order's role (entry, close, stop_loss, ...)
     position: tuple[float, float] | None  # (quantity, entry price) after its fills; None: nothing filled
     plan_dropped: bool  # the position went flat or flipped, and its plan was deleted
@@ -262,7 +263,9 @@ class OrderExecutor:
             booked = None
             if changed:
                 after = (position.quantity, position.entry_price) if position is not None else None
-                booked = Booking(self.revision[row.symbol], row.role or "", after, plan_dropped)
+                booked = Booking(
+                    self.revision[row.symbol], row.client_id, row.role or "", after, plan_dropped
+                )
         self.closed_trades.extend(closed)  # committed
         if booked is not None:
             self.bookings[row.symbol] = booked

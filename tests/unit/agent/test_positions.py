@@ -18,6 +18,7 @@ from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, OrderRow, PositionPlanRow, PositionRow, SignalRow, TradeRow
 from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.funding import FundingRate
+from shared.models import Side
 from tests.conftest import REAL_CANDLES
 from tests.unit.agent.test_engine import RecordingPublisher, make_engine
 
@@ -282,6 +283,16 @@ def test_the_books_kept_from_bookings_are_the_books_in_the_journal(tmp_path: Any
             fresh.quantity, fresh.entry_price, fresh.plan, fresh.legs, fresh.partials_filled
         )  # fmt: skip
         assert kept.revision == fresh.revision
+        if kept.plan is not None:  # made from the entry handed over: the one the journal names
+            side = Side.BUY if kept.quantity > 0 else Side.SELL
+            entry, decision, signal = PositionManager(db, engine.executor, policy)._entry_rows(
+                "BTC-PERP", side, None
+            )
+            assert entry is not None and decision is not None and signal is not None
+            assert (kept.plan.entry_client_id, kept.plan.decision_id, kept.plan.signal_id) == (
+                entry.client_id, decision.id, signal.id
+            )  # fmt: skip
+            assert (kept.plan.signal_source, kept.plan.analyst) == (signal.source, decision.analyst)
     assert engine.manager._book("BTC-PERP").quantity == 0 and count_orders(db) >= 4
 
 

@@ -256,12 +256,11 @@ class OrderExecutor:
             row.price = result.average_price
             if result.reason:
                 row.reason = result.reason
+            booked = None
             if changed:
                 self._touched(row.symbol)
                 session.flush()
                 batch.record(session, "order", order_dict(row))
-            booked = None
-            if changed:
                 after = (position.quantity, position.entry_price) if position is not None else None
                 booked = Booking(
                     self.revision[row.symbol], row.client_id, row.role or "", after, plan_dropped

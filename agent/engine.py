@@ -232,6 +232,17 @@ class Engine:
         """Has every change the exchange reported been folded into our books?"""
         return getattr(self.exchange, "revision", None) == self._exchange_revision
 
+    def acknowledge_exchange(self) -> bool:
+        """Take the exchange's new revision as seen when it brings nothing to fold in (our own orders'
+        results, already applied): what the next candle's step would do, without stepping it. False when
+        there is something (an order that changed on its own, a liquidation), left for that step."""
+        if getattr(self.exchange, "changes_pending", True) or getattr(
+            self.exchange, "liquidations_pending", True
+        ):
+            return False
+        self._exchange_revision = getattr(self.exchange, "revision", None)
+        return True
+
     def _exchange_changed(self) -> bool:
         revision = getattr(self.exchange, "revision", None)
         if revision is None or revision == self._exchange_revision:

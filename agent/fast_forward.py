@@ -56,7 +56,8 @@ class FastForward:
         assert isinstance(exchange, PaperExchange)
         if (
             engine.status.state != "running" or engine.signals_waiting or engine.algos.active
-            or not engine.exchange_in_sync or exchange.liquidations_pending
+            or not (engine.exchange_in_sync or engine.acknowledge_exchange())
+            or exchange.liquidations_pending
         ):  # fmt: skip
             return 0
         moments = (exchange.funding_event(), engine.guard.next_event())

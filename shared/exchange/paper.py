@@ -207,6 +207,11 @@ class PaperExchange(Exchange):
     def liquidations_pending(self) -> bool:
         return bool(self._liquidations)
 
+    @property
+    def changes_pending(self) -> bool:
+        """Did an order change on its own (``drain_changed_orders`` would name it)?"""
+        return bool(self._changed_orders)
+
     def drain_liquidations(self) -> list[OrderResult]:
         """Liquidations since the last call, as filled reduce-only orders (for the owner's books)."""
         with self._lock:

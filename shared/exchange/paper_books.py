@@ -180,8 +180,8 @@ def _values(row: Any) -> dict[str, Any]:
 
 
 class MemoryBooks(PaperBooks, Books):
-    """The books in memory. A transaction's new rows are kept aside until it ends, and the rows it may change
-    (the account, the positions, the resting orders) are copied first, so a failed one leaves no trace."""
+    """The books in memory. A transaction notes the rows it adds and first copies the rows it may change (the
+    account, the positions, the resting orders), so a failed one is undone like a rolled-back one."""
 
     def __init__(self, starting_balance: float) -> None:
         self._account = PaperAccountRow(id=ACCOUNT_ID, balance=starting_balance, fees_paid=0.0)

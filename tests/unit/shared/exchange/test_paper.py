@@ -288,19 +288,26 @@ def ledger(paper: PaperExchange) -> list[float]:
     return [paper.ledger_total(kind) for kind in ("fee", "pnl", "funding", "liquidation", None)]
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+# each example runs whole exchanges (databases included): no deadline, and a fresh database per example
+EXCHANGE_RUNS = settings(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
+
+
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Database:
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('paper')}/p.db")
+    db.migrate()
+    return db
+
+
+@settings(EXCHANGE_RUNS, max_examples=40)
 @given(actions)
 def test_no_money_is_created_or_destroyed(
     tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, Side, float, float]]
 ) -> None:
     """Equity change == price PnL of the positions held - fees + funding - liquidation penalties, and a
     reduce-only order never increases a position."""
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('paper')}/p.db")
-    db.migrate()
+    db = fresh_database(tmp_path_factory)
     paper = PaperExchange(db, PaperConfig(slippage_bps=3.0))
     start = paper.account().equity
     play(paper, steps)
@@ -310,19 +317,14 @@ def test_no_money_is_created_or_destroyed(
     assert account.equity == pytest.approx(account.balance + account.unrealized_pnl, abs=1e-9)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(EXCHANGE_RUNS, max_examples=60)
 @given(actions)
 def test_memory_books_keep_exactly_the_books_of_the_database(
     tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, Side, float, float]]
 ) -> None:
     """A backtest's exchange (books in memory) answers and books every step as paper trading's does (books in
     the database): the same results, fills, rejections, account, positions, resting orders and ledger."""
-    db = Database(f"sqlite:///{tmp_path_factory.mktemp('paper')}/p.db")
-    db.migrate()
+    db = fresh_database(tmp_path_factory)
     config = PaperConfig(slippage_bps=3.0)
     in_memory, in_database = PaperExchange(None, config), PaperExchange(db, config)
     assert play(in_memory, steps) == play(in_database, steps)

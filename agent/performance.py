@@ -33,8 +33,8 @@ Conventions
   the equity series' span, divided by that span; None when the span is zero (empty or one-point equity).
 - fees_paid and funding_paid are reported as given (account-level totals, e.g. from the ledger); trade pnl
   is already net of its fees.
-- by_exit_reason and by_signal_source group trades by their exit_reason / signal_source ("unknown" when
-  empty).
+- by_exit_reason, by_signal_source and by_symbol group trades by their exit_reason / signal_source /
+  market ("unknown" when empty).
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class PerformanceMetrics:
     end: str | None
     by_exit_reason: dict[str, int]
     by_signal_source: dict[str, dict[str, Any]]
+    by_symbol: dict[str, dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: NaN and infinities become None."""
@@ -167,7 +168,8 @@ def compute_metrics(
         start=curve.index[0].isoformat() if len(curve) else None,
         end=curve.index[-1].isoformat() if len(curve) else None,
         by_exit_reason=_count_by(trades, lambda t: t.exit_reason or UNKNOWN),
-        by_signal_source=_by_signal_source(trades),
+        by_signal_source=_summary_by(trades, lambda t: t.signal_source or UNKNOWN),
+        by_symbol=_summary_by(trades, lambda t: t.symbol or UNKNOWN),
     )
 
 
@@ -392,9 +394,12 @@ def _group_stats(trades: Sequence[TradeRecord]) -> dict[str, Any]:
     return {name: stats[name] for name in _GROUP_FIELDS}
 
 
-def _by_signal_source(trades: Sequence[TradeRecord]) -> dict[str, dict[str, Any]]:
-    groups = breakdown(trades, lambda t: t.signal_source or UNKNOWN)
-    return {source: {name: stats[name] for name in _SOURCE_FIELDS} for source, stats in groups.items()}
+def _summary_by(
+    trades: Sequence[TradeRecord], key: Callable[[TradeRecord], str]
+) -> dict[str, dict[str, Any]]:
+    """Trade count, win rate, pnl and expectancy (R) per group."""
+    groups = breakdown(trades, key)
+    return {group: {name: stats[name] for name in _SOURCE_FIELDS} for group, stats in groups.items()}
 
 
 def _count_by(trades: Sequence[TradeRecord], key: Callable[[TradeRecord], str]) -> dict[str, int]:

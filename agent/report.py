@@ -35,6 +35,7 @@ matplotlib.use("Agg")
 MAX_PLOT_POINTS = 5_000
 MAX_HTML_TRADES = 500
 JSON_SIGNIFICANT_DIGITS = 10
+SUMMARY_COLUMNS = ["trades", "win rate", "pnl", "expectancy R"]  # per signal source, per market
 TRADES_HEADER = (
     "symbol",
     "side",
@@ -387,10 +388,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _source_rows(metrics: PerformanceMetrics) -> list[list[str]]:
+def _summary_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [
-        [source, str(s["trade_count"]), _pct(s["win_rate"]), _usd(s["pnl"]), _num(s["expectancy_r"], 3)]
-        for source, s in metrics.by_signal_source.items()
+        [group, str(s["trade_count"]), _pct(s["win_rate"]), _usd(s["pnl"]), _num(s["expectancy_r"], 3)]
+        for group, s in groups.items()
     ]
 
 
@@ -456,7 +457,9 @@ def report_html(
             "<h2>Exit reasons</h2>",
             _table(["exit reason", "trades"], reasons),
             "<h2>Signal sources</h2>",
-            _table(["signal source", "trades", "win rate", "pnl", "expectancy R"], _source_rows(metrics)),
+            _table(["signal source", *SUMMARY_COLUMNS], _summary_rows(metrics.by_signal_source)),
+            "<h2>Markets</h2>",
+            _table(["market", *SUMMARY_COLUMNS], _summary_rows(metrics.by_symbol)),
             _settings_section(settings),
             _charts_section(charts),
             _trades_section(trades),

@@ -55,7 +55,16 @@ def trade(
 EQUITY = daily_equity([1000.0, 1100.0, 990.0, 1089.0, 1143.45])
 TRADES = [
     trade(60.0, at(1, 0), at(1, 12), r=2.0),  # A: win, 00:00-12:00 on day 1
-    trade(-30.0, at(1, 6), at(2, 0), side="SELL", reason="stop_loss", source="internal:ema_cross", r=-1.0),
+    trade(
+        -30.0,
+        at(1, 6),
+        at(2, 0),
+        side="SELL",
+        reason="stop_loss",
+        source="internal:ema_cross",
+        r=-1.0,
+        symbol="ETH-PERP",
+    ),  # B: loss; fmt: skip
     trade(15.0, at(3, 0), at(3, 12), r=None),  # C: win, no known risk
     trade(0.0, at(4, 0), at(4, 6), side="SELL", reason="signal", analyst="claude", r=0.0),  # D: breakeven
 ]
@@ -104,6 +113,11 @@ def test_hand_computed_trade_metrics() -> None:
         "internal:ema_cross": {"trade_count": 1, "win_rate": 0.0, "pnl": -30.0, "expectancy_r": -1.0},
         # A, C, D: 2 wins of 3, pnl 75, R (2 + 0) / 2
         "tradingview": {"trade_count": 3, "win_rate": pytest.approx(2 / 3), "pnl": 75.0, "expectancy_r": 1.0},
+    }
+    # by market: B was the only ETH trade; A, C, D are BTC's (the same figures as tradingview's above)
+    assert m.by_symbol == {
+        "BTC-PERP": {"trade_count": 3, "win_rate": pytest.approx(2 / 3), "pnl": 75.0, "expectancy_r": 1.0},
+        "ETH-PERP": {"trade_count": 1, "win_rate": 0.0, "pnl": -30.0, "expectancy_r": -1.0},
     }
 
 
@@ -299,7 +313,7 @@ def test_breakdown_groups() -> None:
     assert by_analyst["rules"]["profit_factor"] == pytest.approx(2.5)
     assert by_analyst["rules"]["avg_loss"] == pytest.approx(-30.0)
     by_symbol = breakdown(TRADES, lambda t: t.symbol)
-    assert set(by_symbol) == {"BTC-PERP"}
+    assert set(by_symbol) == {"BTC-PERP", "ETH-PERP"} and by_symbol["ETH-PERP"]["trade_count"] == 1
     assert breakdown([], lambda t: t.symbol) == {}
 
 

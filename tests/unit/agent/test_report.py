@@ -142,7 +142,14 @@ def test_html_is_self_contained_and_escaped(
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<h1>Test &lt;run&gt;</h1>" in page
     assert "http://" not in page and "https://" not in page and "<link" not in page
-    for section in ("Exit reasons", "Signal sources", "internal:ema_cross", "take_profit", "Settings"):
+    for section in (
+        "Exit reasons",
+        "Signal sources",
+        "internal:ema_cross",
+        "take_profit",
+        "Markets",
+        "Settings",
+    ):
         assert section in page
 
 

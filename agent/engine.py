@@ -524,10 +524,17 @@ class Engine:
             "stop_atr_multiple": policy.stop_atr_multiple, "max_open_positions": policy.max_open_positions,
         }  # fmt: skip
         record = track_record(self.db, self.analyst.name) if self.analyst.wants_track_record else None
-        reads = self.analyst.reads_market
+        snapshot = self.markets[symbol].snapshot() if self.analyst.reads_market else None
+        one_minute = snapshot.timeframes.get("1m") if snapshot is not None else None
+        # the raw candles only where the snapshot cannot stand in for them (no 1m indicators yet): analysts
+        # read the snapshot first, and framing 300 candles costs more than the rest of a rules decision
+        candles = (
+            self.candles_frame(symbol)
+            if snapshot is not None and (one_minute is None or not one_minute.indicators)
+            else pd.DataFrame()
+        )
         return MarketContext(
-            symbol, price, self.candles_frame(symbol) if reads else pd.DataFrame(), position,
-            self.markets[symbol].snapshot() if reads else None,
+            symbol, price, candles, position, snapshot,
             portfolio=portfolio, limits=limits, track_record=record,
         )  # fmt: skip
 

@@ -19,7 +19,7 @@ from agent.risk.presets import PRESETS, RiskPolicy
 from shared.db import Database, DecisionRow, EventRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.feeds import ReplayFeed
-from shared.models import Decision, Signal
+from shared.models import Decision, Signal, SignalAction
 from tests.conftest import REAL_CANDLES
 
 
@@ -505,3 +505,26 @@ def test_the_kill_switch_halts_at_once_whoever_decides(database: Database, local
     assert decision is not None and decision.action == "open_long" and not decision.risk_approved
     assert decision.risk_reason == "trading HALTED: no new long (test)"
     assert count(database, OrderRow) == 0 and engine.guard.state == "HALTED"
+
+
+def test_the_analyst_gets_the_raw_candles_only_where_the_snapshot_cannot_stand_in(database: Database) -> None:
+    """With the market state's 1m indicators at hand the candles are not framed, and the rules analyst
+    decides exactly as it would with them; with no snapshot indicators the candles are there."""
+    engine = make_engine(database, RecordingPublisher())
+    engine.prepare()
+    price = engine.exchange.mark_price("BTC-PERP")
+    assert price is not None
+    positions, _ = engine._books("BTC-PERP")
+    context = engine._market_context("BTC-PERP", price, positions)
+    assert context.snapshot is not None and context.snapshot.timeframes["1m"].indicators
+    assert context.candles.empty
+    framed = replace(context, candles=engine.candles_frame("BTC-PERP"))
+    assert len(framed.candles) == 300
+    for action in ("buy", "sell"):
+        signal = Signal(
+            idempotency_key=action, source="tradingview", symbol="BTC-PERP", action=SignalAction(action)
+        )
+        assert engine.analyst.decide(signal, context) == engine.analyst.decide(signal, framed)
+    bare = replace(context, snapshot=None, candles=engine.candles_frame("BTC-PERP"))
+    assert engine.analyst.decide(Signal(idempotency_key="b", source="tradingview", symbol="BTC-PERP",
+                                        action=SignalAction.BUY), bare).rationale  # fmt: skip

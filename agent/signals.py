@@ -19,7 +19,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,15 @@ import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
 from agent.positions import MarketView
+from shared.alert_fields import ACTIONS, parse_action, parse_time
 from shared.db import Database, SignalRow
 from shared.errors import FieldProblem, InvalidInput
 from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
+from shared.models import Signal
 from shared.symbols import UnknownSymbol, normalise_symbol
 
 STRATEGY_LINES = {"ema_cross": ("ema_20", "ema_50"), "sma_cross": ("sma_20", "sma_50")}
-ACTIONS = {"buy": "buy", "long": "buy", "sell": "sell", "short": "sell", "close": "close", "exit": "close"}
 
 
 class SignalSource(ABC):
@@ -161,38 +162,15 @@ class InternalSignals(SignalSource):
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ReplayedAlert:
-    key: str
-    time: datetime
-    symbol: str
-    action: str
-    source: str
-    price: float | None = None
-    stop_loss: float | None = None
-    take_profit: float | None = None
-    confidence: float | None = None
-    strategy: str | None = None
-
-
 def _number(value: Any) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
     return float(value)
 
 
-def _time(value: Any) -> datetime:
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        number = float(value)
-        stamp = pd.Timestamp(number, unit="ms" if number > 1e11 else "s", tz=UTC)
-    else:
-        stamp = pd.Timestamp(str(value))
-        stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.to_pydatetime()
-
-
-def read_alerts(path: Path) -> list[ReplayedAlert]:
-    """Alerts from a CSV or JSON (a list of objects) file, sorted by time; InvalidInput names each bad row."""
+def read_alerts(path: Path) -> list[Signal]:
+    """Alerts from a CSV or JSON (a list of objects) file as signals, sorted by their ``alert_time``;
+    InvalidInput names each bad row."""
     if path.suffix.lower() == ".json":
         records = json.loads(path.read_text())
         if not isinstance(records, list):
@@ -204,47 +182,54 @@ def read_alerts(path: Path) -> list[ReplayedAlert]:
         try:
             if not isinstance(record, dict):
                 raise ValueError("not an object")
-            action = ACTIONS.get(str(record.get("action", "")).strip().lower())
+            action = parse_action(record.get("action"))
             if action is None:
+                raise ValueError(f"action {record.get('action')!r} is not {', '.join(ACTIONS)}")
+            time = parse_time(record["time"])
+            if time is None:
                 raise ValueError(
-                    f"action {record.get('action')!r} is not buy, sell, long, short, close or exit"
+                    f"time {record['time']!r} is neither ISO 8601 nor epoch seconds/milliseconds"
                 )
-            time = _time(record["time"])
             alerts.append(
-                ReplayedAlert(
-                    key=str(record.get("id") or f"replay:{number}:{time.isoformat()}"), time=time,
+                Signal(
+                    idempotency_key=str(record.get("id") or f"replay:{number}:{time.isoformat()}"),
+                    source=str(record.get("source") or "tradingview"),
                     symbol=normalise_symbol(str(record["symbol"])), action=action,
-                    source=str(record.get("source") or "tradingview"), price=_number(record.get("price")),
-                    stop_loss=_number(record.get("stop_loss")),
-                    take_profit=_number(record.get("take_profit")),
-                    confidence=_number(record.get("confidence")), strategy=record.get("strategy") or None,
+                    price=_number(record.get("price")), strategy=record.get("strategy") or None,
+                    confidence=_number(record.get("confidence")), stop_loss=_number(record.get("stop_loss")),
+                    take_profit=_number(record.get("take_profit")), alert_time=time,
                 )
             )  # fmt: skip
         except (KeyError, ValueError, TypeError, UnknownSymbol) as exc:
             problems.append(FieldProblem(f"{path.name} row {number}", str(exc)))
     if problems:
         raise InvalidInput(problems)
-    return sorted(alerts, key=lambda a: a.time)
+    return sorted(alerts, key=_alert_time)
+
+
+def _alert_time(signal: Signal) -> datetime:
+    assert signal.alert_time is not None  # read_alerts gives every alert its time
+    return signal.alert_time
 
 
 class ReplayedSignals(SignalSource):
-    def __init__(self, db: Database, alerts: list[ReplayedAlert]) -> None:
+    def __init__(self, db: Database, alerts: list[Signal]) -> None:
         self._db = db
-        self._alerts = alerts
+        self._alerts = alerts  # each with its alert_time, in time order (read_alerts)
         self._next = 0
 
     def quiet(self, symbol: str, market: MarketState) -> tuple[frozenset[str], datetime | None]:
-        return frozenset(), self._alerts[self._next].time if self._next < len(self._alerts) else None
+        return frozenset(), _alert_time(self._alerts[self._next]) if self._next < len(self._alerts) else None
 
     def on_candle(self, symbol: str, view: MarketView, market: MarketState) -> bool:
         stored = False
-        while self._next < len(self._alerts) and self._alerts[self._next].time <= view.now:
+        while self._next < len(self._alerts) and _alert_time(self._alerts[self._next]) <= view.now:
             alert = self._alerts[self._next]
             self._next += 1
             stored = store_signal(
-                self._db, idempotency_key=alert.key, source=alert.source, symbol=alert.symbol,
-                action=alert.action, price=alert.price, stop_loss=alert.stop_loss,
+                self._db, idempotency_key=alert.idempotency_key, source=alert.source, symbol=alert.symbol,
+                action=alert.action.value, price=alert.price, stop_loss=alert.stop_loss,
                 take_profit=alert.take_profit, confidence=alert.confidence, strategy=alert.strategy,
-                alert_time=alert.time,
+                alert_time=alert.alert_time,
             ) or stored  # fmt: skip
         return stored

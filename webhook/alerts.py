@@ -12,21 +12,14 @@ import hashlib
 import hmac
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shared.alert_fields import ACTIONS, parse_action, parse_time
 from shared.errors import FieldProblem, InvalidInput, Rejected
 from shared.models import Signal, SignalAction
 from shared.symbols import UnknownSymbol, normalise_symbol
 
-ACTIONS = {
-    "buy": SignalAction.BUY,
-    "long": SignalAction.BUY,
-    "sell": SignalAction.SELL,
-    "short": SignalAction.SELL,
-    "close": SignalAction.CLOSE,
-    "exit": SignalAction.CLOSE,
-}
 PRICE_FIELDS = ("price", "stop_loss", "take_profit")
 TEXT_FIELDS = {"timeframe": 16, "strategy": 120}
 MAX_ID_LENGTH = 128
@@ -109,25 +102,6 @@ def _positive_number(value: Any) -> float | None:
     return None
 
 
-def _parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (TradingView's {{timenow}}) or epoch seconds / milliseconds."""
-    if isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-            number = float(value)
-            if not math.isfinite(number):
-                return None
-            seconds = number / 1000 if number > 1e11 else number
-            return datetime.fromtimestamp(seconds, UTC)
-        if isinstance(value, str):
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
-
-
 def _idempotency_key(data: dict[str, Any], problems: list[FieldProblem]) -> str:
     raw_id = data.get("id")
     if raw_id is not None:
@@ -164,7 +138,7 @@ def parse_alert(body: bytes, *, passphrase: str, max_age_s: int, now: datetime) 
     alert = {k: v for k, v in data.items() if k != "passphrase"}
     problems: list[FieldProblem] = []
 
-    action = ACTIONS.get(alert["action"].strip().lower()) if isinstance(alert.get("action"), str) else None
+    action = parse_action(alert.get("action"))
     if action is None:
         problems.append(FieldProblem("action", f"must be one of {', '.join(ACTIONS)}"))
 
@@ -205,7 +179,7 @@ def parse_alert(body: bytes, *, passphrase: str, max_age_s: int, now: datetime) 
 
     alert_time = None
     if alert.get("time") is not None:
-        alert_time = _parse_time(alert["time"])
+        alert_time = parse_time(alert["time"])
         if alert_time is None:
             problems.append(FieldProblem("time", "must be ISO 8601 or epoch seconds/milliseconds"))
         else:

@@ -4,7 +4,8 @@ the ones the incremental rule decides candle by candle, and ``quiet`` names the 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.positions import MarketView
-from agent.signals import InternalSignals, signal_rows
+from agent.signals import InternalSignals, read_alerts, signal_rows
 from shared.db import Database
+from shared.errors import InvalidInput
 from shared.marketdata.candles import EPOCH
 from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
-from shared.models import Candle
+from shared.models import Candle, SignalAction
 from tests.unit.shared.marketdata.test_prepared import minutes  # noqa: F401 - fixture
 
 SYMBOL = "BTC-PERP"
@@ -160,3 +162,45 @@ def test_the_vector_rule_is_the_incremental_one(
             incremental.append(row - 1)
     first_row = sum(len(rows) for rows in closes[:join])
     assert signal_rows(spread, closing, first_row).tolist() == incremental
+
+
+def test_historical_alerts_are_read_as_signals_in_time_order(tmp_path: Path) -> None:
+    """TradingView's words and times as the webhook reads them (long/exit, epoch ms, ISO with Z), sorted."""
+    path = tmp_path / "alerts.csv"
+    path.write_text(
+        "time,symbol,action,stop_loss,id\n"
+        "2022-01-05T14:00:00Z,BTCUSDT.P,Long,41000,a\n"
+        "1641340800000,ETH-PERP,exit,,\n"
+    )
+    first, second = read_alerts(path)
+    assert (first.symbol, first.action, first.alert_time, first.idempotency_key) == (
+        "ETH-PERP", SignalAction.CLOSE, datetime(2022, 1, 5, tzinfo=UTC), "replay:2:2022-01-05T00:00:00+00:00"
+    )  # fmt: skip
+    assert (second.symbol, second.action, second.stop_loss, second.source) == (
+        "BTC-PERP", SignalAction.BUY, 41_000.0, "tradingview"
+    )  # fmt: skip
+    assert second.alert_time == datetime(2022, 1, 5, 14, tzinfo=UTC)
+
+
+def test_bad_alert_rows_are_all_named_and_nothing_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.csv"
+    path.write_text(
+        "time,symbol,action\n"
+        "2022-01-05T14:00:00Z,BTC-PERP,buy\n"
+        "2022-01-05T14:01:00Z,BTC-PERP,hold\n"
+        "yesterday,BTC-PERP,sell\n"
+        "2022-01-05T14:03:00Z,NOPE,sell\n"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        read_alerts(path)
+    assert [p.field for p in caught.value.problems] == [
+        "alerts.csv row 2",
+        "alerts.csv row 3",
+        "alerts.csv row 4",
+    ]
+    assert "action 'hold' is not buy, long, sell, short, close, exit" in caught.value.problems[0].message
+    assert "time 'yesterday'" in caught.value.problems[1].message
+    json_path = tmp_path / "alerts.json"
+    json_path.write_text('{"time": 1}')
+    with pytest.raises(InvalidInput, match="must hold a list"):
+        read_alerts(json_path)

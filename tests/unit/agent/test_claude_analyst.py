@@ -20,6 +20,7 @@ from shared.marketdata.feeds import load_candle_csv
 from shared.models import DecisionAction, Position, Signal, SignalAction
 from tests.conftest import REAL_CANDLES
 from tests.fakes.anthropic_api import GOOD, FakeAnthropic, message, tool
+from tests.unit.agent.test_engine import add_signal
 
 PRICE = 46_800.0
 
@@ -190,7 +191,7 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     tokens and cost and viewable at /api/decisions/<id>, and the order is placed."""
     from agent.app import create_app
     from agent.engine import Engine
-    from shared.db import OrderRow, SignalRow
+    from shared.db import OrderRow
     from tests.conftest import TOKEN
 
     api.queue.clear()
@@ -204,10 +205,7 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     engine: Engine = app.extensions["engine"]
     engine.prepare()
     db: Database = app.extensions["db"]
-    with db.session() as session:
-        session.add(
-            SignalRow(idempotency_key="tv:e2e", source="tradingview", symbol="BTC-PERP", action="buy", raw={})
-        )
+    add_signal(db, "tv:e2e", "buy")
     engine.process_pending_signals()
     client = app.test_client()
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -229,21 +227,11 @@ def test_alert_to_claude_to_stored_decision_with_cost_to_order(
     # the feedback loop: once that trade is closed, Claude's next prompt carries its outcome, by source
     first_prompt = api.requests[-1]["body"]["messages"][0]["content"]
     assert "This source's record with you: no closed trades from this source yet" in first_prompt
-    with db.session() as session:
-        session.add(
-            SignalRow(
-                idempotency_key="tv:close", source="tradingview", symbol="BTC-PERP", action="close", raw={}
-            )
-        )
+    add_signal(db, "tv:close", "close")
     api.queue.append(("json", 200, tool({**GOOD, "action": "close"})))
     engine.process_pending_signals()
     (trade,) = client.get("/api/trades", headers=auth).get_json()["trades"]
-    with db.session() as session:
-        session.add(
-            SignalRow(
-                idempotency_key="tv:again", source="tradingview", symbol="BTC-PERP", action="buy", raw={}
-            )
-        )
+    add_signal(db, "tv:again", "buy")
     api.queue.append(("json", 200, tool({**GOOD, "action": "hold"})))
     engine.process_pending_signals()
     prompt = api.requests[-1]["body"]["messages"][0]["content"]

@@ -20,7 +20,7 @@ from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.funding import FundingRate
 from shared.models import Side
 from tests.conftest import REAL_CANDLES
-from tests.unit.agent.test_engine import RecordingPublisher, make_engine
+from tests.unit.agent.test_engine import RecordingPublisher, add_signal, make_engine
 
 REAL = load_candle_csv(REAL_CANDLES)
 # only the rules under test: no level, review, time or funding exits
@@ -266,16 +266,7 @@ def test_the_books_kept_from_bookings_are_the_books_in_the_journal(tmp_path: Any
     db, engine = prepared_engine(tmp_path / "books.db", policy)
     engine.analyst = FollowAnalyst()
     for number, action in enumerate(("buy", "sell", "buy", "close")):
-        with db.session() as session:
-            session.add(
-                SignalRow(
-                    idempotency_key=f"b{number}",
-                    source="tradingview",
-                    symbol="BTC-PERP",
-                    action=action,
-                    raw={},
-                )
-            )
+        add_signal(db, f"b{number}", action)
         engine.process_pending_signals()
         kept = engine.manager._book("BTC-PERP")
         fresh = PositionManager(db, engine.executor, policy)._book("BTC-PERP")

@@ -85,6 +85,16 @@ class EngineStatus:
         return self.market_time.isoformat() if self.market_time else None
 
 
+@dataclass(frozen=True)
+class OurBooks:
+    """What a decision about one market reads of our books."""
+
+    positions: dict[str, Position]  # every open position, and this market's even when flat (realised PnL)
+    # an order in this market whose placement outcome is unknown (PENDING_SUBMIT): until reconciliation
+    # settles it, a new entry could double the exposure
+    unresolved: str | None
+
+
 class Engine:
     def __init__(
         self,
@@ -472,13 +482,13 @@ class Engine:
         with self.lock if local else nullcontext():
             books = self._books(symbol)
             price = self.exchange.mark_price(symbol)
-            blocked = self._blocked(symbol, books[1])
+            blocked = self._blocked(symbol, books.unresolved)
             if symbol not in self.feeds or price is None:
                 decision = Decision(DecisionAction.HOLD, 0.0, f"no market data for {symbol}", "engine")
             elif blocked and signal.action is not SignalAction.CLOSE:
                 decision = Decision(DecisionAction.HOLD, 0.0, blocked, "engine")
             else:
-                decision = self._decide(signal, self._market_context(symbol, price, books[0]))
+                decision = self._decide(signal, self._market_context(symbol, price, books.positions))
             with self.lock:  # the kill switch cannot slip between this check and the order
                 if not local:
                     books = self._books(symbol)  # what changed while the analyst thought
@@ -493,10 +503,8 @@ class Engine:
                     if symbol in self.views:
                         self.manager.protect(symbol, self.views[symbol], (order, decided, row))
 
-    def _books(self, symbol: str) -> tuple[dict[str, Position], str | None]:
-        """Our open positions (and this market's even when flat, for its realised PnL), and an order in this
-        market whose placement outcome is unknown (PENDING_SUBMIT: until reconciliation settles it, a new
-        entry could double the exposure), read together."""
+    def _books(self, symbol: str) -> OurBooks:
+        """Our books as a decision about ``symbol`` needs them, read together."""
         with self.db.session() as session:
             rows = session.scalars(
                 select(PositionRow).where(or_(PositionRow.quantity != 0, PositionRow.symbol == symbol))
@@ -509,7 +517,7 @@ class Engine:
                     OrderRow.symbol == symbol, OrderRow.status == OrderStatus.PENDING_SUBMIT.value
                 )
             )
-        return positions, unresolved
+        return OurBooks(positions, unresolved)
 
     def _market_context(self, symbol: str, price: float, positions: dict[str, Position]) -> MarketContext:
         """What the analyst sees: the market across timeframes, the portfolio, the limits and (for AI
@@ -551,12 +559,10 @@ class Engine:
             return f"market data for {symbol} is stale"
         return ""
 
-    def _risk_context(
-        self, symbol: str, price: float, source: str, books: tuple[dict[str, Position], str | None]
-    ) -> RiskContext:
+    def _risk_context(self, symbol: str, price: float, source: str, books: OurBooks) -> RiskContext:
         """Our books (every position, read under the lock: ``_books``), the account and the market's facts."""
         account = self.exchange.account()
-        positions, unresolved = books
+        positions, unresolved = books.positions, books.unresolved
         position = positions.get(symbol, Position(symbol, 0.0, 0.0))
         others = {
             p.symbol: p.quantity * (self.exchange.mark_price(p.symbol) or p.entry_price)

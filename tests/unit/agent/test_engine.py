@@ -514,8 +514,7 @@ def test_the_analyst_gets_the_raw_candles_only_where_the_snapshot_cannot_stand_i
     engine.prepare()
     price = engine.exchange.mark_price("BTC-PERP")
     assert price is not None
-    positions, _ = engine._books("BTC-PERP")
-    context = engine._market_context("BTC-PERP", price, positions)
+    context = engine._market_context("BTC-PERP", price, engine._books("BTC-PERP").positions)
     assert context.snapshot is not None and context.snapshot.timeframes["1m"].indicators
     assert context.candles.empty
     framed = replace(context, candles=engine.candles_frame("BTC-PERP"))

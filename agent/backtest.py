@@ -34,6 +34,7 @@ from agent.journal import Journal
 from agent.performance import PerformanceMetrics, TradeRecord, compute_metrics
 from agent.report import ReportFiles, write_report
 from agent.risk.presets import policy_from_settings
+from agent.store import DatabaseStore, MemoryStore, Store
 from agent.wiring import build_exchange, build_signal_sources
 from shared.config import Settings, load_settings
 from shared.db import Database
@@ -56,6 +57,9 @@ class BacktestRequest:
     database_url: str = "sqlite:///:memory:"
     progress: bool | None = None  # None: a bar only when stderr is a terminal
     fast_forward: bool = True  # skip quiet candles in bulk (the same results; agent.fast_forward)
+    # keep the engine's records in memory, written to the database at the end (agent.store; the same results):
+    # with a local analyst only (an LLM analyst reads its track record from the database as it goes)
+    records_in_memory: bool = True
 
 
 @dataclass
@@ -89,19 +93,24 @@ def backtest_settings(request: BacktestRequest) -> Settings:
 
 
 def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Database) -> Engine:
+    """The engine over the request's data, its records where ``request.records_in_memory`` says."""
+    analyst = build_analyst(settings, db)
+    in_memory = request.records_in_memory and analyst.local
+    store: Store = MemoryStore(db) if in_memory else DatabaseStore(db)
     feeds = [
         ReplayFeed(path, symbol, start_index=HISTORY, start_time=request.start)
         for symbol, path in request.data.items()
     ]
     return Engine(
         db=db,
+        store=store,
         exchange=build_exchange(settings, db, books_in_memory=True),
-        analyst=build_analyst(settings, db),
+        analyst=analyst,
         feeds=list(feeds),
         journal=Journal(None),
         policy=policy_from_settings(settings),
         candle_interval_s=0.0,
-        signal_sources=build_signal_sources(settings, db),
+        signal_sources=build_signal_sources(settings, store),
         funding_interval_hours=settings.funding_interval_hours,
     )
 
@@ -173,6 +182,7 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     engine.prepare()
     _set_funding(engine, request.funding_rate)
     equity, candles = replay(engine, request.end, request.progress, request.fast_forward)
+    engine.store.persist()
     account = engine.exchange.account()
     ledger = getattr(engine.exchange, "ledger_total", None)
     funding_paid = -ledger("funding") if ledger is not None else 0.0

@@ -28,8 +28,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
@@ -43,7 +41,8 @@ from agent.risk.report import HeldPosition, risk_report
 from agent.risk.sizing import TradeStats
 from agent.risk.state import TradingGuard
 from agent.signals import SignalSource
-from shared.db import Database, DecisionRow, OrderRow, PositionRow, SignalRow, TradeRow
+from agent.store import Conflict, DatabaseStore, Store
+from shared.db import Database, DecisionRow, OrderRow, SignalRow
 from shared.errors import BluefinAIError, Temporary
 from shared.exchange.base import Exchange
 from shared.exchange.margin import liquidation_price
@@ -107,17 +106,19 @@ class Engine:
         candle_interval_s: float,
         signal_sources: list[SignalSource] | None = None,
         funding_interval_hours: float = 1.0,
+        store: Store | None = None,
     ) -> None:
         self.db = db
+        self.store = store or DatabaseStore(db)  # our records: the database, or memory for a backtest
         self.exchange = exchange
         self.analyst = analyst
         self.feeds = {feed.symbol: feed for feed in feeds}
         self.journal = journal
         self.policy = policy
-        self.executor = OrderExecutor(db, exchange, journal)
-        self.guard = TradingGuard(db, policy)
-        self.manager = PositionManager(db, self.executor, policy, self.entry_context, self.review)
-        self.algos = AlgoRunner(db, self.executor, exchange, policy.order_leverage)
+        self.executor = OrderExecutor(self.store, exchange, journal)
+        self.guard = TradingGuard(self.store, policy)
+        self.manager = PositionManager(self.store, self.executor, policy, self.entry_context, self.review)
+        self.algos = AlgoRunner(self.store, self.executor, exchange, policy.order_leverage)
         self.signal_sources = signal_sources or []
         self.funding_interval_hours = funding_interval_hours
         self.candle_interval_s = candle_interval_s
@@ -265,8 +266,8 @@ class Engine:
         drain = getattr(self.exchange, "drain_liquidations", None)
         results: list[OrderResult] = drain() if drain is not None else []
         for result in results:
-            with self.db.session() as session:
-                session.add(
+            with self.store.transaction() as records:
+                records.add_order(
                     OrderRow(
                         client_id=result.client_id, symbol=result.symbol,
                         side=result.side.value if result.side else "?", order_type="MARKET",
@@ -284,8 +285,8 @@ class Engine:
     def _find_external(self) -> dict[str, str]:
         external: dict[str, str] = {}
         batch = self.journal.pending()
-        with self.db.session() as session:
-            known = set(session.scalars(select(OrderRow.client_id)))
+        with self.store.transaction() as records:
+            known = records.client_ids()
             for result in self.exchange.open_orders():
                 if result.client_id in known:
                     continue
@@ -300,12 +301,12 @@ class Engine:
                     exchange_id=result.exchange_id,
                     reason="open on the exchange, not placed by this platform",
                 )
-                session.add(row)
-                session.flush()
-                batch.record(session, "order", order_dict(row))
+                records.add_order(row)
+                records.flush()
+                batch.record(records, "order", order_dict(row))
                 external[symbol] = f"external open order {result.client_id}"
             theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
-            ours = {r.symbol: r.quantity for r in session.scalars(select(PositionRow)) if r.quantity}
+            ours = {r.symbol: r.quantity for r in records.positions()}
             for symbol in sorted(set(theirs) | set(ours)):
                 if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9:
                     external[symbol] = (
@@ -389,6 +390,7 @@ class Engine:
         if self.guard.update(now, account.equity):
             self.publish_status()
         if previous_day is not None and self.guard.status.day != previous_day and self.on_day_closed:
+            self.store.persist()  # the report reads the database
             self.on_day_closed(previous_day)
 
     def read_history_from(self, feed: ReplayFeed) -> None:
@@ -444,16 +446,8 @@ class Engine:
 
     def process_pending_signals(self) -> int:
         self._signals_waiting = False
-        with self.db.session() as session:
-            pending = list(
-                session.scalars(
-                    select(SignalRow)
-                    .outerjoin(DecisionRow, DecisionRow.signal_id == SignalRow.id)
-                    .where(DecisionRow.id.is_(None))
-                    .order_by(SignalRow.id)
-                    .limit(100)
-                )
-            )
+        with self.store.transaction() as records:
+            pending = records.pending_signals(100)
         for row in pending:
             self._process(row)
         if len(pending) == 100:
@@ -462,11 +456,9 @@ class Engine:
 
     def process_signal(self, signal_id: int) -> None:
         """Decide one stored signal (nothing if it is unknown or already decided)."""
-        with self.db.session() as session:
-            row = session.get(SignalRow, signal_id)
-            if row is None or session.scalar(
-                select(DecisionRow.id).where(DecisionRow.signal_id == signal_id)
-            ):
+        with self.store.transaction() as records:
+            row = records.signal(signal_id)
+            if row is None or records.decided(signal_id):
                 return
         self._process(row)
 
@@ -505,19 +497,13 @@ class Engine:
 
     def _books(self, symbol: str) -> OurBooks:
         """Our books as a decision about ``symbol`` needs them, read together."""
-        with self.db.session() as session:
-            rows = session.scalars(
-                select(PositionRow).where(or_(PositionRow.quantity != 0, PositionRow.symbol == symbol))
-            )
+        with self.store.transaction() as records:
             positions = {
-                r.symbol: Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl) for r in rows
+                r.symbol: Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl)
+                for r in records.positions(also=symbol)
             }
-            unresolved = session.scalar(
-                select(OrderRow.client_id).where(
-                    OrderRow.symbol == symbol, OrderRow.status == OrderStatus.PENDING_SUBMIT.value
-                )
-            )
-        return OurBooks(positions, unresolved)
+            unresolved = records.orders((OrderStatus.PENDING_SUBMIT.value,), symbol)
+        return OurBooks(positions, unresolved[0].client_id if unresolved else None)
 
     def _market_context(self, symbol: str, price: float, positions: dict[str, Position]) -> MarketContext:
         """What the analyst sees: the market across timeframes, the portfolio, the limits and (for AI
@@ -591,11 +577,10 @@ class Engine:
         journal is read once; after that the trades this engine books are added as they close (it is their
         only writer). ``refresh=False``: as last computed."""
         if self._pnls is None:
-            with self.db.session() as session:
-                query = select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
-                rows = session.execute(query).all()
+            with self.store.transaction() as records:
+                rows = records.trade_pnls()
             self._pnls = {None: []}
-            self._add_trades([(s, pnl) for s, pnl in rows])
+            self._add_trades(rows)
             self._pnls_seen = len(self.executor.closed_trades)
         elif refresh and self._pnls_seen < len(self.executor.closed_trades):
             self._add_trades(self.executor.closed_trades[self._pnls_seen :])
@@ -625,7 +610,7 @@ class Engine:
         signal_id = signal_row.id
         batch = self.journal.pending()
         try:
-            with self.db.session() as session:
+            with self.store.transaction() as records:
                 row = DecisionRow(
                     signal_id=signal_id, analyst=decision.analyst, action=decision.action.value,
                     confidence=decision.confidence, rationale=decision.rationale, factors=decision.factors,
@@ -633,8 +618,7 @@ class Engine:
                     risk_approved=verdict.approved, risk_reason=verdict.reason, quantity=verdict.quantity,
                     risk={**verdict.details, "stop": verdict.stop_price}, proposal=decision.proposal(),
                 )  # fmt: skip
-                session.add(row)
-                session.flush()
+                records.add_decision(row)
                 order: OrderRow | None = None
                 if verdict.approved and verdict.side is not None:
                     plan = PlannedOrder(
@@ -643,10 +627,10 @@ class Engine:
                         role="close" if verdict.reduce_only else "entry", exit_kind=verdict.exit_kind,
                     )  # fmt: skip
                     order = self.executor.pending_row(plan, signal_id, row.id)
-                    session.add(order)
-                batch.record(session, "signal", signal_dict(signal_row, row))
-                batch.record(session, "decision", decision_dict(row))
-        except IntegrityError:
+                    records.add_order(order)
+                batch.record(records, "signal", signal_dict(signal_row, row))
+                batch.record(records, "decision", decision_dict(row))
+        except Conflict:
             log_event(logger, "signal_already_decided", signal_id=signal_id)
             return None
         batch.flush()
@@ -680,8 +664,8 @@ class Engine:
         liquidations = {p.position.symbol: p.liquidation_price for p in listed()} if listed else {}
         config = getattr(self.exchange, "config", None)
         held = []
-        with self.db.session() as session:
-            rows = list(session.scalars(select(PositionRow).where(PositionRow.quantity != 0)))
+        with self.store.transaction() as records:
+            rows = records.positions()
         for row in rows:
             market = self.markets.get(row.symbol)
             atr = market.indicator(self.policy.atr_timeframe, "atr") if market else math.nan
@@ -717,12 +701,8 @@ class Engine:
         with self.lock:
             for algo_id in self.algos.running():
                 self.algos.cancel(algo_id, "kill switch")
-            with self.db.session() as session:
-                working = session.scalars(
-                    select(OrderRow).where(
-                        OrderRow.status.in_((OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
-                    )
-                ).all()
+            with self.store.transaction() as records:
+                working = records.orders((OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value))
                 targets = [o.client_id for o in working if close_positions or not o.reduce_only]
             for client_id in targets:
                 self.executor.cancel(client_id)

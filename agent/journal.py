@@ -1,15 +1,13 @@
 """The journal: events are written in the same transaction as the change they describe, and published
 to the dashboard only after that transaction commits.
 
-The events of one transaction are inserted together, just before it commits (``shared.db.insert_later``)."""
+The events of one transaction are inserted together, just before it commits (``agent.store``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from shared.db import EventRow, insert_later
+from agent.store import Records
 from shared.events import EventPublisher
 
 
@@ -38,9 +36,9 @@ class JournalBatch:
         self._publisher = publisher
         self._events: list[tuple[str, dict[str, Any]]] = []
 
-    def record(self, session: Session, name: str, data: dict[str, Any]) -> None:
-        """Journal an event in ``session``'s transaction (written when it commits, in recorded order)."""
-        insert_later(session, EventRow, {"type": name, "payload": data})
+    def record(self, records: Records, name: str, data: dict[str, Any]) -> None:
+        """Journal an event in the transaction of ``records`` (written with it, in recorded order)."""
+        records.event(name, data)
         self._events.append((name, data))
 
     def flush(self) -> None:

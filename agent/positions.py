@@ -28,13 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.risk.presets import RiskPolicy
 from agent.risk.sizing import MIN_QUANTITY, floor_to_step
-from shared.db import Database, DecisionRow, OrderRow, PositionPlanRow, PositionRow, SignalRow
+from agent.store import Conflict, EntryRows, Store
+from shared.db import PositionPlanRow
 from shared.logs import log_event
 from shared.marketdata.funding import FundingRate
 from shared.models import Candle, OrderStatus, OrderType, Side
@@ -117,10 +115,6 @@ class _Book:
     partials_filled: int = 0
 
 
-# an entry order with its decision and signal (each may be missing)
-EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
-
-
 @dataclass(frozen=True)
 class EntryContext:
     """Facts about the market when a plan is made: the regime and the levels around the price."""
@@ -147,13 +141,13 @@ class QuietLimits:
 class PositionManager:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         executor: OrderExecutor,
         policy: RiskPolicy,
         context: Callable[[str], EntryContext] | None = None,
         reviewer: Reviewer | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
         self._executor = executor
         self.policy = policy
         self._context = context or (lambda _symbol: EntryContext())
@@ -180,21 +174,17 @@ class PositionManager:
                 book.plan = None
             book.revision = revision
             return book
-        with self._db.session() as session:
-            position = session.get(PositionRow, symbol)
-            plan_row = session.get(PositionPlanRow, symbol)
-            legs = session.scalars(
-                select(OrderRow)
-                .where(OrderRow.symbol == symbol, OrderRow.role.in_(PROTECTIVE), OrderRow.status.in_(WORKING))
-                .order_by(OrderRow.id)
-            ).all()
+        with self._store.transaction() as records:
+            position = records.position(symbol)
+            plan_row = records.plan(symbol)
+            legs = records.orders(WORKING, symbol, roles=PROTECTIVE)
             book.plan = Plan.from_row(plan_row) if plan_row else None
-            filled_partials = select(func.count()).where(
-                OrderRow.parent_client_id == (plan_row.entry_client_id if plan_row else None),
-                OrderRow.role == "partial_take_profit",
-                OrderRow.status == OrderStatus.FILLED.value,
+            filled = (OrderStatus.FILLED.value,)
+            book.partials_filled = (
+                len(records.orders(filled, roles=("partial_take_profit",), parent=plan_row.entry_client_id))
+                if plan_row
+                else 0
             )
-            book.partials_filled = int(session.scalar(filled_partials) or 0) if plan_row else 0
         book.quantity = round(position.quantity, 9) if position else 0.0  # on the step, without float dust
         book.entry_price = position.entry_price if position else 0.0
         book.legs = [
@@ -211,18 +201,15 @@ class PositionManager:
         the books read no plan for this market, so it is inserted (updated if one is there after all)."""
         if new:
             try:
-                with self._db.session() as session:
-                    session.add(plan.to_row())
+                with self._store.transaction() as records:
+                    records.add_plan(plan.to_row())
                 return
-            except IntegrityError:
+            except Conflict:
                 log_event(logger, "position_plan_existed", logging.WARNING, symbol=plan.symbol)
         values = {f.name: getattr(plan, f.name) for f in fields(plan)}
-        with self._db.session() as session:
-            updated = session.execute(
-                update(PositionPlanRow).where(PositionPlanRow.symbol == plan.symbol).values(**values)
-            )
-            if not updated.rowcount:  # type: ignore[attr-defined]
-                session.add(plan.to_row())
+        with self._store.transaction() as records:
+            if not records.update_plan(plan.symbol, values):
+                records.add_plan(plan.to_row())
 
     def plan(self, symbol: str) -> Plan | None:
         return self._book(symbol).plan
@@ -316,10 +303,8 @@ class PositionManager:
 
     def _flat(self, symbol: str, book: _Book) -> None:
         if book.plan is not None:
-            with self._db.session() as session:
-                row = session.get(PositionPlanRow, symbol)
-                if row is not None:
-                    session.delete(row)
+            with self._store.transaction() as records:
+                records.delete_plan(symbol)
             book.plan = None
         for leg in book.legs:
             self._executor.cancel(leg.client_id)
@@ -373,17 +358,8 @@ class PositionManager:
             and hint[0].side == side.value and not hint[0].reduce_only
         ):  # fmt: skip
             return hint
-        with self._db.session() as session:
-            found = session.execute(
-                select(OrderRow, DecisionRow, SignalRow)
-                .outerjoin(DecisionRow, DecisionRow.id == OrderRow.decision_id)
-                .outerjoin(SignalRow, SignalRow.id == OrderRow.signal_id)
-                .where(OrderRow.symbol == symbol, OrderRow.side == side.value, OrderRow.filled_quantity > 0,
-                       OrderRow.reduce_only.is_(False))
-                .order_by(OrderRow.id.desc())
-                .limit(1)
-            ).first()  # fmt: skip
-        return (found[0], found[1], found[2]) if found is not None else (None, None, None)
+        with self._store.transaction() as records:
+            return records.latest_entry(symbol, side.value)
 
     # --- moving the stop -----------------------------------------------------------------------------------
     def _follow(self, plan: Plan, book: _Book, view: MarketView) -> bool:
@@ -469,10 +445,8 @@ class PositionManager:
 
     def close_all(self, exit_kind: str, why: str) -> int:
         """Close every position with a market reduce-only order (the kill switch)."""
-        with self._db.session() as session:
-            symbols = [
-                r.symbol for r in session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
-            ]
+        with self._store.transaction() as records:
+            symbols = [r.symbol for r in records.positions()]
         for symbol in symbols:
             book = self._book(symbol)
             if abs(book.quantity) > EPS:
@@ -556,9 +530,9 @@ class PositionManager:
 
     def place(self, plan: PlannedOrder, signal_id: int | None = None, decision_id: int | None = None) -> str:
         """Commit the order (PENDING_SUBMIT) with the signal and decision it serves, then send it."""
-        with self._db.session() as session:
+        with self._store.transaction() as records:
             row = self._executor.pending_row(plan, signal_id, decision_id)
-            session.add(row)
+            records.add_order(row)
             client_id = row.client_id
         self._executor.submit(client_id, plan.leverage)
         return client_id

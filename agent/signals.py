@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
 
 from agent.positions import MarketView
+from agent.store import Conflict, Store
 from shared.alert_fields import ACTIONS, parse_action, parse_time
-from shared.db import Database, SignalRow
+from shared.db import SignalRow
 from shared.errors import FieldProblem, InvalidInput
 from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
@@ -50,12 +50,12 @@ class SignalSource(ABC):
         of these timeframes, or on the candle closing at that time (None: no time)."""
 
 
-def store_signal(db: Database, **values: Any) -> bool:
+def store_signal(store: Store, **values: Any) -> bool:
     """Insert one signal; False if its idempotency key is already stored."""
     try:
-        with db.session() as session:
-            session.add(SignalRow(raw={}, **values))
-    except IntegrityError:
+        with store.transaction() as records:
+            records.add_signal(SignalRow(raw={}, **values))
+    except Conflict:
         return False
     return True
 
@@ -97,10 +97,10 @@ class _Schedule:
 
 
 class InternalSignals(SignalSource):
-    def __init__(self, db: Database, strategy: str, timeframe: str) -> None:
+    def __init__(self, store: Store, strategy: str, timeframe: str) -> None:
         if strategy not in STRATEGY_LINES:
             raise ValueError(f"INTERNAL_SIGNALS must be one of {', '.join(STRATEGY_LINES)}")
-        self._db = db
+        self._store = store
         self.strategy = strategy
         self.timeframe = timeframe
         self._fast, self._slow = STRATEGY_LINES[strategy]
@@ -156,7 +156,7 @@ class InternalSignals(SignalSource):
         action = "buy" if spread > 0 else "sell"
         key = f"internal:{self.strategy}:{symbol}:{self.timeframe}:{candle.open_time.isoformat()}"
         return store_signal(
-            self._db, idempotency_key=key,
+            self._store, idempotency_key=key,
             source=f"internal:{self.strategy}", symbol=symbol, action=action, price=candle.close,
             timeframe=self.timeframe, strategy=f"{self._fast}/{self._slow} cross", alert_time=view.now,
         )  # fmt: skip
@@ -213,8 +213,8 @@ def _alert_time(signal: Signal) -> datetime:
 
 
 class ReplayedSignals(SignalSource):
-    def __init__(self, db: Database, alerts: list[Signal]) -> None:
-        self._db = db
+    def __init__(self, store: Store, alerts: list[Signal]) -> None:
+        self._store = store
         self._alerts = alerts  # each with its alert_time, in time order (read_alerts)
         self._next = 0
 
@@ -227,7 +227,7 @@ class ReplayedSignals(SignalSource):
             alert = self._alerts[self._next]
             self._next += 1
             stored = store_signal(
-                self._db, idempotency_key=alert.idempotency_key, source=alert.source, symbol=alert.symbol,
+                self._store, idempotency_key=alert.idempotency_key, source=alert.source, symbol=alert.symbol,
                 action=alert.action.value, price=alert.price, stop_loss=alert.stop_loss,
                 take_profit=alert.take_profit, confidence=alert.confidence, strategy=alert.strategy,
                 alert_time=alert.alert_time,

@@ -9,6 +9,7 @@ from agent.engine import Engine
 from agent.journal import Journal
 from agent.risk.presets import policy_from_settings
 from agent.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
+from agent.store import DatabaseStore, Store
 from shared.config import Settings
 from shared.db import Database
 from shared.errors import ConfigError, Temporary
@@ -105,13 +106,13 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
     )
 
 
-def build_signal_sources(settings: Settings, db: Database) -> list[SignalSource]:
+def build_signal_sources(settings: Settings, store: Store) -> list[SignalSource]:
     """INTERNAL_SIGNALS and SIGNALS_REPLAY_FILE, when set."""
     sources: list[SignalSource] = []
     if settings.internal_signals != "none":
-        sources.append(InternalSignals(db, settings.internal_signals, settings.internal_signal_timeframe))
+        sources.append(InternalSignals(store, settings.internal_signals, settings.internal_signal_timeframe))
     if settings.signals_replay_file is not None:
-        sources.append(ReplayedSignals(db, read_alerts(settings.signals_replay_file)))
+        sources.append(ReplayedSignals(store, read_alerts(settings.signals_replay_file)))
     return sources
 
 
@@ -121,14 +122,16 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
         interval = 1.0  # live: poll often, the feeds pace their own requests
     else:
         interval = CANDLE_SECONDS / settings.replay_speed if settings.replay_speed > 0 else 0.0
+    store = DatabaseStore(db)
     return Engine(
         db=db,
+        store=store,
         exchange=build_exchange(settings, db),
         analyst=build_analyst(settings, db),
         feeds=feeds,
         journal=Journal(publisher),
         policy=policy_from_settings(settings),
         candle_interval_s=interval,
-        signal_sources=build_signal_sources(settings, db),
+        signal_sources=build_signal_sources(settings, store),
         funding_interval_hours=settings.funding_interval_hours,
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -438,6 +438,7 @@ class Database:
 
 
 _LATER = "bluefinai_insert_later"
+RowT = TypeVar("RowT", bound=Base)
 
 
 def insert_later(session: Session, model: type[Base], values: dict[str, Any]) -> None:
@@ -454,6 +455,19 @@ def insert_later(session: Session, model: type[Base], values: dict[str, Any]) ->
 def _insert_pending(session: Session) -> None:
     for model, rows in session.info.pop(_LATER, {}).items():
         session.execute(insert(model), rows)
+
+
+def with_defaults(row: RowT) -> RowT:
+    """A new row as the database would store it: columns left unset take their defaults (no database)."""
+    for column in row.__table__.columns:
+        default = column.default
+        if default is None or getattr(row, column.key) is not None:
+            continue
+        if default.is_scalar:
+            setattr(row, column.key, default.arg)
+        elif default.is_callable:
+            setattr(row, column.key, default.arg(None))
+    return row
 
 
 def get_state(session: Session, key: str, default: Any = None) -> Any:

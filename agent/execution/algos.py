@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from agent.execution.orders import OrderExecutor, PlannedOrder
-from shared.db import AlgoRow, Database, OrderRow
+from agent.store import Store
+from shared.db import AlgoRow, OrderRow
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.models import OrderStatus, OrderType, Side
@@ -64,8 +63,8 @@ class AlgoRequest:
 
 
 class AlgoRunner:
-    def __init__(self, db: Database, executor: OrderExecutor, exchange: Exchange, leverage: float) -> None:
-        self._db = db
+    def __init__(self, store: Store, executor: OrderExecutor, exchange: Exchange, leverage: float) -> None:
+        self._store = store
         self._executor = executor
         self._exchange = exchange
         self._leverage = leverage
@@ -74,8 +73,8 @@ class AlgoRunner:
     def start(self, request: AlgoRequest, now: datetime) -> str:
         client_id = f"algo-{uuid.uuid4().hex[:16]}"
         interval = request.duration_s / request.slices if request.kind == "twap" else 0.0
-        with self._db.session() as session:
-            session.add(
+        with self._store.transaction() as records:
+            records.add_algo(
                 AlgoRow(
                     client_id=client_id, kind=request.kind, symbol=request.symbol, side=request.side.value,
                     quantity=request.quantity, slices=request.slices if request.kind == "twap" else 0,
@@ -95,8 +94,8 @@ class AlgoRunner:
         return self._any_running is not False
 
     def running(self) -> list[str]:
-        with self._db.session() as session:
-            running = list(session.scalars(select(AlgoRow.client_id).where(AlgoRow.status == "RUNNING")))
+        with self._store.transaction() as records:
+            running = records.running_algos()
         self._any_running = bool(running)
         return running
 
@@ -107,13 +106,12 @@ class AlgoRunner:
             self._step(client_id, now)
 
     def _children(self, client_id: str) -> list[OrderRow]:
-        with self._db.session() as session:
-            query = select(OrderRow).where(OrderRow.parent_client_id == client_id).order_by(OrderRow.id)
-            return list(session.scalars(query))
+        with self._store.transaction() as records:
+            return records.children(client_id)
 
     def _step(self, client_id: str, now: datetime) -> None:
-        with self._db.session() as session:
-            algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+        with self._store.transaction() as records:
+            algo = records.algo(client_id)
             assert algo is not None
             kind, symbol, side, quantity = algo.kind, algo.symbol, Side(algo.side), algo.quantity
             due = now >= algo.next_at
@@ -125,8 +123,8 @@ class AlgoRunner:
             return
         if kind == "iceberg":
             if not open_children:
-                with self._db.session() as session:
-                    algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+                with self._store.transaction() as records:
+                    algo = records.algo(client_id)
                     assert (
                         algo is not None
                         and algo.visible_quantity is not None
@@ -156,8 +154,8 @@ class AlgoRunner:
         )
         if leftover > EPS:
             self._send(client_id, symbol, side, leftover, OrderType.MARKET, None, "twap fallback")
-        with self._db.session() as session:
-            algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+        with self._store.transaction() as records:
+            algo = records.algo(client_id)
             assert algo is not None
             sent, total, interval = algo.slices_sent, algo.slices, algo.interval_s
         filled = sum(c.filled_quantity for c in self._children(client_id))
@@ -192,16 +190,16 @@ class AlgoRunner:
     ) -> None:
         plan = PlannedOrder(symbol, side, quantity, False, self._leverage, role, order_type=kind,
                             parent_client_id=parent, role=role.replace(" ", "_"))  # fmt: skip
-        with self._db.session() as session:
+        with self._store.transaction() as records:
             row = self._executor.pending_row(plan, None, None)
             row.limit_price = price
-            session.add(row)
+            records.add_order(row)
             client_id = row.client_id
         self._executor.submit(client_id, self._leverage)
 
     def _set(self, client_id: str, **values: Any) -> None:
-        with self._db.session() as session:
-            algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+        with self._store.transaction() as records:
+            algo = records.algo(client_id)
             assert algo is not None
             for key, value in values.items():
                 setattr(algo, key, value)
@@ -217,8 +215,8 @@ class AlgoRunner:
         self._set(client_id, status="CANCELED", reason=reason)
 
     def progress(self, client_id: str) -> dict[str, Any] | None:
-        with self._db.session() as session:
-            algo = session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+        with self._store.transaction() as records:
+            algo = records.algo(client_id)
             if algo is None:
                 return None
             view: dict[str, Any] = {

@@ -7,10 +7,9 @@ analyst, market regime, initial risk), so that its R multiple feeds the analysts
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
+from agent.store import Records
 from shared.accounting import apply_fill
-from shared.db import OrderRow, PositionPlanRow, PositionRow, TradeRow
+from shared.db import OrderRow, PositionRow, TradeRow
 from shared.models import Fill, Position
 
 DEFAULT_EXIT = {"entry": "flip", "close": "close_signal"}
@@ -20,7 +19,7 @@ def exit_kind_of(order: OrderRow) -> str:
     return order.exit_kind or DEFAULT_EXIT.get(order.role, order.role or "signal")
 
 
-def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRow, TradeRow | None, bool]:
+def book_fill(records: Records, fill: Fill, order: OrderRow) -> tuple[PositionRow, TradeRow | None, bool]:
     """Update the symbol's position with ``fill``; return it, the trade closed by it, if any, and whether the
     position's plan was dropped.
 
@@ -28,15 +27,15 @@ def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRo
     so a trade's ``pnl`` is net of the fees of both its legs. A position that goes flat or flips loses its
     plan (the position manager makes a new one for whatever opens next).
     """
-    row = session.get(PositionRow, fill.symbol)
+    row = records.position(fill.symbol)
     if row is None:
         row = PositionRow(symbol=fill.symbol, quantity=0.0, entry_price=0.0, realized_pnl=0.0, fees=0.0)
-        session.add(row)
+        records.add_position(row)
     before = Position(row.symbol, row.quantity, row.entry_price, row.realized_pnl)
     effect = apply_fill(before, fill.side, fill.quantity, fill.price)
     trade = None
     open_fee_share = 0.0
-    plan = session.get(PositionPlanRow, fill.symbol)
+    plan = records.plan(fill.symbol)
     if effect.closed_quantity > 0:
         open_fee_share = row.fees * effect.closed_quantity / abs(before.quantity)
         close_fee = fill.fee * effect.closed_quantity / fill.quantity
@@ -54,7 +53,7 @@ def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRo
             regime=plan.regime if plan else "", initial_risk=risk,
             r_multiple=pnl / risk if risk else None,
         )  # fmt: skip
-        session.add(trade)
+        records.add_trade(trade)
     opening_fee = fill.fee * (1 - effect.closed_quantity / fill.quantity)
     row.fees = row.fees - open_fee_share + opening_fee
     was_flat_or_flipped = before.quantity == 0 or (effect.position.quantity * before.quantity < 0)
@@ -68,5 +67,5 @@ def book_fill(session: Session, fill: Fill, order: OrderRow) -> tuple[PositionRo
         row.opened_at = fill.time
     dropped = plan is not None and (row.quantity == 0 or row.quantity * before.quantity < 0)
     if dropped:
-        session.delete(plan)
+        records.delete_plan(fill.symbol)
     return row, trade, dropped

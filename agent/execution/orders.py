@@ -13,13 +13,11 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from agent.execution.booking import book_fill
 from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
-from shared.db import Database, FillRow, OrderRow, PositionRow
+from agent.store import Records, Store
+from shared.db import FillRow, OrderRow, PositionRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange
 from shared.logs import log_event
@@ -61,8 +59,8 @@ class Booking:
 
 
 class OrderExecutor:
-    def __init__(self, db: Database, exchange: Exchange, journal: Journal) -> None:
-        self._db = db
+    def __init__(self, store: Store, exchange: Exchange, journal: Journal) -> None:
+        self._store = store
         self._exchange = exchange
         self._journal = journal
         self.revision: dict[str, int] = {}  # per symbol: bumped whenever one of its orders or fills changes
@@ -97,8 +95,8 @@ class OrderExecutor:
         has just committed it, under the lock that orders go out under (saves reading it back)."""
         row = committed
         if row is None:
-            with self._db.session() as session:
-                row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+            with self._store.transaction() as records:
+                row = records.order(client_id)
         if row is None or row.client_id != client_id or row.status != OrderStatus.PENDING_SUBMIT.value:
             return
         request = OrderRequest(
@@ -126,9 +124,8 @@ class OrderExecutor:
             OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value,
             OrderStatus.LOST.value,
         )  # fmt: skip
-        with self._db.session() as session:
-            query = select(OrderRow.client_id).where(OrderRow.status.in_(unresolved))
-            rows = session.execute(query.add_columns(OrderRow.status)).all()
+        with self._store.transaction() as records:
+            rows = [(o.client_id, o.status) for o in records.orders(unresolved)]
         client_ids = [
             client_id for client_id, status in rows
             if only is None or client_id in only or status == OrderStatus.PENDING_SUBMIT.value
@@ -143,8 +140,8 @@ class OrderExecutor:
 
     def _not_found(self, client_id: str) -> None:
         batch = self._journal.pending()
-        with self._db.session() as session:
-            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+        with self._store.transaction() as records:
+            row = records.order(client_id)
             if row is None or row.status == OrderStatus.LOST.value:
                 return
             row.not_found += 1
@@ -153,18 +150,18 @@ class OrderExecutor:
             row.status = transition(row.status, OrderStatus.LOST)
             row.reason = f"not found on the exchange {row.not_found} times; not resent, check it by hand"
             self._touched(row.symbol)
-            session.flush()
-            batch.record(session, "order", order_dict(row))
+            records.flush()
+            batch.record(records, "order", order_dict(row))
         batch.flush()
         log_event(logger, "order_lost", logging.ERROR, client_id=client_id, alert=True)
 
     @staticmethod
-    def _increment(session: Session, fill: Fill) -> Fill | None:
+    def _increment(records: Records, fill: Fill) -> Fill | None:
         """A cumulative fill (the order's whole filled quantity so far, as our Bluefin adapter reports it)
         becomes the part not booked yet; an individual fill is booked as it is."""
         if not fill.cumulative:
             return fill
-        previous = session.scalars(select(FillRow).where(FillRow.client_id == fill.client_id)).all()
+        previous = records.fills(fill.client_id)
         done = sum(f.quantity for f in previous)
         if fill.quantity <= done + 1e-12:
             return None
@@ -199,14 +196,14 @@ class OrderExecutor:
 
     def _finish_without_fill(self, client_id: str, status: OrderStatus, reason: str) -> None:
         batch = self._journal.pending()
-        with self._db.session() as session:
-            row = session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+        with self._store.transaction() as records:
+            row = records.order(client_id)
             if row is None or OrderStatus(row.status).is_final:
                 return
             row.status, row.reason = transition(row.status, status).value, reason
             self._touched(row.symbol)
-            session.flush()
-            batch.record(session, "order", order_dict(row))
+            records.flush()
+            batch.record(records, "order", order_dict(row))
         batch.flush()
         log_event(logger, "order_finished_unfilled", client_id=client_id, status=status.value, reason=reason)
 
@@ -217,36 +214,33 @@ class OrderExecutor:
         closed: list[tuple[str, float]] = []
         position: PositionRow | None = None
         plan_dropped = False
-        with self._db.session() as session:
+        with self._store.transaction() as records:
             if committed is not None and committed.client_id == result.client_id:
-                row: OrderRow | None = session.merge(committed, load=False)
+                row: OrderRow | None = records.committed(committed)
             else:
-                row = session.scalar(select(OrderRow).where(OrderRow.client_id == result.client_id))
+                row = records.order(result.client_id)
             if row is None:
                 log_event(logger, "result_for_unknown_order", logging.ERROR, client_id=result.client_id)
                 return
             for reported in result.fills:
-                if (
-                    session.scalar(select(FillRow.id).where(FillRow.trade_id == reported.trade_id))
-                    is not None
-                ):
+                if records.fill_booked(reported.trade_id):
                     continue
-                fill = self._increment(session, reported)
+                fill = self._increment(records, reported)
                 if fill is None:
                     continue
-                session.add(
+                records.add_fill(
                     FillRow(
                         trade_id=fill.trade_id, client_id=fill.client_id, symbol=fill.symbol,
                         side=fill.side.value, quantity=fill.quantity, price=fill.price, fee=fill.fee,
                         time=fill.time,
                     )
                 )  # fmt: skip
-                position, trade, dropped = book_fill(session, fill, row)
+                position, trade, dropped = book_fill(records, fill, row)
                 plan_dropped = plan_dropped or dropped
-                session.flush()
-                batch.record(session, "position", position_dict(position, fill.price))
+                records.flush()
+                batch.record(records, "position", position_dict(position, fill.price))
                 if trade is not None:
-                    batch.record(session, "trade", trade_dict(trade))
+                    batch.record(records, "trade", trade_dict(trade))
                     closed.append((trade.signal_source, trade.pnl))
             changed = row.status != result.status.value or row.filled_quantity != result.filled_quantity
             row.status = transition(row.status, result.status).value
@@ -259,8 +253,8 @@ class OrderExecutor:
             booked = None
             if changed:
                 self._touched(row.symbol)
-                session.flush()
-                batch.record(session, "order", order_dict(row))
+                records.flush()
+                batch.record(records, "order", order_dict(row))
                 after = (position.quantity, position.entry_price) if position is not None else None
                 booked = Booking(
                     self.revision[row.symbol], row.client_id, row.role or "", after, plan_dropped

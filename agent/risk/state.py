@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agent.risk.presets import RiskPolicy
-from shared.db import Database, get_state, set_state
+from agent.store import Store
 from shared.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -59,12 +59,12 @@ def next_utc_day(now: datetime) -> datetime:
 class TradingGuard:
     """Owns the trading state; thread-safe (the API's kill switch and the engine loop both use it)."""
 
-    def __init__(self, db: Database, policy: RiskPolicy) -> None:
-        self._db = db
+    def __init__(self, store: Store, policy: RiskPolicy) -> None:
+        self._store = store
         self.policy = policy
         self._lock = threading.RLock()
-        with db.session() as session:
-            stored = get_state(session, STATE_KEY)
+        with store.transaction() as records:
+            stored = records.state(STATE_KEY)
         self.status = TradingStatus(**stored) if isinstance(stored, dict) else TradingStatus()
         day = self.status.day
         self._day_ends = next_utc_day(datetime.fromisoformat(day).replace(tzinfo=UTC)) if day else EARLIEST
@@ -83,8 +83,8 @@ class TradingGuard:
 
     def _save(self) -> None:
         self._saved_peak = self.status.peak_equity
-        with self._db.session() as session:
-            set_state(session, STATE_KEY, self.status.as_dict())
+        with self._store.transaction() as records:
+            records.set_state(STATE_KEY, self.status.as_dict())
 
     def _move(self, state: State, cause: str, reason: str, now: datetime, until: datetime | None) -> bool:
         if self.status.state == state and self.status.cause == cause:

@@ -26,6 +26,7 @@ from shared.db import (
     PaperOrderRow,
     PaperPositionRow,
     insert_later,
+    with_defaults,
 )
 from shared.models import OrderStatus
 
@@ -166,15 +167,6 @@ class DatabaseBooks(PaperBooks):
             yield _SessionBooks(session)
 
 
-def _with_defaults(row: Any) -> Any:
-    """A new row as the database would store it: columns left unset take their scalar defaults."""
-    for column in row.__table__.columns:
-        default = column.default
-        if getattr(row, column.key) is None and default is not None and default.is_scalar:
-            setattr(row, column.key, default.arg)
-    return row
-
-
 def _values(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
@@ -237,7 +229,7 @@ class MemoryBooks(PaperBooks, Books):
         return self._positions.get(symbol)
 
     def add_position(self, row: PaperPositionRow) -> None:
-        self._positions[row.symbol] = _with_defaults(row)
+        self._positions[row.symbol] = with_defaults(row)
         self._added.append(row)
 
     def open_positions(self) -> list[PaperPositionRow]:
@@ -261,7 +253,7 @@ class MemoryBooks(PaperBooks, Books):
         return sorted(found, key=lambda o: (o.created_at, o.exchange_id))
 
     def add_order(self, row: PaperOrderRow) -> None:
-        self._orders[row.client_id] = _with_defaults(row)
+        self._orders[row.client_id] = with_defaults(row)
         self._resting.setdefault(row.symbol, {})[row.client_id] = row
         self._added.append(row)
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from agent.execution.algos import AlgoRequest, AlgoRunner
 from agent.execution.orders import OrderExecutor
 from agent.journal import Journal
+from agent.store import DatabaseStore
 from shared.db import Database, OrderRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.orderbook import OrderBook
@@ -23,8 +24,8 @@ def setup(database: Database, book: bool = True) -> tuple[PaperExchange, OrderEx
     paper.on_price("BTC-PERP", 40_000.0, T0)
     if book:
         paper.on_book(OrderBook("BTC-PERP", T0, ((39_990.0, 5.0),), ((40_010.0, 5.0),)))
-    executor = OrderExecutor(database, paper, Journal(None))
-    return paper, executor, AlgoRunner(database, executor, paper, 3.0)
+    executor = OrderExecutor(DatabaseStore(database), paper, Journal(None))
+    return paper, executor, AlgoRunner(DatabaseStore(database), executor, paper, 3.0)
 
 
 def test_twap_slices_rest_at_the_touch_then_fall_back_to_market(database: Database) -> None:
@@ -92,7 +93,9 @@ def test_cancel_stops_the_algo_and_its_open_slice(database: Database) -> None:
 def test_a_restart_resumes_where_the_algo_stood(database: Database) -> None:
     paper, _, runner = setup(database)
     algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.02, slices=2, duration_s=120), T0)
-    restarted = AlgoRunner(database, OrderExecutor(database, paper, Journal(None)), paper, 3.0)
+    restarted = AlgoRunner(
+        DatabaseStore(database), OrderExecutor(DatabaseStore(database), paper, Journal(None)), paper, 3.0
+    )
     for minute in (1, 2):
         paper.on_price("BTC-PERP", 40_000.0, T0 + timedelta(minutes=minute))
         restarted.step(T0 + timedelta(minutes=minute))

@@ -15,6 +15,7 @@ from agent.analysis.follow import FollowAnalyst
 from agent.engine import Engine
 from agent.positions import PositionManager
 from agent.risk.presets import PRESETS, RiskPolicy
+from agent.store import DatabaseStore
 from shared.db import Database, OrderRow, PositionPlanRow, PositionRow, SignalRow, TradeRow
 from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.funding import FundingRate
@@ -269,14 +270,14 @@ def test_the_books_kept_from_bookings_are_the_books_in_the_journal(tmp_path: Any
         add_signal(db, f"b{number}", action)
         engine.process_pending_signals()
         kept = engine.manager._book("BTC-PERP")
-        fresh = PositionManager(db, engine.executor, policy)._book("BTC-PERP")
+        fresh = PositionManager(DatabaseStore(db), engine.executor, policy)._book("BTC-PERP")
         assert (kept.quantity, kept.entry_price, kept.plan, kept.legs, kept.partials_filled) == (
             fresh.quantity, fresh.entry_price, fresh.plan, fresh.legs, fresh.partials_filled
         )  # fmt: skip
         assert kept.revision == fresh.revision
         if kept.plan is not None:  # made from the entry handed over: the one the journal names
             side = Side.BUY if kept.quantity > 0 else Side.SELL
-            entry, decision, signal = PositionManager(db, engine.executor, policy)._entry_rows(
+            entry, decision, signal = PositionManager(DatabaseStore(db), engine.executor, policy)._entry_rows(
                 "BTC-PERP", side, None
             )
             assert entry is not None and decision is not None and signal is not None

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from agent.risk.presets import PRESETS
 from agent.risk.state import TradingGuard
+from agent.store import DatabaseStore
 from shared.db import Database
 
 MODERATE = PRESETS["moderate"]  # MAX_DAILY_LOSS 3 %, MAX_DRAWDOWN 15 %, REDUCE_AT 0.75
@@ -25,7 +26,7 @@ def db(tmp_path: Path) -> Database:
 
 
 def test_daily_loss_reduces_then_halts_until_the_next_utc_day(db: Database) -> None:
-    guard = TradingGuard(db, MODERATE)
+    guard = TradingGuard(DatabaseStore(db), MODERATE)
     assert not guard.update(DAY + timedelta(hours=1), 10_000.0)  # the day starts at 10,000
     assert guard.update(DAY + timedelta(hours=2), 9_770.0)  # -2.30 % is past 75 % of 3 %: REDUCING
     assert guard.state == "REDUCING" and "daily loss -2.30%" in guard.status.reason
@@ -39,7 +40,7 @@ def test_daily_loss_reduces_then_halts_until_the_next_utc_day(db: Database) -> N
 
 
 def test_drawdown_from_the_peak_halts_and_the_peak_is_rebased_at_release(db: Database) -> None:
-    guard = TradingGuard(db, MODERATE)
+    guard = TradingGuard(DatabaseStore(db), MODERATE)
     guard.update(DAY, 12_000.0)
     guard.update(DAY + timedelta(days=1), 10_300.0)  # a new day starting at 10,300: daily loss 0
     guard.update(DAY + timedelta(days=1, hours=1), 10_250.0)  # -14.6 % from 12,000 (past 75 % of 15 %)
@@ -51,11 +52,11 @@ def test_drawdown_from_the_peak_halts_and_the_peak_is_rebased_at_release(db: Dat
 
 
 def test_the_kill_switch_halts_until_a_manual_reset_and_survives_a_restart(db: Database) -> None:
-    guard = TradingGuard(db, MODERATE)
+    guard = TradingGuard(DatabaseStore(db), MODERATE)
     guard.update(DAY, 10_000.0)
     guard.kill(DAY + timedelta(hours=1), "operator pressed the button")
     assert guard.state == "HALTED" and guard.status.until is None
-    restarted = TradingGuard(db, MODERATE)
+    restarted = TradingGuard(DatabaseStore(db), MODERATE)
     assert restarted.state == "HALTED" and restarted.status.reason == "operator pressed the button"
     restarted.update(DAY + timedelta(days=3), 10_000.0)
     assert restarted.state == "HALTED"  # no automatic release of a kill
@@ -68,7 +69,7 @@ def test_the_kill_switch_halts_until_a_manual_reset_and_survives_a_restart(db: D
 
 
 def test_the_view_reports_daily_pnl_and_drawdown(db: Database) -> None:
-    guard = TradingGuard(db, MODERATE)
+    guard = TradingGuard(DatabaseStore(db), MODERATE)
     guard.update(DAY, 10_000.0)
     guard.update(DAY + timedelta(hours=1), 10_500.0)
     view = guard.view(10_290.0)
@@ -85,7 +86,7 @@ def test_a_day_beyond_the_daily_limit_is_always_halted(
     policy = PRESETS[tolerance]
     db = Database(f"sqlite:///{tmp_path_factory.mktemp('guard') / 'g.db'}")
     db.migrate()
-    guard = TradingGuard(db, policy)
+    guard = TradingGuard(DatabaseStore(db), policy)
     equity, start = 10_000.0, None
     for minute, move in enumerate(moves):
         now = DAY + timedelta(minutes=37 * minute)

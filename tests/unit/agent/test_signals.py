@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from agent.positions import MarketView
 from agent.signals import InternalSignals, read_alerts, signal_rows
+from agent.store import DatabaseStore
 from shared.db import Database
 from shared.errors import InvalidInput
 from shared.marketdata.candles import EPOCH
@@ -59,7 +60,9 @@ def gapped(minutes: pd.DataFrame) -> pd.DataFrame:  # noqa: F811
 def replay(market: MarketState, frame: pd.DataFrame, join: int) -> Answers:
     """Give ``market`` every minute from START; the sources see them from ``join`` on. What each source's
     ``quiet`` answered after each minute (and before its first, at ``join``), by source."""
-    sources = [InternalSignals(Database("sqlite://"), strategy, tf) for strategy, tf in SOURCES]
+    sources = [
+        InternalSignals(DatabaseStore(Database("sqlite://")), strategy, tf) for strategy, tf in SOURCES
+    ]
     answers: Answers = {(s.strategy, s.timeframe): [] for s in sources}
     for index, row in enumerate(frame.iloc[START:].itertuples(), start=START):
         candle = Candle(
@@ -151,7 +154,10 @@ def test_the_vector_rule_is_the_incremental_one(
     join = data.draw(st.integers(0, len(closes) - 1))
     spread = np.array([value for rows in closes for value in rows])
     closing = np.array([minute for minute, rows in enumerate(closes) for _ in rows], dtype=int)
-    source, market = InternalSignals(Database("sqlite://"), "sma_cross", "15m"), _Spread(SYMBOL, "test")
+    source, market = (
+        InternalSignals(DatabaseStore(Database("sqlite://")), "sma_cross", "15m"),
+        _Spread(SYMBOL, "test"),
+    )
     incremental, row = [], 0
     for minute, rows in enumerate(closes):
         row += len(rows)

@@ -10,6 +10,7 @@ import pytest
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
+from agent.store import DatabaseStore
 from shared.db import Database, FillRow, OrderRow
 from shared.errors import Rejected, UnknownOutcome
 from shared.exchange.bluefin import BluefinExchange
@@ -123,7 +124,7 @@ def test_executor_places_once_and_reconciles_unknown_outcomes(
 ) -> None:
     """Timeouts, 429 and 5xx during placement never make a second order; the truth comes from the
     exchange by client id; fills reported cumulatively are booked once."""
-    executor = OrderExecutor(database, bluefin, Journal(None))
+    executor = OrderExecutor(DatabaseStore(database), bluefin, Journal(None))
     outcomes = {}
     for name, trouble in (("timeout", "hang"), ("server", 500), ("rate", 429), ("lost", "drop")):
         if trouble == "hang":

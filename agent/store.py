@@ -1,0 +1,562 @@
+"""Where the engine keeps its records: signals, decisions, orders, fills, positions, trades, position plans,
+algos, journal events and its persisted state.
+
+``DatabaseStore`` (live and paper trading): the tables of ``shared.db``, one database transaction per
+``transaction()``, so every money-safety rule of DESIGN.md holds across restarts and processes (the order row
+is committed before the exchange is called, and so on). ``MemoryStore`` (a backtest, which has nothing to
+recover and no other process reading along): the same rows as plain objects in dictionaries, written to the
+database once, when the run ends (``persist``), instead of a database round trip per read and write. The
+engine's logic is the same over both.
+
+A transaction's conflicts (a signal stored twice, a signal decided twice, a plan already there) raise
+``Conflict`` and change nothing in either store. A memory transaction is not undone on other errors: a
+backtest stops at the first one (its records are then only a diagnosis).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.db import (
+    AlgoRow,
+    Base,
+    Database,
+    DecisionRow,
+    EventRow,
+    FillRow,
+    OrderRow,
+    PositionPlanRow,
+    PositionRow,
+    SignalRow,
+    StateRow,
+    TradeRow,
+    get_state,
+    insert_later,
+    set_state,
+    utcnow,
+    with_defaults,
+)
+from shared.models import OrderStatus
+
+# an entry order with its decision and signal (each may be missing)
+EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
+# statuses an order never leaves (agent.execution.lifecycle): memory stops looking at such orders for the
+# queries of working ones
+TERMINAL = frozenset((OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value))
+
+
+class Conflict(Exception):
+    """A unique key is taken (a signal stored twice, decided twice, a plan already there): nothing changed."""
+
+
+class Records(ABC):
+    """The records as one transaction sees them. Rows read are changed in place; new ones are added here."""
+
+    # signals ------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def add_signal(self, row: SignalRow) -> None:
+        """Conflict if its idempotency key is stored already."""
+
+    @abstractmethod
+    def signal(self, signal_id: int) -> SignalRow | None: ...
+
+    @abstractmethod
+    def pending_signals(self, limit: int) -> list[SignalRow]:
+        """Signals without a decision, oldest first."""
+
+    @abstractmethod
+    def decided(self, signal_id: int) -> bool: ...
+
+    @abstractmethod
+    def add_decision(self, row: DecisionRow) -> None:
+        """Conflict if its signal has a decision; the row has its id afterwards."""
+
+    # orders -------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def add_order(self, row: OrderRow) -> None: ...
+
+    @abstractmethod
+    def committed(self, row: OrderRow) -> OrderRow:
+        """The stored order of ``row``, a copy of it as committed earlier and unchanged since."""
+
+    @abstractmethod
+    def order(self, client_id: str) -> OrderRow | None: ...
+
+    @abstractmethod
+    def orders(
+        self,
+        statuses: Iterable[str],
+        symbol: str | None = None,
+        roles: Iterable[str] | None = None,
+        parent: str | None = None,
+    ) -> list[OrderRow]:
+        """Orders in one of ``statuses`` (of that market, of those roles, children of that parent), by id."""
+
+    @abstractmethod
+    def children(self, parent: str) -> list[OrderRow]:
+        """Every order of a parent (an entry's protective orders, an algo's slices), by id."""
+
+    @abstractmethod
+    def client_ids(self) -> set[str]: ...
+
+    @abstractmethod
+    def latest_entry(self, symbol: str, side: str) -> EntryRows:
+        """The latest order of that side in that market that filled and is not reduce-only, with its decision
+        and signal."""
+
+    # fills, positions, trades, plans ------------------------------------------------------------------------
+    @abstractmethod
+    def fill_booked(self, trade_id: str) -> bool: ...
+
+    @abstractmethod
+    def fills(self, client_id: str) -> list[FillRow]: ...
+
+    @abstractmethod
+    def add_fill(self, row: FillRow) -> None: ...
+
+    @abstractmethod
+    def position(self, symbol: str) -> PositionRow | None: ...
+
+    @abstractmethod
+    def add_position(self, row: PositionRow) -> None: ...
+
+    @abstractmethod
+    def positions(self, also: str | None = None) -> list[PositionRow]:
+        """The open positions, and the row of ``also`` even when it is flat."""
+
+    @abstractmethod
+    def add_trade(self, row: TradeRow) -> None: ...
+
+    @abstractmethod
+    def trade_pnls(self) -> list[tuple[str, float]]:
+        """(signal source, pnl) of every closed trade, oldest first."""
+
+    @abstractmethod
+    def plan(self, symbol: str) -> PositionPlanRow | None: ...
+
+    @abstractmethod
+    def add_plan(self, row: PositionPlanRow) -> None:
+        """Conflict if the market has a plan."""
+
+    @abstractmethod
+    def update_plan(self, symbol: str, values: dict[str, Any]) -> bool:
+        """False if the market has no plan."""
+
+    @abstractmethod
+    def delete_plan(self, symbol: str) -> None: ...
+
+    # algos, events, state -----------------------------------------------------------------------------------
+    @abstractmethod
+    def add_algo(self, row: AlgoRow) -> None: ...
+
+    @abstractmethod
+    def algo(self, client_id: str) -> AlgoRow | None: ...
+
+    @abstractmethod
+    def running_algos(self) -> list[str]: ...
+
+    @abstractmethod
+    def event(self, name: str, payload: dict[str, Any]) -> None:
+        """Journal an event with this transaction (in recorded order)."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Give new rows their ids and defaults now (an event about them needs them)."""
+
+    @abstractmethod
+    def state(self, key: str, default: Any = None) -> Any: ...
+
+    @abstractmethod
+    def set_state(self, key: str, value: Any) -> None: ...
+
+
+class Store(ABC):
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[Records]:
+        """The records for one transaction: kept if it ends normally (see the module docstring)."""
+
+    @abstractmethod
+    def persist(self) -> None:
+        """Write what only lives in memory to the database."""
+
+
+class _SessionRecords(Records):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_signal(self, row: SignalRow) -> None:
+        self._session.add(row)
+
+    def signal(self, signal_id: int) -> SignalRow | None:
+        return self._session.get(SignalRow, signal_id)
+
+    def pending_signals(self, limit: int) -> list[SignalRow]:
+        query = (
+            select(SignalRow)
+            .outerjoin(DecisionRow, DecisionRow.signal_id == SignalRow.id)
+            .where(DecisionRow.id.is_(None))
+            .order_by(SignalRow.id)
+            .limit(limit)
+        )
+        return list(self._session.scalars(query))
+
+    def decided(self, signal_id: int) -> bool:
+        query = select(DecisionRow.id).where(DecisionRow.signal_id == signal_id)
+        return self._session.scalar(query) is not None
+
+    def add_decision(self, row: DecisionRow) -> None:
+        self._session.add(row)
+        self._session.flush()
+
+    def add_order(self, row: OrderRow) -> None:
+        self._session.add(row)
+
+    def committed(self, row: OrderRow) -> OrderRow:
+        return self._session.merge(row, load=False)
+
+    def order(self, client_id: str) -> OrderRow | None:
+        return self._session.scalar(select(OrderRow).where(OrderRow.client_id == client_id))
+
+    def orders(
+        self,
+        statuses: Iterable[str],
+        symbol: str | None = None,
+        roles: Iterable[str] | None = None,
+        parent: str | None = None,
+    ) -> list[OrderRow]:
+        query = select(OrderRow).where(OrderRow.status.in_(tuple(statuses)))
+        if symbol is not None:
+            query = query.where(OrderRow.symbol == symbol)
+        if roles is not None:
+            query = query.where(OrderRow.role.in_(tuple(roles)))
+        if parent is not None:
+            query = query.where(OrderRow.parent_client_id == parent)
+        return list(self._session.scalars(query.order_by(OrderRow.id)))
+
+    def children(self, parent: str) -> list[OrderRow]:
+        query = select(OrderRow).where(OrderRow.parent_client_id == parent).order_by(OrderRow.id)
+        return list(self._session.scalars(query))
+
+    def client_ids(self) -> set[str]:
+        return set(self._session.scalars(select(OrderRow.client_id)))
+
+    def latest_entry(self, symbol: str, side: str) -> EntryRows:
+        found = self._session.execute(
+            select(OrderRow, DecisionRow, SignalRow)
+            .outerjoin(DecisionRow, DecisionRow.id == OrderRow.decision_id)
+            .outerjoin(SignalRow, SignalRow.id == OrderRow.signal_id)
+            .where(OrderRow.symbol == symbol, OrderRow.side == side, OrderRow.filled_quantity > 0,
+                   OrderRow.reduce_only.is_(False))
+            .order_by(OrderRow.id.desc())
+            .limit(1)
+        ).first()  # fmt: skip
+        return (found[0], found[1], found[2]) if found is not None else (None, None, None)
+
+    def fill_booked(self, trade_id: str) -> bool:
+        return self._session.scalar(select(FillRow.id).where(FillRow.trade_id == trade_id)) is not None
+
+    def fills(self, client_id: str) -> list[FillRow]:
+        query = select(FillRow).where(FillRow.client_id == client_id).order_by(FillRow.id)
+        return list(self._session.scalars(query))
+
+    def add_fill(self, row: FillRow) -> None:
+        self._session.add(row)
+
+    def position(self, symbol: str) -> PositionRow | None:
+        return self._session.get(PositionRow, symbol)
+
+    def add_position(self, row: PositionRow) -> None:
+        self._session.add(row)
+
+    def positions(self, also: str | None = None) -> list[PositionRow]:
+        condition = PositionRow.quantity != 0
+        if also is not None:
+            condition = condition | (PositionRow.symbol == also)
+        return list(self._session.scalars(select(PositionRow).where(condition)))
+
+    def add_trade(self, row: TradeRow) -> None:
+        self._session.add(row)
+
+    def trade_pnls(self) -> list[tuple[str, float]]:
+        query = select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
+        return [(source, pnl) for source, pnl in self._session.execute(query)]
+
+    def plan(self, symbol: str) -> PositionPlanRow | None:
+        return self._session.get(PositionPlanRow, symbol)
+
+    def add_plan(self, row: PositionPlanRow) -> None:
+        self._session.add(row)
+
+    def update_plan(self, symbol: str, values: dict[str, Any]) -> bool:
+        updated = self._session.execute(
+            update(PositionPlanRow).where(PositionPlanRow.symbol == symbol).values(**values)
+        )
+        return bool(updated.rowcount)  # type: ignore[attr-defined]
+
+    def delete_plan(self, symbol: str) -> None:
+        row = self._session.get(PositionPlanRow, symbol)
+        if row is not None:
+            self._session.delete(row)
+
+    def add_algo(self, row: AlgoRow) -> None:
+        self._session.add(row)
+
+    def algo(self, client_id: str) -> AlgoRow | None:
+        return self._session.scalar(select(AlgoRow).where(AlgoRow.client_id == client_id))
+
+    def running_algos(self) -> list[str]:
+        query = select(AlgoRow.client_id).where(AlgoRow.status == "RUNNING").order_by(AlgoRow.id)
+        return list(self._session.scalars(query))
+
+    def event(self, name: str, payload: dict[str, Any]) -> None:
+        insert_later(self._session, EventRow, {"type": name, "payload": payload})
+
+    def flush(self) -> None:
+        self._session.flush()
+
+    def state(self, key: str, default: Any = None) -> Any:
+        return get_state(self._session, key, default)
+
+    def set_state(self, key: str, value: Any) -> None:
+        set_state(self._session, key, value)
+
+
+class DatabaseStore(Store):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @contextmanager
+    def transaction(self) -> Iterator[Records]:
+        try:
+            with self._db.session() as session:
+                yield _SessionRecords(session)
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    def persist(self) -> None:
+        pass  # every transaction was written as it committed
+
+
+# the engine's tables, in an order that inserts what a foreign key points at first
+TABLES: tuple[type[Base], ...] = (
+    SignalRow, DecisionRow, OrderRow, FillRow, PositionRow, TradeRow, PositionPlanRow, AlgoRow, EventRow,
+    StateRow,
+)  # fmt: skip
+
+
+def _values(row: Any) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+class MemoryStore(Store, Records):
+    """The records in memory, ids given as the database would give them, for a database that has none yet."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        with db.session() as session:
+            held = [t.__tablename__ for t in TABLES if session.scalar(select(func.count()).select_from(t))]
+        if held:
+            raise ValueError(f"records in memory need a database without any; it has {', '.join(held)}")
+        self._ids: dict[type[Base], int] = {}
+        self._signals: dict[int, SignalRow] = {}
+        self._keys: set[str] = set()
+        self._undecided: dict[int, SignalRow] = {}
+        self._decisions: dict[int, DecisionRow] = {}  # by id
+        self._decided: set[int] = set()
+        self._orders: dict[str, OrderRow] = {}  # by client id, in id order
+        self._live: dict[str, OrderRow] = {}  # orders not known to be in a terminal status, in id order
+        self._by_symbol: dict[str, list[OrderRow]] = {}
+        self._children: dict[str, list[OrderRow]] = {}
+        self._fills: dict[str, list[FillRow]] = {}  # by client id
+        self._trade_ids: set[str] = set()
+        self._positions: dict[str, PositionRow] = {}
+        self._trades: list[TradeRow] = []
+        self._plans: dict[str, PositionPlanRow] = {}
+        self._algos: dict[str, AlgoRow] = {}
+        self._events: list[dict[str, Any]] = []
+        self._state: dict[str, Any] = {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[Records]:
+        yield self
+
+    def _new(self, row: Any) -> Any:
+        """A new row as the database would store it: the next id, defaults for the columns left unset."""
+        with_defaults(row)
+        if "id" in row.__table__.columns and row.id is None:
+            row.id = self._ids[type(row)] = self._ids.get(type(row), 0) + 1
+        return row
+
+    def add_signal(self, row: SignalRow) -> None:
+        if row.idempotency_key in self._keys:
+            raise Conflict(f"signal {row.idempotency_key} is stored already")
+        self._new(row)
+        self._keys.add(row.idempotency_key)
+        self._signals[row.id] = self._undecided[row.id] = row
+
+    def signal(self, signal_id: int) -> SignalRow | None:
+        return self._signals.get(signal_id)
+
+    def pending_signals(self, limit: int) -> list[SignalRow]:
+        return list(self._undecided.values())[:limit]
+
+    def decided(self, signal_id: int) -> bool:
+        return signal_id in self._decided
+
+    def add_decision(self, row: DecisionRow) -> None:
+        if row.signal_id in self._decided:
+            raise Conflict(f"signal {row.signal_id} is decided already")
+        self._new(row)
+        self._decisions[row.id] = row
+        self._decided.add(row.signal_id)
+        self._undecided.pop(row.signal_id, None)
+
+    def add_order(self, row: OrderRow) -> None:
+        self._new(row)
+        self._orders[row.client_id] = self._live[row.client_id] = row
+        self._by_symbol.setdefault(row.symbol, []).append(row)
+        if row.parent_client_id is not None:
+            self._children.setdefault(row.parent_client_id, []).append(row)
+
+    def committed(self, row: OrderRow) -> OrderRow:
+        return self._orders[row.client_id]
+
+    def order(self, client_id: str) -> OrderRow | None:
+        return self._orders.get(client_id)
+
+    def orders(
+        self,
+        statuses: Iterable[str],
+        symbol: str | None = None,
+        roles: Iterable[str] | None = None,
+        parent: str | None = None,
+    ) -> list[OrderRow]:
+        wanted, kinds = frozenset(statuses), frozenset(roles) if roles is not None else None
+        if not wanted - TERMINAL:
+            pool: Iterable[OrderRow] = (
+                self._children.get(parent, []) if parent is not None else self._orders.values()
+            )
+        else:
+            for client_id in [c for c, o in self._live.items() if o.status in TERMINAL]:
+                del self._live[client_id]  # it never leaves that status: not looked at again
+            pool = self._live.values()
+        return [
+            o for o in pool
+            if o.status in wanted and (symbol is None or o.symbol == symbol)
+            and (kinds is None or o.role in kinds) and (parent is None or o.parent_client_id == parent)
+        ]  # fmt: skip
+
+    def children(self, parent: str) -> list[OrderRow]:
+        return list(self._children.get(parent, []))
+
+    def client_ids(self) -> set[str]:
+        return set(self._orders)
+
+    def latest_entry(self, symbol: str, side: str) -> EntryRows:
+        for order in reversed(self._by_symbol.get(symbol, [])):
+            if order.side == side and order.filled_quantity > 0 and not order.reduce_only:
+                decision = self._decisions.get(order.decision_id) if order.decision_id is not None else None
+                signal = self._signals.get(order.signal_id) if order.signal_id is not None else None
+                return order, decision, signal
+        return None, None, None
+
+    def fill_booked(self, trade_id: str) -> bool:
+        return trade_id in self._trade_ids
+
+    def fills(self, client_id: str) -> list[FillRow]:
+        return list(self._fills.get(client_id, []))
+
+    def add_fill(self, row: FillRow) -> None:
+        self._new(row)
+        self._trade_ids.add(row.trade_id)
+        self._fills.setdefault(row.client_id, []).append(row)
+
+    def position(self, symbol: str) -> PositionRow | None:
+        return self._positions.get(symbol)
+
+    def add_position(self, row: PositionRow) -> None:
+        self._positions[row.symbol] = self._new(row)
+
+    def positions(self, also: str | None = None) -> list[PositionRow]:
+        return [row for row in self._positions.values() if row.quantity != 0 or row.symbol == also]
+
+    def add_trade(self, row: TradeRow) -> None:
+        self._trades.append(self._new(row))
+
+    def trade_pnls(self) -> list[tuple[str, float]]:
+        return [(trade.signal_source, trade.pnl) for trade in self._trades]
+
+    def plan(self, symbol: str) -> PositionPlanRow | None:
+        return self._plans.get(symbol)
+
+    def add_plan(self, row: PositionPlanRow) -> None:
+        if row.symbol in self._plans:
+            raise Conflict(f"{row.symbol} has a position plan already")
+        self._plans[row.symbol] = self._new(row)
+
+    def update_plan(self, symbol: str, values: dict[str, Any]) -> bool:
+        row = self._plans.get(symbol)
+        if row is None:
+            return False
+        for key, value in values.items():
+            setattr(row, key, value)
+        return True
+
+    def delete_plan(self, symbol: str) -> None:
+        self._plans.pop(symbol, None)
+
+    def add_algo(self, row: AlgoRow) -> None:
+        self._algos[row.client_id] = self._new(row)
+
+    def algo(self, client_id: str) -> AlgoRow | None:
+        return self._algos.get(client_id)
+
+    def running_algos(self) -> list[str]:
+        return [client_id for client_id, algo in self._algos.items() if algo.status == "RUNNING"]
+
+    def event(self, name: str, payload: dict[str, Any]) -> None:
+        self._events.append({"type": name, "payload": payload, "created_at": utcnow()})
+
+    def flush(self) -> None:
+        pass  # new rows have their ids and defaults as they are added
+
+    def state(self, key: str, default: Any = None) -> Any:
+        return self._state.get(key, default)
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._state[key] = value
+
+    def persist(self) -> None:
+        """Replace the engine's tables with the records (it is their only writer while it runs)."""
+        rows: dict[type[Base], list[dict[str, Any]]] = {
+            SignalRow: [_values(r) for r in self._signals.values()],
+            DecisionRow: [_values(r) for r in self._decisions.values()],
+            OrderRow: [_values(r) for r in self._orders.values()],
+            FillRow: [_values(r) for r in sorted((f for fs in self._fills.values() for f in fs), key=_id)],
+            PositionRow: [_values(r) for r in self._positions.values()],
+            TradeRow: [_values(r) for r in self._trades],
+            PositionPlanRow: [_values(r) for r in self._plans.values()],
+            AlgoRow: [_values(r) for r in self._algos.values()],
+            EventRow: list(self._events),
+        }
+        with self._db.session() as session:
+            for table in reversed(TABLES):
+                session.execute(delete(table))
+            for table in TABLES:
+                if table is StateRow:
+                    for key, value in self._state.items():
+                        set_state(session, key, value)
+                elif rows[table]:
+                    session.execute(insert(table), rows[table])
+
+
+def _id(row: FillRow) -> int:
+    return row.id

@@ -1,0 +1,267 @@
+"""The engine's records in memory (backtests) and in the database (live, paper): the same answers, the same
+conflicts, and the same tables once a backtest has written them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from agent.backtest import BacktestRequest, run_backtest
+from agent.execution.lifecycle import ALLOWED
+from agent.store import TABLES, Conflict, DatabaseStore, MemoryStore, Store
+from shared.db import (
+    AlgoRow,
+    Database,
+    DecisionRow,
+    EventRow,
+    OrderRow,
+    PositionPlanRow,
+    PositionRow,
+    SignalRow,
+    TradeRow,
+)
+from shared.models import OrderStatus
+from tests.unit.agent.test_backtest import alerts, data  # noqa: F401 - fixtures
+from tests.unit.agent.test_fast_forward import CONFIGS
+
+T0 = datetime(2022, 1, 3, 12, 0, tzinfo=UTC)
+WALL_CLOCK = {"created_at", "updated_at", "received_at"}  # when a row was written, not market time
+CLIENT_IDS = ("client_id", "parent_client_id", "close_client_id", "entry_client_id")
+
+
+def _tables(db: Database) -> dict[str, list[dict[str, Any]]]:
+    """Every engine table's rows as comparable values: wall-clock columns left out, random client and
+    exchange ids replaced by the order's id (the same order gets the same id in both stores)."""
+    with db.session() as session:
+        rows = {t.__tablename__: list(session.scalars(select(t))) for t in TABLES}
+        ids = {o.client_id: f"order#{o.id}" for o in rows["orders"]}
+        ids.update({o.exchange_id: f"exchange order#{o.id}" for o in rows["orders"] if o.exchange_id})
+
+    def value(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: value(v) for k, v in item.items() if k not in WALL_CLOCK}
+        if isinstance(item, list):
+            return [value(v) for v in item]
+        if not isinstance(item, str):
+            return item
+        head, _, fill = item.rpartition("-")  # a fill's trade id: its order's exchange id, its number
+        return ids.get(item) or (f"{ids[head]}-{fill}" if head in ids else item)
+
+    return {
+        name: [
+            value({c.key: getattr(r, c.key) for c in r.__table__.columns if c.key not in WALL_CLOCK})
+            for r in table
+        ]
+        for name, table in rows.items()
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_a_backtest_writes_the_same_records_from_memory_as_through_the_database(
+    name: str,
+    tmp_path: Path,
+    data: Path,  # noqa: F811
+    alerts: Path,  # noqa: F811
+) -> None:
+    overrides = {**CONFIGS[name], "signals_replay_file": str(alerts)}
+    tables = {}
+    for in_memory in (True, False):
+        url = f"sqlite:///{tmp_path / f'{in_memory}.db'}"
+        request = BacktestRequest(
+            {"BTC-PERP": data}, overrides=overrides, progress=False, funding_rate=2e-5,
+            database_url=url, records_in_memory=in_memory,
+        )  # fmt: skip
+        result = run_backtest(request)
+        tables[in_memory] = _tables(Database(url))
+        assert len(result.trades) == len(tables[in_memory]["trades"])
+    memory, database = tables[True], tables[False]
+    assert len(memory["trades"]) >= 5 and len(memory["events"]) > len(memory["orders"]) > 10
+    assert {o["role"] for o in memory["orders"]} >= {"entry"}
+    for table in memory:
+        assert memory[table] == database[table], table
+
+
+def test_the_protective_orders_of_a_full_run_are_in_both(tmp_path: Path, data: Path, alerts: Path) -> None:  # noqa: F811
+    """The full pipeline's run above covers stops, targets, partials and plans (not only entries)."""
+    name = "rules, stops, partials, ATR trailing, exits"
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    overrides = {**CONFIGS[name], "signals_replay_file": str(alerts)}
+    run_backtest(BacktestRequest({"BTC-PERP": data}, overrides=overrides, progress=False, database_url=url))
+    orders = _tables(Database(url))["orders"]
+    assert {"stop_loss", "partial_take_profit", "entry"} <= {o["role"] for o in orders}
+    assert {OrderStatus.CANCELED.value, OrderStatus.FILLED.value} <= {o["status"] for o in orders}
+
+
+@pytest.fixture(params=["database", "memory"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    db = Database("sqlite://")
+    db.migrate()
+    yield DatabaseStore(db) if request.param == "database" else MemoryStore(db)
+    db.dispose()
+
+
+def _signal(key: str) -> SignalRow:
+    return SignalRow(idempotency_key=key, source="tradingview", symbol="BTC-PERP", action="buy", raw={})
+
+
+def _decision(signal_id: int) -> DecisionRow:
+    return DecisionRow(signal_id=signal_id, analyst="rules", action="BUY", confidence=0.7, rationale="test")
+
+
+def test_conflicts_change_nothing(store: Store) -> None:
+    with store.transaction() as records:
+        records.add_signal(_signal("a"))
+    with pytest.raises(Conflict), store.transaction() as records:
+        records.add_signal(_signal("a"))
+    with store.transaction() as records:
+        (pending,) = records.pending_signals(10)
+        records.add_decision(_decision(pending.id))
+        assert records.decided(pending.id) and records.pending_signals(10) == []
+    with pytest.raises(Conflict), store.transaction() as records:
+        records.add_decision(_decision(pending.id))
+    plan = PositionPlanRow(
+        symbol="BTC-PERP", side="BUY", entry_client_id="e", entry_price=1.0, initial_quantity=1.0,
+        best_price=1.0, opened_at=T0,
+    )  # fmt: skip
+    with store.transaction() as records:
+        records.add_plan(plan)
+    again = PositionPlanRow(**{c.key: getattr(plan, c.key) for c in PositionPlanRow.__table__.columns})
+    with pytest.raises(Conflict), store.transaction() as records:
+        records.add_plan(again)
+    with store.transaction() as records:
+        assert records.update_plan("BTC-PERP", {"stop_price": 0.9})
+        assert not records.update_plan("ETH-PERP", {"stop_price": 0.9})
+        signal = records.signal(pending.id)
+        assert signal is not None and signal.idempotency_key == "a"
+        stored = records.plan("BTC-PERP")
+        assert stored is not None and stored.stop_price == 0.9
+
+
+def test_records_in_memory_need_an_empty_database_and_replace_its_tables(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    db.migrate()
+    memory = MemoryStore(db)
+    with memory.transaction() as records:
+        records.add_signal(_signal("a"))
+        records.add_decision(_decision(1))
+        records.add_algo(AlgoRow(client_id="algo-1", kind="twap", symbol="BTC-PERP", side="BUY",
+                                 quantity=1.0, status="RUNNING"))  # fmt: skip
+        records.event("signal", {"id": 1})
+        records.set_state("k", {"v": 1})
+    memory.persist()
+    memory.persist()  # the day's report, then the end of the run: written once
+    with db.session() as session:
+        assert [s.idempotency_key for s in session.scalars(select(SignalRow))] == ["a"]
+        assert [d.signal_id for d in session.scalars(select(DecisionRow))] == [1]
+        assert [e.payload for e in session.scalars(select(EventRow))] == [{"id": 1}]
+        assert [a.status for a in session.scalars(select(AlgoRow))] == ["RUNNING"]
+    with DatabaseStore(db).transaction() as records:
+        assert records.state("k") == {"v": 1} and records.running_algos() == ["algo-1"]
+    with pytest.raises(ValueError, match="signals, decisions"):
+        MemoryStore(db)
+
+
+STATUSES = [s.value for s in OrderStatus if s is not OrderStatus.EXTERNAL]
+ORDER_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["BTC-PERP", "ETH-PERP"]),
+        st.sampled_from(["BUY", "SELL"]),
+        st.sampled_from(["entry", "stop_loss", "partial_take_profit", "twap_slice"]),
+        st.booleans(),  # reduce-only
+        st.lists(st.sampled_from(STATUSES), max_size=3),  # the statuses it goes through
+        st.integers(0, 4),  # its parent: an earlier order (0: none)
+    ),
+    max_size=25,
+)
+
+
+@given(ORDER_STEPS)
+@example(  # a filled entry, then a filled reduce-only order of the same side: the entry is still the entry
+    [
+        ("BTC-PERP", "BUY", "entry", False, ["FILLED"], 0),
+        ("BTC-PERP", "BUY", "stop_loss", True, ["FILLED"], 1),
+    ]
+)
+@settings(max_examples=60, deadline=None)
+def test_order_queries_answer_the_same_in_memory_and_in_the_database(steps: list[Any]) -> None:
+    """Orders added and moved through the state machine's statuses (as the executor does: the row read, then
+    changed in place): every query the engine makes answers alike, however often it asked before (memory
+    stops looking at orders in a terminal status as it goes)."""
+    answers = []
+    for kind in ("database", "memory"):
+        db = Database("sqlite://")
+        db.migrate()
+        store: Store = DatabaseStore(db) if kind == "database" else MemoryStore(db)
+        seen: list[Any] = []
+        for number, (symbol, side, role, reduce_only, statuses, parent) in enumerate(steps, start=1):
+            with store.transaction() as records:
+                records.add_order(
+                    OrderRow(
+                        client_id=f"c{number}", symbol=symbol, side=side, order_type="MARKET", quantity=1.0,
+                        reduce_only=reduce_only, role=role, status=OrderStatus.PENDING_SUBMIT.value,
+                        parent_client_id=f"c{parent}" if 0 < parent < number else None,
+                    )
+                )  # fmt: skip
+            for status in statuses:
+                with store.transaction() as records:
+                    row = records.order(f"c{number}")
+                    assert row is not None
+                    if OrderStatus(status) not in ALLOWED[OrderStatus(row.status)]:
+                        continue  # the executor moves orders through the state machine only
+                    row.status = status
+                    row.filled_quantity = 1.0 if status == OrderStatus.FILLED.value else 0.0
+                with store.transaction() as records:
+                    seen.append(_queries(records))
+        answers.append(seen)
+        db.dispose()
+    assert answers[0] == answers[1]
+
+
+def _queries(records: Any) -> tuple[Any, ...]:
+    def ids(rows: list[OrderRow]) -> list[str]:
+        return [r.client_id for r in rows]
+
+    working = ("PENDING_SUBMIT", "OPEN", "PARTIALLY_FILLED")
+    entry = records.latest_entry("BTC-PERP", "BUY")
+    return (
+        ids(records.orders(working)),
+        ids(records.orders(working, "BTC-PERP", roles=("stop_loss", "partial_take_profit"))),
+        ids(records.orders(("PENDING_SUBMIT",), "ETH-PERP")),
+        ids(records.orders(("FILLED",), roles=("partial_take_profit",), parent="c1")),
+        ids(records.orders(("PENDING_SUBMIT", "OPEN", "PARTIALLY_FILLED", "LOST"))),
+        ids(records.children("c2")),
+        sorted(records.client_ids()),
+        entry[0].client_id if entry[0] is not None else None,
+    )
+
+
+def test_positions_are_the_open_ones_and_the_one_asked_for(store: Store) -> None:
+    with store.transaction() as records:
+        for symbol, quantity in (("BTC-PERP", 0.5), ("ETH-PERP", 0.0), ("SOL-PERP", 0.0)):
+            records.add_position(PositionRow(symbol=symbol, quantity=quantity, realized_pnl=1.0))
+    with store.transaction() as records:
+        assert [p.symbol for p in records.positions()] == ["BTC-PERP"]
+        assert sorted(p.symbol for p in records.positions(also="ETH-PERP")) == ["BTC-PERP", "ETH-PERP"]
+        eth = records.position("ETH-PERP")
+        assert eth is not None and eth.realized_pnl == 1.0 and eth.entry_price == 0.0
+
+
+def test_trades_are_read_back_in_the_order_they_closed(store: Store) -> None:
+    for number, (source, pnl) in enumerate([("tradingview", 1.0), ("internal:ema_cross", -2.0)]):
+        with store.transaction() as records:
+            records.add_trade(
+                TradeRow(
+                    symbol="BTC-PERP", side="BUY", quantity=1.0, entry_price=1.0, exit_price=2.0, pnl=pnl,
+                    fees=0.0, opened_at=T0, closed_at=T0, exit_reason="signal",
+                    close_client_id=f"c{number}", signal_source=source,
+                )
+            )  # fmt: skip
+    with store.transaction() as records:
+        assert records.trade_pnls() == [("tradingview", 1.0), ("internal:ema_cross", -2.0)]

@@ -357,7 +357,8 @@ def _values(row: Any) -> dict[str, Any]:
 
 
 class MemoryStore(Store, Records):
-    """The records in memory, ids given as the database would give them, for a database that has none yet."""
+    """The records in memory, ids given as the database would give them, for a database that has none yet.
+    For one thread (a backtest's loop): nothing else reads or writes them while it runs."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -95,7 +95,7 @@ def backtest_settings(request: BacktestRequest) -> Settings:
 def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Database) -> Engine:
     """The engine over the request's data, its records where ``request.records_in_memory`` says."""
     analyst = build_analyst(settings, db)
-    in_memory = request.records_in_memory and analyst.local
+    in_memory = request.records_in_memory and analyst.local and not analyst.wants_track_record
     store: Store = MemoryStore(db) if in_memory else DatabaseStore(db)
     feeds = [
         ReplayFeed(path, symbol, start_index=HISTORY, start_time=request.start)

@@ -285,9 +285,12 @@ class Engine:
     def _find_external(self) -> dict[str, str]:
         external: dict[str, str] = {}
         batch = self.journal.pending()
+        # the exchange is read first (under the engine lock: no order of ours goes out meanwhile), so a read
+        # that fails leaves nothing half-written
+        open_orders, positions = self.exchange.open_orders(), self.exchange.positions()
         with self.store.transaction() as records:
             known = records.client_ids()
-            for result in self.exchange.open_orders():
+            for result in open_orders:
                 if result.client_id in known:
                     continue
                 symbol = result.symbol
@@ -305,7 +308,7 @@ class Engine:
                 records.flush()
                 batch.record(records, "order", order_dict(row))
                 external[symbol] = f"external open order {result.client_id}"
-            theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
+            theirs = {p.symbol: p.quantity for p in positions}
             ours = {r.symbol: r.quantity for r in records.positions()}
             for symbol in sorted(set(theirs) | set(ours)):
                 if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9:

@@ -8,9 +8,11 @@ recover and no other process reading along): the same rows as plain objects in d
 database once, when the run ends (``persist``), instead of a database round trip per read and write. The
 engine's logic is the same over both.
 
-A transaction's conflicts (a signal stored twice, a signal decided twice, a plan already there) raise
-``Conflict`` and change nothing in either store. A memory transaction is not undone on other errors: a
-backtest stops at the first one (its records are then only a diagnosis).
+A unique key already taken (a signal stored twice, a signal decided twice, a plan already there, an order's
+client id or a fill's trade id seen before) raises ``Conflict``: the database rolls the transaction back,
+memory checks before it changes anything. A memory transaction is not undone on other errors: a backtest
+stops at the first one (its records are then only a diagnosis). In memory, ``created_at``/``updated_at``
+are when a row was made (wall-clock, as in the database), and ``updated_at`` does not move on a change.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +55,7 @@ TERMINAL = frozenset((OrderStatus.FILLED.value, OrderStatus.CANCELED.value, Orde
 
 
 class Conflict(Exception):
-    """A unique key is taken (a signal stored twice, decided twice, a plan already there): nothing changed."""
+    """A unique key is taken (see the module docstring): the transaction changed nothing."""
 
 
 class Records(ABC):
@@ -129,7 +131,7 @@ class Records(ABC):
 
     @abstractmethod
     def positions(self, also: str | None = None) -> list[PositionRow]:
-        """The open positions, and the row of ``also`` even when it is flat."""
+        """The open positions, and the row of ``also`` even when it is flat, by symbol."""
 
     @abstractmethod
     def add_trade(self, row: TradeRow) -> None: ...
@@ -280,7 +282,7 @@ class _SessionRecords(Records):
         condition = PositionRow.quantity != 0
         if also is not None:
             condition = condition | (PositionRow.symbol == also)
-        return list(self._session.scalars(select(PositionRow).where(condition)))
+        return list(self._session.scalars(select(PositionRow).where(condition).order_by(PositionRow.symbol)))
 
     def add_trade(self, row: TradeRow) -> None:
         self._session.add(row)
@@ -338,7 +340,7 @@ class DatabaseStore(Store):
         try:
             with self._db.session() as session:
                 yield _SessionRecords(session)
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # rolled back; a unique key or another constraint
             raise Conflict(str(exc.orig)) from exc
 
     def persist(self) -> None:
@@ -421,6 +423,8 @@ class MemoryStore(Store, Records):
         self._undecided.pop(row.signal_id, None)
 
     def add_order(self, row: OrderRow) -> None:
+        if row.client_id in self._orders:
+            raise Conflict(f"order {row.client_id} is stored already")
         self._new(row)
         self._orders[row.client_id] = self._live[row.client_id] = row
         self._by_symbol.setdefault(row.symbol, []).append(row)
@@ -441,11 +445,11 @@ class MemoryStore(Store, Records):
         parent: str | None = None,
     ) -> list[OrderRow]:
         wanted, kinds = frozenset(statuses), frozenset(roles) if roles is not None else None
-        if not wanted - TERMINAL:
+        if wanted & TERMINAL:
             pool: Iterable[OrderRow] = (
                 self._children.get(parent, []) if parent is not None else self._orders.values()
             )
-        else:
+        else:  # working orders only: those not known to be finished
             for client_id in [c for c, o in self._live.items() if o.status in TERMINAL]:
                 del self._live[client_id]  # it never leaves that status: not looked at again
             pool = self._live.values()
@@ -476,6 +480,8 @@ class MemoryStore(Store, Records):
         return list(self._fills.get(client_id, []))
 
     def add_fill(self, row: FillRow) -> None:
+        if row.trade_id in self._trade_ids:
+            raise Conflict(f"fill {row.trade_id} is booked already")
         self._new(row)
         self._trade_ids.add(row.trade_id)
         self._fills.setdefault(row.client_id, []).append(row)
@@ -487,7 +493,8 @@ class MemoryStore(Store, Records):
         self._positions[row.symbol] = self._new(row)
 
     def positions(self, also: str | None = None) -> list[PositionRow]:
-        return [row for row in self._positions.values() if row.quantity != 0 or row.symbol == also]
+        rows = [row for row in self._positions.values() if row.quantity != 0 or row.symbol == also]
+        return sorted(rows, key=_symbol)
 
     def add_trade(self, row: TradeRow) -> None:
         self._trades.append(self._new(row))
@@ -557,7 +564,18 @@ class MemoryStore(Store, Records):
                         set_state(session, key, value)
                 elif rows[table]:
                     session.execute(insert(table), rows[table])
+            if not self._db.is_sqlite:  # explicit ids leave PostgreSQL's sequences behind: catch them up
+                for table in TABLES:
+                    if "id" in table.__table__.columns and table in self._ids:
+                        name = table.__tablename__
+                        session.execute(
+                            text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), {self._ids[table]})")
+                        )
 
 
 def _id(row: FillRow) -> int:
     return row.id
+
+
+def _symbol(row: PositionRow) -> str:
+    return row.symbol

@@ -458,10 +458,12 @@ def _insert_pending(session: Session) -> None:
 
 
 def with_defaults(row: RowT) -> RowT:
-    """A new row as the database would store it: columns left unset take their defaults (no database)."""
+    """A new row as the database would store it: columns never set take their defaults (no database); a
+    column set to None stays None, as the database stores NULL then."""
+    given = vars(row)
     for column in row.__table__.columns:
         default = column.default
-        if default is None or getattr(row, column.key) is not None:
+        if default is None or column.key in given:
             continue
         if default.is_scalar:
             setattr(row, column.key, default.arg)

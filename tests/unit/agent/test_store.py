@@ -15,19 +15,23 @@ from sqlalchemy import select
 
 from agent.backtest import BacktestRequest, run_backtest
 from agent.execution.lifecycle import ALLOWED
+from agent.execution.orders import OrderExecutor
+from agent.journal import Journal
 from agent.store import TABLES, Conflict, DatabaseStore, MemoryStore, Store
 from shared.db import (
     AlgoRow,
     Database,
     DecisionRow,
     EventRow,
+    FillRow,
     OrderRow,
     PositionPlanRow,
     PositionRow,
     SignalRow,
     TradeRow,
 )
-from shared.models import OrderStatus
+from shared.exchange.paper import PaperConfig, PaperExchange
+from shared.models import Fill, OrderResult, OrderStatus, Side
 from tests.unit.agent.test_backtest import alerts, data  # noqa: F401 - fixtures
 from tests.unit.agent.test_fast_forward import CONFIGS
 
@@ -115,33 +119,122 @@ def _decision(signal_id: int) -> DecisionRow:
     return DecisionRow(signal_id=signal_id, analyst="rules", action="BUY", confidence=0.7, rationale="test")
 
 
+def _plan(stop: float) -> PositionPlanRow:
+    return PositionPlanRow(
+        symbol="BTC-PERP", side="BUY", entry_client_id="e", entry_price=1.0, initial_quantity=1.0,
+        best_price=1.0, opened_at=T0, stop_price=stop,
+    )  # fmt: skip
+
+
+def _order(client_id: str, **values: Any) -> OrderRow:
+    fields = {"symbol": "BTC-PERP", "side": "BUY", "order_type": "MARKET", "quantity": 1.0,
+              "status": OrderStatus.PENDING_SUBMIT.value, **values}  # fmt: skip
+    return OrderRow(client_id=client_id, **fields)
+
+
+def _count(store: Store) -> tuple[int, ...]:
+    with store.transaction() as records:
+        return (
+            len(records.pending_signals(100)), len(records.client_ids()),
+            len(records.fills("c1")), len(records.orders([s.value for s in OrderStatus])),
+        )  # fmt: skip
+
+
 def test_conflicts_change_nothing(store: Store) -> None:
     with store.transaction() as records:
         records.add_signal(_signal("a"))
+        records.add_signal(_signal("b"))
     with pytest.raises(Conflict), store.transaction() as records:
         records.add_signal(_signal("a"))
+    assert _count(store) == (2, 0, 0, 0)
     with store.transaction() as records:
-        (pending,) = records.pending_signals(10)
-        records.add_decision(_decision(pending.id))
-        assert records.decided(pending.id) and records.pending_signals(10) == []
+        first, second = records.pending_signals(10)
+        records.add_decision(_decision(first.id))
+        assert records.decided(first.id) and not records.decided(second.id)
+        assert records.pending_signals(10) == [second]
     with pytest.raises(Conflict), store.transaction() as records:
-        records.add_decision(_decision(pending.id))
-    plan = PositionPlanRow(
-        symbol="BTC-PERP", side="BUY", entry_client_id="e", entry_price=1.0, initial_quantity=1.0,
-        best_price=1.0, opened_at=T0,
-    )  # fmt: skip
+        records.add_decision(_decision(first.id))
     with store.transaction() as records:
-        records.add_plan(plan)
-    again = PositionPlanRow(**{c.key: getattr(plan, c.key) for c in PositionPlanRow.__table__.columns})
+        assert [s.id for s in records.pending_signals(10)] == [second.id]
+    with store.transaction() as records:
+        records.add_plan(_plan(stop=0.9))
     with pytest.raises(Conflict), store.transaction() as records:
-        records.add_plan(again)
+        records.add_plan(_plan(stop=0.5))
     with store.transaction() as records:
-        assert records.update_plan("BTC-PERP", {"stop_price": 0.9})
-        assert not records.update_plan("ETH-PERP", {"stop_price": 0.9})
-        signal = records.signal(pending.id)
-        assert signal is not None and signal.idempotency_key == "a"
         stored = records.plan("BTC-PERP")
         assert stored is not None and stored.stop_price == 0.9
+        assert records.update_plan("BTC-PERP", {"stop_price": 0.95})
+        assert not records.update_plan("ETH-PERP", {"stop_price": 0.9})
+        signal = records.signal(first.id)
+        assert signal is not None and signal.idempotency_key == "a"
+    with store.transaction() as records:
+        stored = records.plan("BTC-PERP")
+        assert stored is not None and stored.stop_price == 0.95
+        records.add_order(_order("c1"))
+        records.add_fill(FillRow(trade_id="t1", client_id="c1", symbol="BTC-PERP", side="BUY", quantity=1.0,
+                                 price=1.0, fee=0.0, time=T0))  # fmt: skip
+    with pytest.raises(Conflict), store.transaction() as records:
+        records.add_order(_order("c1", quantity=2.0))
+    with pytest.raises(Conflict), store.transaction() as records:
+        records.add_fill(FillRow(trade_id="t1", client_id="c1", symbol="BTC-PERP", side="BUY", quantity=5.0,
+                                 price=1.0, fee=0.0, time=T0))  # fmt: skip
+    assert _count(store) == (1, 1, 1, 1)
+    with store.transaction() as records:
+        order = records.order("c1")
+        assert order is not None and order.quantity == 1.0 and records.fill_booked("t1")
+        assert not records.fill_booked("t2")
+
+
+def test_a_result_applied_twice_books_its_fill_once(store: Store) -> None:
+    """Fills are deduplicated by trade id (DESIGN.md), in memory as in the database."""
+    executor = OrderExecutor(store, PaperExchange(None, PaperConfig()), Journal(None))
+    with store.transaction() as records:
+        records.add_order(_order("c1"))
+    fill = Fill("t1", "c1", "BTC-PERP", Side.BUY, 1.0, 40_000.0, 2.0, T0)
+    result = OrderResult("c1", "x1", OrderStatus.FILLED, 1.0, 40_000.0, (fill,))
+    executor.apply_result(result)
+    executor.apply_result(result)
+    with store.transaction() as records:
+        position = records.position("BTC-PERP")
+        assert position is not None and position.quantity == 1.0 and position.fees == 2.0
+        assert [f.trade_id for f in records.fills("c1")] == ["t1"]
+        order = records.order("c1")
+        assert order is not None and order.status == OrderStatus.FILLED.value
+
+
+def test_latest_entry_brings_its_decision_and_signal(store: Store) -> None:
+    with store.transaction() as records:
+        records.add_signal(_signal("a"))  # committed before it is decided, as the engine does
+    with store.transaction() as records:
+        records.add_decision(_decision(1))
+        records.add_order(_order("entry", signal_id=1, decision_id=1, filled_quantity=1.0))
+        records.add_order(_order("stop", reduce_only=True, filled_quantity=1.0, role="stop_loss"))
+        records.add_order(_order("unfilled"))
+    with store.transaction() as records:
+        order, decision, signal = records.latest_entry("BTC-PERP", "BUY")
+        assert order is not None and order.client_id == "entry"
+        assert decision is not None and decision.id == 1 and decision.rationale == "test"
+        assert signal is not None and signal.idempotency_key == "a"
+        assert records.latest_entry("BTC-PERP", "SELL") == (None, None, None)
+
+
+def test_running_algos_are_those_still_running(store: Store) -> None:
+    with store.transaction() as records:
+        for number, status in enumerate(["RUNNING", "DONE", "RUNNING", "CANCELED"]):
+            records.add_algo(AlgoRow(client_id=f"algo-{number}", kind="twap", symbol="BTC-PERP", side="BUY",
+                                     quantity=1.0, status=status))  # fmt: skip
+    with store.transaction() as records:
+        assert records.running_algos() == ["algo-0", "algo-2"]
+        algo = records.algo("algo-1")
+        assert algo is not None and algo.status == "DONE" and algo.slices == 1 and records.algo("x") is None
+
+
+def test_pending_signals_come_oldest_first_up_to_the_limit(store: Store) -> None:
+    with store.transaction() as records:
+        for key in "abc":
+            records.add_signal(_signal(key))
+    with store.transaction() as records:
+        assert [s.idempotency_key for s in records.pending_signals(2)] == ["a", "b"]
 
 
 def test_records_in_memory_need_an_empty_database_and_replace_its_tables(tmp_path: Path) -> None:
@@ -150,9 +243,12 @@ def test_records_in_memory_need_an_empty_database_and_replace_its_tables(tmp_pat
     memory = MemoryStore(db)
     with memory.transaction() as records:
         records.add_signal(_signal("a"))
+    with memory.transaction() as records:
         records.add_decision(_decision(1))
         records.add_algo(AlgoRow(client_id="algo-1", kind="twap", symbol="BTC-PERP", side="BUY",
                                  quantity=1.0, status="RUNNING"))  # fmt: skip
+        records.add_algo(AlgoRow(client_id="algo-2", kind="iceberg", symbol="BTC-PERP", side="BUY",
+                                 quantity=1.0, status="DONE"))  # fmt: skip
         records.event("signal", {"id": 1})
         records.set_state("k", {"v": 1})
     memory.persist()
@@ -161,7 +257,7 @@ def test_records_in_memory_need_an_empty_database_and_replace_its_tables(tmp_pat
         assert [s.idempotency_key for s in session.scalars(select(SignalRow))] == ["a"]
         assert [d.signal_id for d in session.scalars(select(DecisionRow))] == [1]
         assert [e.payload for e in session.scalars(select(EventRow))] == [{"id": 1}]
-        assert [a.status for a in session.scalars(select(AlgoRow))] == ["RUNNING"]
+        assert [a.status for a in session.scalars(select(AlgoRow))] == ["RUNNING", "DONE"]
     with DatabaseStore(db).transaction() as records:
         assert records.state("k") == {"v": 1} and records.running_algos() == ["algo-1"]
     with pytest.raises(ValueError, match="signals, decisions"):
@@ -236,6 +332,8 @@ def _queries(records: Any) -> tuple[Any, ...]:
         ids(records.orders(("PENDING_SUBMIT",), "ETH-PERP")),
         ids(records.orders(("FILLED",), roles=("partial_take_profit",), parent="c1")),
         ids(records.orders(("PENDING_SUBMIT", "OPEN", "PARTIALLY_FILLED", "LOST"))),
+        ids(records.orders(("OPEN", "FILLED", "CANCELED"))),
+        ids(records.orders(("REJECTED",), "ETH-PERP")),
         ids(records.children("c2")),
         sorted(records.client_ids()),
         entry[0].client_id if entry[0] is not None else None,
@@ -244,11 +342,12 @@ def _queries(records: Any) -> tuple[Any, ...]:
 
 def test_positions_are_the_open_ones_and_the_one_asked_for(store: Store) -> None:
     with store.transaction() as records:
-        for symbol, quantity in (("BTC-PERP", 0.5), ("ETH-PERP", 0.0), ("SOL-PERP", 0.0)):
+        for symbol, quantity in (("SOL-PERP", 0.0), ("ETH-PERP", 0.0), ("BTC-PERP", 0.5)):
             records.add_position(PositionRow(symbol=symbol, quantity=quantity, realized_pnl=1.0))
     with store.transaction() as records:
         assert [p.symbol for p in records.positions()] == ["BTC-PERP"]
-        assert sorted(p.symbol for p in records.positions(also="ETH-PERP")) == ["BTC-PERP", "ETH-PERP"]
+        assert [p.symbol for p in records.positions(also="SOL-PERP")] == ["BTC-PERP", "SOL-PERP"]
+        assert [p.symbol for p in records.positions(also="ETH-PERP")] == ["BTC-PERP", "ETH-PERP"]
         eth = records.position("ETH-PERP")
         assert eth is not None and eth.realized_pnl == 1.0 and eth.entry_price == 0.0
 
@@ -265,3 +364,28 @@ def test_trades_are_read_back_in_the_order_they_closed(store: Store) -> None:
             )  # fmt: skip
     with store.transaction() as records:
         assert records.trade_pnls() == [("tradingview", 1.0), ("internal:ema_cross", -2.0)]
+
+
+def test_records_written_to_postgresql_leave_its_ids_ready_for_what_comes_next(
+    postgres_url: str,
+    data: Path,  # noqa: F811
+) -> None:
+    """A backtest written to PostgreSQL gives explicit ids; the sequences must follow them, or the next row
+    inserted there (a paper run on the same database, a second persist) would collide."""
+    overrides = CONFIGS["follow the SMA cross"]
+    run_backtest(
+        BacktestRequest({"BTC-PERP": data}, overrides=overrides, progress=False, database_url=postgres_url)
+    )
+    db = Database(postgres_url)
+    tables = _tables(db)
+    assert len(tables["signals"]) >= 5 and len(tables["orders"]) >= 5
+    store = DatabaseStore(db)
+    with store.transaction() as records:
+        records.add_signal(_signal("after the backtest"))
+        records.add_order(_order("after the backtest"))
+    with store.transaction() as records:
+        (pending,) = records.pending_signals(10)
+        assert pending.id == len(tables["signals"]) + 1
+        order = records.order("after the backtest")
+        assert order is not None and order.id == len(tables["orders"]) + 1
+    db.dispose()

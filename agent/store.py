@@ -20,6 +20,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -41,6 +43,7 @@ from shared.db import (
     TradeRow,
     get_state,
     insert_later,
+    row_values,
     set_state,
     utcnow,
     with_defaults,
@@ -52,6 +55,7 @@ EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
 # statuses an order never leaves (agent.execution.lifecycle): memory stops looking at such orders for the
 # queries of working ones
 TERMINAL = frozenset((OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value))
+BY_ID, BY_SYMBOL = attrgetter("id"), attrgetter("symbol")
 
 
 class Conflict(Exception):
@@ -354,10 +358,6 @@ TABLES: tuple[type[Base], ...] = (
 )  # fmt: skip
 
 
-def _values(row: Any) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
-
-
 class MemoryStore(Store, Records):
     """The records in memory, ids given as the database would give them, for a database that has none yet.
     For one thread (a backtest's loop): nothing else reads or writes them while it runs."""
@@ -371,9 +371,8 @@ class MemoryStore(Store, Records):
         self._ids: dict[type[Base], int] = {}
         self._signals: dict[int, SignalRow] = {}
         self._keys: set[str] = set()
-        self._undecided: dict[int, SignalRow] = {}
+        self._undecided: dict[int, SignalRow] = {}  # stored signals without a decision, by id
         self._decisions: dict[int, DecisionRow] = {}  # by id
-        self._decided: set[int] = set()
         self._orders: dict[str, OrderRow] = {}  # by client id, in id order
         self._live: dict[str, OrderRow] = {}  # orders not known to be in a terminal status, in id order
         self._by_symbol: dict[str, list[OrderRow]] = {}
@@ -412,15 +411,14 @@ class MemoryStore(Store, Records):
         return list(self._undecided.values())[:limit]
 
     def decided(self, signal_id: int) -> bool:
-        return signal_id in self._decided
+        return signal_id in self._signals and signal_id not in self._undecided
 
     def add_decision(self, row: DecisionRow) -> None:
-        if row.signal_id in self._decided:
-            raise Conflict(f"signal {row.signal_id} is decided already")
+        if row.signal_id not in self._undecided:  # decided already (or unknown: the foreign key)
+            raise Conflict(f"signal {row.signal_id} is decided already or not stored")
         self._new(row)
         self._decisions[row.id] = row
-        self._decided.add(row.signal_id)
-        self._undecided.pop(row.signal_id, None)
+        del self._undecided[row.signal_id]
 
     def add_order(self, row: OrderRow) -> None:
         if row.client_id in self._orders:
@@ -494,7 +492,7 @@ class MemoryStore(Store, Records):
 
     def positions(self, also: str | None = None) -> list[PositionRow]:
         rows = [row for row in self._positions.values() if row.quantity != 0 or row.symbol == also]
-        return sorted(rows, key=_symbol)
+        return sorted(rows, key=BY_SYMBOL)
 
     def add_trade(self, row: TradeRow) -> None:
         self._trades.append(self._new(row))
@@ -545,14 +543,14 @@ class MemoryStore(Store, Records):
     def persist(self) -> None:
         """Replace the engine's tables with the records (it is their only writer while it runs)."""
         rows: dict[type[Base], list[dict[str, Any]]] = {
-            SignalRow: [_values(r) for r in self._signals.values()],
-            DecisionRow: [_values(r) for r in self._decisions.values()],
-            OrderRow: [_values(r) for r in self._orders.values()],
-            FillRow: [_values(r) for r in sorted((f for fs in self._fills.values() for f in fs), key=_id)],
-            PositionRow: [_values(r) for r in self._positions.values()],
-            TradeRow: [_values(r) for r in self._trades],
-            PositionPlanRow: [_values(r) for r in self._plans.values()],
-            AlgoRow: [_values(r) for r in self._algos.values()],
+            SignalRow: [row_values(r) for r in self._signals.values()],
+            DecisionRow: [row_values(r) for r in self._decisions.values()],
+            OrderRow: [row_values(r) for r in self._orders.values()],
+            FillRow: [row_values(r) for r in sorted(chain.from_iterable(self._fills.values()), key=BY_ID)],
+            PositionRow: [row_values(r) for r in self._positions.values()],
+            TradeRow: [row_values(r) for r in self._trades],
+            PositionPlanRow: [row_values(r) for r in self._plans.values()],
+            AlgoRow: [row_values(r) for r in self._algos.values()],
             EventRow: list(self._events),
         }
         with self._db.session() as session:
@@ -571,11 +569,3 @@ class MemoryStore(Store, Records):
                         session.execute(
                             text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), {self._ids[table]})")
                         )
-
-
-def _id(row: FillRow) -> int:
-    return row.id
-
-
-def _symbol(row: PositionRow) -> str:
-    return row.symbol

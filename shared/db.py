@@ -472,6 +472,11 @@ def with_defaults(row: RowT) -> RowT:
     return row
 
 
+def row_values(row: Base) -> dict[str, Any]:
+    """Every column of a row, by key (a copy to restore it from, or the values to insert it with)."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
 def get_state(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(StateRow, key)
     return json.loads(row.value) if row else default

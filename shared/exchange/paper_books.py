@@ -26,6 +26,7 @@ from shared.db import (
     PaperOrderRow,
     PaperPositionRow,
     insert_later,
+    row_values,
     with_defaults,
 )
 from shared.models import OrderStatus
@@ -167,10 +168,6 @@ class DatabaseBooks(PaperBooks):
             yield _SessionBooks(session)
 
 
-def _values(row: Any) -> dict[str, Any]:
-    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
-
-
 class MemoryBooks(PaperBooks, Books):
     """The books in memory. A transaction notes the rows it adds and first copies the rows it may change (the
     account, the positions, the resting orders), so a failed one is undone like a rolled-back one."""
@@ -187,7 +184,7 @@ class MemoryBooks(PaperBooks, Books):
 
     @contextmanager
     def transaction(self) -> Iterator[Books]:
-        saved = [(row, _values(row)) for row in (self._account, *self._positions.values(), *self._open())]
+        saved = [(row, row_values(row)) for row in (self._account, *self._positions.values(), *self._open())]
         ledger = {kind: len(amounts) for kind, amounts in self._ledger.items()}
         entries = len(self._entries)
         self._added = []

@@ -7,7 +7,8 @@ support/resistance level it depended on. Every candle, for every market with a p
 - protective orders are kept in line with the plan and the position: one reduce-only STOP_MARKET for the
   whole position at the plan's stop, one reduce-only LIMIT at the take-profit, and one reduce-only LIMIT
   per partial take-profit not yet taken (PARTIAL_TAKE_PROFITS: at entry + R x multiple, that fraction of
-  the initial quantity); a replacement is placed before the order it replaces is cancelled;
+  the initial quantity); a replacement is placed before the order it replaces is cancelled; an order within
+  a day of its signed expiry (Bluefin Pro signs one into every order) is replaced the same way;
 - after the first partial take-profit the stop moves to break-even (the entry price);
 - trailing stop (TRAILING_STOP atr:K or pct:P): once the best price is TRAILING_ACTIVATION_R x R past the
   entry, the stop follows K ATRs (or P %) behind the best price, moving only forward and by at least a
@@ -26,13 +27,14 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.risk.presets import RiskPolicy
-from agent.risk.sizing import MIN_QUANTITY, floor_to_step
+from agent.risk.sizing import floor_to_step
 from agent.store import Conflict, EntryRows, Store
 from shared.db import PositionPlanRow
+from shared.exchange.markets import MarketSpec, generic_spec
 from shared.logs import log_event
 from shared.marketdata.funding import FundingRate
 from shared.models import Candle, OrderStatus, OrderType, Side
@@ -42,6 +44,7 @@ PROTECTIVE = ("stop_loss", "take_profit", "partial_take_profit")
 WORKING = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 LEVEL_TIMEFRAME = "15m"
 EPS = 1e-9
+RENEW_BEFORE = timedelta(days=1)  # a protective order this close to its signed expiry is replaced
 
 
 @dataclass
@@ -91,6 +94,11 @@ class Leg:
     price: float  # trigger (stop) or limit (targets)
     quantity: float
     exit_kind: str
+    expires_at: datetime | None = None  # its signed expiry, on an exchange that has one (Bluefin Pro)
+
+    def expiring(self) -> bool:
+        """Within RENEW_BEFORE of its signed expiry (wall clock): replaced before it lapses."""
+        return self.expires_at is not None and self.expires_at - datetime.now(UTC) < RENEW_BEFORE
 
 
 @dataclass(frozen=True)
@@ -146,10 +154,12 @@ class PositionManager:
         policy: RiskPolicy,
         context: Callable[[str], EntryContext] | None = None,
         reviewer: Reviewer | None = None,
+        spec: Callable[[str], MarketSpec] = generic_spec,
     ) -> None:
         self._store = store
         self._executor = executor
         self.policy = policy
+        self._spec = spec  # a market's tick and step (protective orders go out on them)
         self._context = context or (lambda _symbol: EntryContext())
         self._reviewer = reviewer
         self._books: dict[str, _Book] = {}
@@ -189,7 +199,7 @@ class PositionManager:
         book.entry_price = position.entry_price if position else 0.0
         book.legs = [
             Leg(o.client_id, o.role, (o.trigger_price if o.role == "stop_loss" else o.limit_price) or 0.0,
-                o.quantity, o.exit_kind)
+                o.quantity, o.exit_kind, o.expires_at)
             for o in legs
         ]  # fmt: skip
         book.revision = revision
@@ -456,18 +466,19 @@ class PositionManager:
     # --- protective orders ---------------------------------------------------------------------------------
     def _all_legs(self, plan: Plan, quantity: float) -> list[tuple[str, float, float, str]]:
         """(role, price, quantity, exit kind) of every protective order the plan has, wherever the price."""
-        sign, legs = plan.sign, []
+        sign, legs, spec = plan.sign, [], self._spec(plan.symbol)
         if plan.stop_price is not None:
-            legs.append(("stop_loss", plan.stop_price, quantity, plan.stop_kind))
+            legs.append(("stop_loss", spec.round_price(plan.stop_price), quantity, plan.stop_kind))
         if plan.take_profit is not None:
-            legs.append(("take_profit", plan.take_profit, quantity, "take_profit"))
+            legs.append(("take_profit", spec.round_price(plan.take_profit), quantity, "take_profit"))
         if plan.risk_per_unit > 0:
+            step, smallest = float(spec.step_size), float(spec.min_quantity)
             for index, (r_multiple, fraction) in enumerate(self.policy.partials):
                 if index < plan.partials_done:
                     continue
-                size = min(floor_to_step(plan.initial_quantity * fraction), quantity)
-                target = plan.entry_price + sign * r_multiple * plan.risk_per_unit
-                if size >= MIN_QUANTITY:
+                size = min(floor_to_step(plan.initial_quantity * fraction, step), quantity)
+                target = spec.round_price(plan.entry_price + sign * r_multiple * plan.risk_per_unit)
+                if size >= smallest - EPS:
                     legs.append(("partial_take_profit", target, size, "partial_take_profit"))
         return legs
 
@@ -495,8 +506,9 @@ class PositionManager:
                 (
                     leg for leg in legs
                     if leg.client_id not in keep and leg.role == role and leg.exit_kind == exit_kind
+                    and not leg.expiring()
                     and abs(leg.price - level) <= 1e-9 * level
-                    and abs(leg.quantity - quantity) < MIN_QUANTITY / 2
+                    and abs(leg.quantity - quantity) <= 1e-9 * max(1.0, quantity)
                 ),
                 None,
             )  # fmt: skip

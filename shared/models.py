@@ -60,14 +60,21 @@ class OrderType(StrEnum):
     STOP_MARKET = "STOP_MARKET"
     STOP_LIMIT = "STOP_LIMIT"
     TAKE_PROFIT = "TAKE_PROFIT"  # a market order triggered when price reaches the target
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"  # a limit order triggered when price reaches the target
 
     @property
     def has_trigger(self) -> bool:
-        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT)
+        return self in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT,
+                        OrderType.TAKE_PROFIT_LIMIT)  # fmt: skip
 
     @property
     def has_limit(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        return self in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+
+    @property
+    def is_take_profit(self) -> bool:
+        """Triggered as the price reaches a target (a sell from below, a buy from above), not a stop."""
+        return self in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
 
 
 class TimeInForce(StrEnum):

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
+from agent.risk.sizing import floor_to_step
 from agent.store import Store
 from shared.db import AlgoRow, OrderRow
 from shared.exchange.base import Exchange
@@ -188,6 +189,13 @@ class AlgoRunner:
         price: float | None,
         role: str,
     ) -> None:
+        spec = self._exchange.market_spec(symbol)  # slices go out on the market's step and tick
+        quantity = floor_to_step(quantity, float(spec.step_size))
+        if quantity < float(spec.min_quantity) - EPS:
+            log_event(logger, "algo_slice_too_small", parent=parent, quantity=quantity)
+            return
+        if price is not None:
+            price = spec.round_price(price, side, passive=True)
         plan = PlannedOrder(symbol, side, quantity, False, self._leverage, role, order_type=kind,
                             parent_client_id=parent, role=role.replace(" ", "_"))  # fmt: skip
         with self._store.transaction() as records:

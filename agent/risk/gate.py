@@ -14,12 +14,21 @@ Every check that ran is listed in the verdict's details, which are stored with t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.risk.presets import RiskPolicy
-from agent.risk.sizing import MIN_QUANTITY, SizingInputs, TradeStats, kelly, size_position, streak_multiplier
+from agent.risk.sizing import (
+    MIN_QUANTITY,
+    QUANTITY_STEP,
+    SizingInputs,
+    TradeStats,
+    kelly,
+    size_position,
+    streak_multiplier,
+)
 from shared.exchange.margin import liquidation_price
 from shared.models import Decision, DecisionAction, Position, Side, Signal, SignalAction
 
@@ -45,6 +54,8 @@ class RiskContext:
     account_stats: TradeStats | None = None  # every closed trade (streaks); None: the same as ``stats``
     maintenance_ratio: float = 0.03
     market_max_leverage: float = 20.0
+    step_size: float = QUANTITY_STEP  # the market's quantity step
+    min_quantity: float = MIN_QUANTITY  # the market's smallest order
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,9 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
         limit = policy.max_open_positions
         return veto(f"{open_elsewhere} positions open, MAX_OPEN_POSITIONS is {limit}", "open_positions")
     checks.append("open_positions")
-    leverage = min(decision.leverage or policy.leverage, policy.max_leverage, ctx.market_max_leverage)
+    # a whole number, as exchanges set it (an AI's 2.5 becomes 2)
+    leverage = float(max(1, math.floor(min(decision.leverage or policy.leverage, policy.max_leverage,
+                                           ctx.market_max_leverage))))  # fmt: skip
     problem = _liquidation_problem(side, price, stop, leverage, ctx, policy)
     if problem:
         return veto(problem, "liquidation")
@@ -160,7 +173,7 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
             price=price, stop_distance=stop_distance, leverage=leverage,
             other_gross_notional=sum(abs(v) for v in ctx.other_notionals.values()),
             correlated_net=_correlated_net(ctx, side), kelly_fraction=edge.fraction,
-            streak=streak_multiplier(ctx.account_stats or ctx.stats),
+            streak=streak_multiplier(ctx.account_stats or ctx.stats), step=ctx.step_size,
         ),
         policy,
     )  # fmt: skip
@@ -169,9 +182,12 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
         "stop_distance": stop_distance, "leverage": leverage, "kelly": round(edge.fraction, 6),
         "streak": streak_multiplier(ctx.account_stats or ctx.stats),
     }  # fmt: skip
-    if size.quantity < MIN_QUANTITY:
-        smallest = size.candidates[size.binding]
-        return veto(f"size {smallest:.6f} below the minimum {MIN_QUANTITY} (bound by {size.binding})", "size")
+    if size.quantity < ctx.min_quantity - 1e-12:
+        smallest, minimum = size.candidates[size.binding], ctx.min_quantity
+        return veto(
+            f"size {smallest:.6f} below the minimum {minimum:g} of {ctx.symbol} (bound by {size.binding})",
+            "size",
+        )
     flip = abs(position.quantity) if flipping else 0.0
     reason = (
         f"{word} {size.quantity:g} (notional {size.quantity * price:,.2f}, bound by {size.binding})"

@@ -13,7 +13,7 @@ Rules (each a maximum quantity for the new position):
   MAX_CORRELATED_EXPOSURE x equity.
 The two risk-based rules (volatility, kelly) are scaled by the streak multiplier; caps never are. The
 quantity is rounded *down* to the market step, so it is monotone: never smaller with more equity, never
-larger with a wider stop.
+larger with a wider stop. The step is the market's (``shared.exchange.markets``: 0.001 BTC, 0.01 ETH, 1 SUI).
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from dataclasses import dataclass
 
 from agent.risk.presets import RiskPolicy
 
-QUANTITY_STEP = 0.001
+QUANTITY_STEP = 0.001  # a market's step when nothing says otherwise (``shared.exchange.markets``)
 MIN_QUANTITY = 0.001
 MARGIN_BUFFER = 0.99  # leave 1 % of free collateral for fees
 
 
 def floor_to_step(quantity: float, step: float = QUANTITY_STEP) -> float:
-    return round(math.floor(quantity / step + 1e-9) * step, 9)
+    """Down to a multiple of ``step`` (a market's step size), without float dust."""
+    decimals = max(0, -math.floor(math.log10(step))) + 3 if step < 1 else 0
+    return round(math.floor(quantity / step + 1e-9) * step, max(decimals, 9))
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class SizingInputs:
     correlated_net: float  # net notional of the correlated group in the trade's direction (signed: + adds)
     kelly_fraction: float  # full Kelly of the journal (shrunk)
     streak: float
+    step: float = QUANTITY_STEP  # the market's step size
 
 
 @dataclass(frozen=True)
@@ -138,5 +141,5 @@ def size_position(inputs: SizingInputs, policy: RiskPolicy) -> Size:
         max(equity * policy.max_correlated_exposure - max(inputs.correlated_net, 0.0), 0.0) / price
     )
     binding = min(candidates, key=lambda name: (candidates[name], name))
-    quantity = floor_to_step(max(candidates[binding], 0.0))
+    quantity = floor_to_step(max(candidates[binding], 0.0), inputs.step)
     return Size(quantity, binding, {k: round(v, 9) for k, v in candidates.items()})

@@ -25,14 +25,15 @@ import time as wall_clock
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from shared.accounting import apply_fill
 from shared.db import Database, PaperFillRow, PaperOrderRow, PaperPositionRow
 from shared.errors import Rejected, Temporary
-from shared.exchange.base import Account, Exchange, ExchangePosition
+from shared.exchange.base import Account, Exchange, ExchangePosition, OrderRef
 from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
+from shared.exchange.markets import MarketSpec, MarketSpecs, generic_spec
 from shared.exchange.paper_books import RESTING, Books, DatabaseBooks, MemoryBooks, PaperBooks
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
@@ -52,14 +53,34 @@ EPS = 1e-12
 
 @dataclass(frozen=True)
 class PaperConfig:
+    """The simulator's settings. Fees and the maintenance margin ratio apply to every market when given;
+    None: each market's own, from its spec (``markets``: Bluefin's, as ``shared.exchange.markets`` loads
+    them; None: a generic spec, 0.001 steps)."""
+
     starting_balance: float = 10_000.0
-    taker_fee: float = 0.0005
-    maker_fee: float = 0.0002
+    taker_fee: float | None = 0.0005
+    maker_fee: float | None = 0.0002
     slippage_bps: float = 2.0  # paid by market orders when no order book is known
-    maintenance_ratio: float = 0.03
+    maintenance_ratio: float | None = 0.03
     default_leverage: float = 3.0
     max_leverage: float = 20.0
     funding_interval_hours: float = 1.0
+    markets: MarketSpecs | None = None
+
+    def spec(self, symbol: str) -> MarketSpec:
+        """The market's spec with this configuration's overrides (MMR, the leverage cap) applied."""
+        spec = self.markets.get(symbol) if self.markets is not None else generic_spec(symbol)
+        return replace(
+            spec,
+            maintenance_margin_ratio=(
+                self.maintenance_ratio
+                if self.maintenance_ratio is not None
+                else spec.maintenance_margin_ratio
+            ),
+            initial_margin_ratio=max(spec.initial_margin_ratio, 1 / self.max_leverage),
+            maker_fee=self.maker_fee if self.maker_fee is not None else spec.maker_fee,
+            taker_fee=self.taker_fee if self.taker_fee is not None else spec.taker_fee,
+        )
 
 
 class PaperExchange(Exchange):
@@ -68,6 +89,7 @@ class PaperExchange(Exchange):
     def __init__(self, db: Database | None, config: PaperConfig | None = None) -> None:
         """Books in ``db`` (paper trading), or in memory when ``db`` is None (a backtest)."""
         self.config = config or PaperConfig()
+        self._specs: dict[str, MarketSpec] = {}
         balance = self.config.starting_balance
         self._store: PaperBooks = MemoryBooks(balance) if db is None else DatabaseBooks(db, balance)
         self._marks: dict[str, float] = {}
@@ -78,7 +100,7 @@ class PaperExchange(Exchange):
         self._lock = threading.RLock()
         # In-memory mirrors of the books, rebuilt after every write: most candles touch nothing, and then
         # a price update needs no database round trip (backtests replay a year of minutes).
-        self.revision = 0  # bumped by every change of orders, fills, positions or balance
+        self.revision: int = 0  # bumped by every change of orders, fills, positions or balance
         self._bands: dict[str, tuple[float, float]] = {}  # per symbol: see _touches
         self._positions: list[ExchangePosition] | None = None
         self._account: tuple[float, float, float] | None = None
@@ -88,6 +110,12 @@ class PaperExchange(Exchange):
         # width sorts as numbers): resting orders placed at the same market time are worked in the order
         # they were placed, run after run, not in the order of random ids.
         self._ids = itertools.count(wall_clock.time_ns() // 1000)
+
+    def market_spec(self, symbol: str) -> MarketSpec:
+        spec = self._specs.get(symbol)
+        if spec is None:
+            spec = self._specs[symbol] = self.config.spec(symbol)
+        return spec
 
     # --- market data pushed in by the engine -------------------------------------------------------------
     def on_book(self, book: OrderBook) -> None:
@@ -177,7 +205,7 @@ class PaperExchange(Exchange):
                 buy = row.side == Side.BUY.value
                 if OrderType(row.order_type).has_trigger and not row.triggered:
                     assert row.trigger_price is not None
-                    rises = (row.order_type == OrderType.TAKE_PROFIT.value) != buy  # TP sell / stop buy
+                    rises = OrderType(row.order_type).is_take_profit != buy  # TP sell / stop buy
                     level = row.trigger_price
                 else:
                     assert row.price is not None
@@ -239,10 +267,9 @@ class PaperExchange(Exchange):
             # read (and held: a database session's identity map is weak) before the order is added: a read
             # after it would flush the order before its outcome is known, and write it twice
             account = books.account()
-            if request.leverage > self.config.max_leverage:
-                raise Rejected(
-                    f"leverage {request.leverage} above the market maximum {self.config.max_leverage}"
-                )
+            problems = self.market_spec(request.symbol).problems(request)
+            if problems:
+                raise Rejected(f"{request.symbol}: " + "; ".join(problems))
             if request.reduce_only and not _reduces(position.quantity, request.side):
                 raise Rejected("reduce-only order would not reduce the position")
             order = PaperOrderRow(
@@ -280,9 +307,7 @@ class PaperExchange(Exchange):
     def _execute_now(self, books: Books, order: PaperOrderRow, mark: float) -> None:
         """Market or limit order arriving now: take what is marketable, then rest, cancel or reject."""
         side = Side(order.side)
-        limit = (
-            order.price if order.order_type in (OrderType.LIMIT.value, OrderType.STOP_LIMIT.value) else None
-        )
+        limit = order.price if OrderType(order.order_type).has_limit else None
         book = self._books.get(order.symbol)
         best = (book.asks[0][0] if side is Side.BUY else book.bids[0][0]) if book else mark
         marketable = limit is None or (limit >= best if side is Side.BUY else limit <= best)
@@ -351,7 +376,8 @@ class PaperExchange(Exchange):
         row = self._position_row(books, order.symbol)
         before = Position(order.symbol, row.quantity, row.entry_price)
         effect = apply_fill(before, side, quantity, price)
-        fee = quantity * price * (self.config.maker_fee if liquidity == "maker" else self.config.taker_fee)
+        spec = self.market_spec(order.symbol)
+        fee = quantity * price * (spec.maker_fee if liquidity == "maker" else spec.taker_fee)
         leverage = order.leverage if abs(effect.position.quantity) > abs(before.quantity) else row.leverage
         kept = row.margin * (1 - effect.closed_quantity / abs(before.quantity)) if before.quantity else 0.0
         opened = abs(effect.position.quantity) - (abs(before.quantity) - effect.closed_quantity)
@@ -427,7 +453,7 @@ class PaperExchange(Exchange):
         order.triggered = True
         trigger = order.trigger_price
         assert trigger is not None
-        if order.order_type == OrderType.STOP_LIMIT.value:
+        if OrderType(order.order_type).has_limit:  # a stop-limit or take-profit-limit now rests at its price
             self._fill_resting_limit(books, order, high, low)
             return
         wanted = self._clip_reduce_only(books, order)
@@ -462,7 +488,7 @@ class PaperExchange(Exchange):
         if row is None or abs(row.quantity) <= EPS:
             return
         liquidation = liquidation_price(
-            row.entry_price, row.quantity, row.margin, self.config.maintenance_ratio
+            row.entry_price, row.quantity, row.margin, self.market_spec(symbol).maintenance_margin_ratio
         )
         if not crossed_liquidation(row.quantity, liquidation, low, high):
             return
@@ -540,7 +566,7 @@ class PaperExchange(Exchange):
             self._next_funding += interval
 
     # --- reads -------------------------------------------------------------------------------------------
-    def cancel_order(self, client_id: str) -> OrderResult:
+    def cancel_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult:
         with self._writing() as books:
             order = books.order(client_id)
             if order is None:
@@ -551,7 +577,7 @@ class PaperExchange(Exchange):
             self._changed_orders.discard(order.client_id)  # the caller gets this result directly
             return self._result(books, order)
 
-    def get_order(self, client_id: str) -> OrderResult | None:
+    def get_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult | None:
         with self._lock, self._store.reading() as books:
             order = books.order(client_id)
             return None if order is None else self._result(books, order)
@@ -580,8 +606,9 @@ class PaperExchange(Exchange):
         )
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
-        if not 1 <= leverage <= self.config.max_leverage:
-            raise Rejected(f"leverage must be from 1 to {self.config.max_leverage}")
+        highest = self.market_spec(symbol).max_leverage
+        if not 1 <= leverage <= highest:
+            raise Rejected(f"leverage must be from 1 to {highest:g}")
         with self._writing() as books:
             row = self._position_row(books, symbol)
             if abs(row.quantity) > EPS:
@@ -604,7 +631,12 @@ class PaperExchange(Exchange):
                     Position(r.symbol, r.quantity, r.entry_price),
                     r.leverage,
                     r.margin,
-                    liquidation_price(r.entry_price, r.quantity, r.margin, self.config.maintenance_ratio),
+                    liquidation_price(
+                        r.entry_price,
+                        r.quantity,
+                        r.margin,
+                        self.market_spec(r.symbol).maintenance_margin_ratio,
+                    ),
                 )
                 for r in rows
             ]
@@ -652,6 +684,6 @@ def _triggered(order: PaperOrderRow, high: float, low: float) -> bool:
     trigger = order.trigger_price
     assert trigger is not None
     buy = order.side == Side.BUY.value
-    if order.order_type == OrderType.TAKE_PROFIT.value:  # buy below, sell above
+    if OrderType(order.order_type).is_take_profit:  # buy below, sell above
         return low <= trigger if buy else high >= trigger
     return high >= trigger if buy else low <= trigger  # stops: buy above, sell below

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from agent.engine import Engine
 from shared.db import DecisionRow, OrderRow, PositionRow
+from shared.exchange.markets import load_market_specs
 from tests.unit.agent.test_app import AUTH, add_signal
 
 
@@ -28,8 +29,11 @@ def test_risk_reports_state_limits_and_position_metrics(client: FlaskClient) -> 
     (position,) = body["metrics"]["positions"]
     assert position["symbol"] == "BTC-PERP" and position["quantity"] > 0
     mark = position["mark"]
-    # isolated margin at 3x, MMR 3 %: liquidation = entry x (1 - 1/3) / (1 - 0.03)
-    assert position["liquidation_price"] == pytest.approx(position["entry_price"] * (2 / 3) / 0.97, rel=1e-6)
+    # isolated margin at 3x, BTC-PERP's MMR from its market spec (1.75 %):
+    # liquidation = entry x (1 - 1/3) / (1 - MMR)
+    mmr = load_market_specs().get("BTC-PERP").maintenance_margin_ratio
+    assert mmr == 0.0175
+    assert position["liquidation_price"] == pytest.approx(position["entry_price"] * (2 / 3) / (1 - mmr), rel=1e-6)
     assert position["liquidation_distance_pct"] == pytest.approx(
         (mark - position["liquidation_price"]) / mark, rel=1e-4
     )

@@ -20,6 +20,7 @@ from agent.risk.state import STATES
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
+from shared.errors import ConfigError
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
@@ -55,7 +56,12 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     configure_logging("agent", settings.log_level, settings.secret_values(), settings.log_dir)
     db = Database(settings.database_url)
     db.migrate()
-    engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
+    try:
+        engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
+    except ConfigError as exc:
+        for line in exc.problems:
+            log_event(logger, "refusing_to_start", logging.CRITICAL, problem=line)
+        raise
     if settings.daily_reports:
         reports = settings.data_dir / "reports"
         engine.on_day_closed = lambda day: _daily_report(db, day, reports, settings.starting_equity)

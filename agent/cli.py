@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shared.config import PROJECT_ROOT, Settings, ensure_env_file, env_file_path, load_settings
 from shared.errors import ConfigError
@@ -33,6 +34,21 @@ def _parser() -> argparse.ArgumentParser:
     downloader.add_argument(
         "--out", type=Path, required=True, help="the .parquet file (appended to if it exists)"
     )
+    downloader.add_argument(
+        "--price",
+        choices=["last", "mark"],
+        default="last",
+        help="Bluefin Pro: last-trade or mark-price candles",
+    )
+    downloader.add_argument(
+        "--funding", action="store_true", help="Bluefin Pro: the hourly funding history instead of candles"
+    )
+    markets = commands.add_parser("markets", help="market specs (tick, step, limits, margin, fees)")
+    market_commands = markets.add_subparsers(dest="markets_command", required=True)
+    market_commands.add_parser(
+        "refresh", help="read them from Bluefin Pro into DATA_DIR/bluefin-markets.json"
+    )
+    market_commands.add_parser("show", help="print the specs in use and where they come from")
     _backtest_parser(commands.add_parser("backtest", help="run the engine over history (reports in --out)"))
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
@@ -58,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(settings, env_file, use_nginx=not args.no_nginx, reload=args.reload)
         if args.command == "data":
             return data_download(settings, args)
+        if args.command == "markets":
+            return markets_command(settings, args.markets_command)
         if args.command == "backtest":
             from agent.backtest_cli import backtest_command
 
@@ -134,24 +152,95 @@ def _utc_date(text: str) -> datetime:
 
 
 def data_download(settings: Settings, args: argparse.Namespace) -> int:
+    """Candles (or, on Bluefin Pro, funding history) for one market, paged, resumed, into Parquet."""
     from shared.errors import Temporary
-    from shared.marketdata.bluefin import BluefinMarketData, bluefin_network
-    from shared.marketdata.download import download
+    from shared.marketdata.download import DownloadReport, download, download_funding
 
     if args.until is not None and args.until <= args.since:
         print("error: --until must be after --since", file=sys.stderr)
         return 2
-    hub = BluefinMarketData(bluefin_network(settings.bluefin_network), (args.symbol,), request_timeout_s=15)
+    if settings.bluefin_api == "v2" and (args.funding or args.price != "last"):
+        print("error: --funding and --price mark need BLUEFIN_API=pro", file=sys.stderr)
+        return 2
     try:
-        hub.start(with_socket=False)
-        report = download(hub, args.symbol, args.timeframe, args.since, args.until, args.out)
+        report: DownloadReport
+        if settings.bluefin_api == "pro":
+            report = _download_pro(settings, args, download, download_funding)
+        else:
+            report = _download_v2(settings, args, download)
     except Temporary as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    resumed = f", resumed after {report.resumed_from.isoformat()}" if report.resumed_from else ""
+    what = "funding rates" if args.funding else "candles"
+    print(f"wrote {report.total} {what} to {report.path} ({report.fetched} new{resumed})")
+    return 0
+
+
+def _download_pro(settings: Settings, args: argparse.Namespace, candles: Any, funding: Any) -> Any:
+    from functools import partial
+
+    from shared.bluefin_pro.network import pro_hosts
+    from shared.bluefin_pro.rest import ProClient
+    from shared.marketdata.bluefin_pro import BluefinProMarketData
+
+    hub = BluefinProMarketData(
+        ProClient(pro_hosts(settings.bluefin_network), timeout_s=15), (args.symbol,), False
+    )
+    try:
+        if args.funding:
+            return funding(hub, args.symbol, args.since, args.until, args.out)
+        price = "Mark" if args.price == "mark" else "Last"
+
+        class Pages:
+            candles = partial(hub.candles, price=price)
+
+        return candles(Pages(), args.symbol, args.timeframe, args.since, args.until, args.out)
     finally:
         hub.stop()
-    resumed = f", resumed after {report.resumed_from.isoformat()}" if report.resumed_from else ""
-    print(f"wrote {report.total} candles to {report.path} ({report.fetched} new{resumed})")
+
+
+def _download_v2(settings: Settings, args: argparse.Namespace, candles: Any) -> Any:
+    from shared.marketdata.bluefin import BluefinMarketData, bluefin_network
+
+    hub = BluefinMarketData(bluefin_network(settings.bluefin_network), (args.symbol,), request_timeout_s=15)
+    try:
+        hub.start(with_socket=False)
+        return candles(hub, args.symbol, args.timeframe, args.since, args.until, args.out)
+    finally:
+        hub.stop()
+
+
+def markets_command(settings: Settings, command: str) -> int:
+    """``refresh``: Bluefin Pro's /v1/exchange/info into DATA_DIR/bluefin-markets.json (the paper exchange
+    and backtests use it instead of the shipped defaults); ``show``: the specs in use."""
+    from shared.bluefin_pro.network import pro_hosts
+    from shared.bluefin_pro.rest import ProClient
+    from shared.errors import Rejected, Temporary
+    from shared.exchange.markets import REFRESHED_FILE_NAME, MarketSpecs, load_market_specs
+
+    if command == "show":
+        specs = load_market_specs(settings.data_dir)
+        print(f"source: {specs.source}")
+        for spec in specs.markets.values():
+            print(
+                f"{spec.symbol}: tick {spec.tick_size} step {spec.step_size} min {spec.min_quantity} "
+                f"max leverage {spec.max_leverage:g} IMR {spec.initial_margin_ratio:g} "
+                f"MMR {spec.maintenance_margin_ratio:g} maker {spec.maker_fee:g} taker {spec.taker_fee:g}"
+            )
+        return 0
+    client = ProClient(pro_hosts(settings.bluefin_network), timeout_s=15)
+    try:
+        info = client.get("/v1/exchange/info")
+    except (Temporary, Rejected) as exc:
+        print(f"error: Bluefin Pro did not answer ({exc}); the specs in use are unchanged", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    specs = MarketSpecs.from_exchange_info(info, settings.bluefin_network)
+    target = settings.data_dir / REFRESHED_FILE_NAME
+    specs.write(target, settings.bluefin_network)
+    print(f"wrote {len(specs.markets)} markets to {target} ({specs.source})")
     return 0
 
 

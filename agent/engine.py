@@ -55,6 +55,7 @@ from shared.models import (
     DecisionAction,
     OrderResult,
     OrderStatus,
+    OrderType,
     Position,
     Side,
     Signal,
@@ -68,6 +69,7 @@ STATUS_EVERY_S = 2.0
 RECONCILE_EVERY_S = 5.0
 DEAD_MAN_SWITCH_MS = 60_000
 EQUITY_SAMPLES = 60 * 24 * 30  # a month of minutes, for drawdown to date
+IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 
 
 @dataclass
@@ -89,8 +91,8 @@ class OurBooks:
     """What a decision about one market reads of our books."""
 
     positions: dict[str, Position]  # every open position, and this market's even when flat (realised PnL)
-    # an order in this market whose placement outcome is unknown (PENDING_SUBMIT): until reconciliation
-    # settles it, a new entry could double the exposure
+    # an order in this market whose outcome is unknown (PENDING_SUBMIT, or a market order the exchange has
+    # not reported filled yet): until it is settled, a new entry could double the exposure
     unresolved: str | None
 
 
@@ -117,7 +119,9 @@ class Engine:
         self.policy = policy
         self.executor = OrderExecutor(self.store, exchange, journal)
         self.guard = TradingGuard(self.store, policy)
-        self.manager = PositionManager(self.store, self.executor, policy, self.entry_context, self.review)
+        self.manager = PositionManager(
+            self.store, self.executor, policy, self.entry_context, self.review, exchange.market_spec
+        )
         self.algos = AlgoRunner(self.store, self.executor, exchange, policy.order_leverage)
         self.signal_sources = signal_sources or []
         self.funding_interval_hours = funding_interval_hours
@@ -140,6 +144,7 @@ class Engine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        exchange.set_listener(self._wake.set)  # an exchange that reports fills on its own wakes the loop
 
     # lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,6 +180,7 @@ class Engine:
                     self.reconcile()  # retried until the exchange can be read
                     next_reconcile = now + RECONCILE_EVERY_S
                 if self.status.state == "running":
+                    self.fold_exchange_changes()
                     if now >= next_reconcile:
                         self.maintain_orders()
                         self._refresh_dead_man_switch()
@@ -241,7 +247,7 @@ class Engine:
     @property
     def exchange_in_sync(self) -> bool:
         """Has every change the exchange reported been folded into our books?"""
-        return getattr(self.exchange, "revision", None) == self._exchange_revision
+        return self.exchange.revision == self._exchange_revision
 
     def acknowledge_exchange(self) -> bool:
         """Take the exchange's new revision as seen when it brings nothing to fold in (our own orders'
@@ -251,15 +257,33 @@ class Engine:
             self.exchange, "liquidations_pending", True
         ):
             return False
-        self._exchange_revision = getattr(self.exchange, "revision", None)
+        self._exchange_revision = self.exchange.revision
         return True
 
     def _exchange_changed(self) -> bool:
-        revision = getattr(self.exchange, "revision", None)
+        revision = self.exchange.revision
         if revision is None or revision == self._exchange_revision:
             return False
         self._exchange_revision = revision
         return True
+
+    def fold_exchange_changes(self) -> set[str]:
+        """What the exchange reported on its own since the last look (fills of entries, stops, targets,
+        cancels), folded into our books at once, and every market whose books moved protected at once (its
+        stop and targets placed, or cancelled when it went flat): not at the next candle. Returns those
+        markets."""
+        if not self._exchange_changed():
+            return set()
+        with self.lock:
+            before = dict(self.executor.revision)
+            changed = self.exchange.drain_changed_orders()
+            if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
+                self.maintain_orders(changed)
+            moved = {s for s, r in self.executor.revision.items() if r != before.get(s)}
+            for symbol in sorted(moved):
+                if symbol in self.views:
+                    self.manager.protect(symbol, self.views[symbol])
+        return moved
 
     def _book_liquidations(self) -> None:
         """A simulated exchange's liquidations: recorded as our exit orders and booked like any fill."""
@@ -369,8 +393,7 @@ class Engine:
         if self.status.state == "running":
             with self.lock:
                 if self._exchange_changed():
-                    drain = getattr(self.exchange, "drain_changed_orders", None)
-                    changed = drain() if drain is not None else None
+                    changed = self.exchange.drain_changed_orders()
                     if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
                         self.maintain_orders(changed)
                 self.manager.on_candle(symbol, view)
@@ -505,7 +528,10 @@ class Engine:
                 r.symbol: Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl)
                 for r in records.positions(also=symbol)
             }
-            unresolved = records.orders((OrderStatus.PENDING_SUBMIT.value,), symbol)
+            unresolved = [
+                o for o in records.orders(IN_FLIGHT, symbol)
+                if o.status == OrderStatus.PENDING_SUBMIT.value or o.order_type == OrderType.MARKET.value
+            ]  # fmt: skip
         return OurBooks(positions, unresolved[0].client_id if unresolved else None)
 
     def _market_context(self, symbol: str, price: float, positions: dict[str, Position]) -> MarketContext:
@@ -563,7 +589,7 @@ class Engine:
             if symbol in self.markets
             else None
         )
-        config = getattr(self.exchange, "config", None)
+        spec = self.exchange.market_spec(symbol)
         return RiskContext(
             symbol=symbol, price=price, position=position, equity=account.equity,
             free_collateral=account.free_collateral, other_notionals=others,
@@ -571,8 +597,8 @@ class Engine:
             trading_state=self.guard.state, state_reason=self.guard.status.reason,
             blocked=self._blocked(symbol, unresolved),
             stats=self.trade_stats(source), account_stats=self.trade_stats(refresh=False),
-            maintenance_ratio=getattr(config, "maintenance_ratio", 0.03),
-            market_max_leverage=getattr(config, "max_leverage", 20.0),
+            maintenance_ratio=spec.maintenance_margin_ratio, market_max_leverage=spec.max_leverage,
+            step_size=float(spec.step_size), min_quantity=float(spec.min_quantity),
         )  # fmt: skip
 
     def trade_stats(self, source: str | None = None, refresh: bool = True) -> TradeStats:
@@ -665,7 +691,6 @@ class Engine:
         account = self.exchange.account()
         listed = getattr(self.exchange, "exchange_positions", None)
         liquidations = {p.position.symbol: p.liquidation_price for p in listed()} if listed else {}
-        config = getattr(self.exchange, "config", None)
         held = []
         with self.store.transaction() as records:
             rows = records.positions()
@@ -676,7 +701,7 @@ class Engine:
                 row.entry_price,
                 row.quantity,
                 abs(row.quantity) * row.entry_price / self.policy.order_leverage,
-                getattr(config, "maintenance_ratio", 0.03),
+                self.exchange.market_spec(row.symbol).maintenance_margin_ratio,
             )
             mark = self.exchange.mark_price(row.symbol) or row.entry_price
             held.append(

@@ -10,15 +10,21 @@ from agent.journal import Journal
 from agent.risk.presets import policy_from_settings
 from agent.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
 from agent.store import DatabaseStore, Store
+from shared.bluefin_pro.network import pro_hosts
+from shared.bluefin_pro.rest import ProClient
+from shared.bluefin_pro.signing import SuiKey
 from shared.config import Settings
 from shared.db import Database
-from shared.errors import ConfigError, Temporary
+from shared.errors import ConfigError, Rejected, Temporary
 from shared.events import EventPublisher
 from shared.exchange.base import Exchange
 from shared.exchange.bluefin import BluefinExchange
+from shared.exchange.bluefin_pro import BluefinProExchange
+from shared.exchange.markets import load_market_specs
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
+from shared.marketdata.bluefin_pro import BluefinProFeed, BluefinProMarketData
 from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed, SyntheticFeed
 
 logger = logging.getLogger(__name__)
@@ -53,16 +59,56 @@ def _bluefin_feeds(settings: Settings, probe: bool) -> list[MarketFeed]:
     return [BluefinFeed(hub, s, poll_interval_s=BLUEFIN_POLL_INTERVAL_S) for s in settings.symbols]
 
 
+def _bluefin_pro_feeds(settings: Settings, probe: bool) -> list[MarketFeed]:
+    """Live Bluefin Pro feeds on one client and one market stream. The markets must be listed; with
+    ``probe`` Bluefin must answer within AUTO_PROBE_TIMEOUT_S (else Temporary)."""
+    hosts = pro_hosts(settings.bluefin_network)
+    timeout = settings.auto_probe_timeout_s if probe else settings.bluefin_timeout_s
+    checker = ProClient(hosts, timeout_s=timeout, read_attempts=1 if probe else 4)
+    try:
+        listed = {str(m.get("symbol")) for m in (checker.get("/v1/exchange/info") or {}).get("markets", [])}
+        unknown = [s for s in settings.symbols if s not in listed]
+        if unknown:
+            raise ConfigError([f"SYMBOLS: {', '.join(unknown)} not listed by Bluefin Pro ({hosts.name})"])
+        BluefinProMarketData(checker, settings.symbols, stream=False).candles(settings.symbols[0], 2)
+    except Rejected as exc:  # something answers there, but not as Bluefin Pro does
+        raise Temporary(f"Bluefin Pro at {hosts.name} did not answer as expected: {exc}") from exc
+    finally:
+        checker.close()
+    hub = BluefinProMarketData(ProClient(hosts, timeout_s=settings.bluefin_timeout_s), settings.symbols)
+    hub.start()
+    return [BluefinProFeed(hub, s) for s in settings.symbols]
+
+
 def build_feeds(settings: Settings) -> list[MarketFeed]:
     """Per MARKET_DATA_SOURCE. ``auto``: Bluefin if it answers within AUTO_PROBE_TIMEOUT_S, else the replay
-    file (first symbol) when it exists, else synthetic. The choice is logged and shown in /api/status."""
+    file (first symbol) when it exists, else synthetic. The choice is logged and shown in /api/status.
+    TRADING_MODE=real takes live Bluefin prices only: no fallback, and a Bluefin that does not answer stops
+    the start with one line (ConfigError)."""
     source = settings.market_data_source
+    real = settings.trading_mode == "real"
+    if real and source not in ("bluefin", "auto"):
+        raise ConfigError(
+            [f"TRADING_MODE=real: refuses MARKET_DATA_SOURCE={source} (live Bluefin prices only)"]
+        )
     if source in ("bluefin", "auto"):
         try:
-            live = _bluefin_feeds(settings, probe=source == "auto")
-            log_event(logger, "feed_selected", source="bluefin", symbols=list(settings.symbols))
+            live = (
+                _bluefin_pro_feeds(settings, probe=source == "auto" and not real)
+                if settings.bluefin_api == "pro"
+                else _bluefin_feeds(settings, probe=source == "auto" and not real)
+            )
+            log_event(logger, "feed_selected", source="bluefin", api=settings.bluefin_api,
+                      symbols=list(settings.symbols))  # fmt: skip
             return live
         except Temporary as exc:
+            if real:
+                raise ConfigError(
+                    [
+                        f"TRADING_MODE=real: Bluefin's live prices are not available ({exc}); refusing to "
+                        "start rather than trade on replayed or synthetic prices"
+                    ]
+                ) from exc
             if source == "bluefin":
                 raise
             log_event(logger, "bluefin_unavailable_falling_back", logging.WARNING, error=str(exc))
@@ -83,6 +129,18 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
 def build_exchange(settings: Settings, db: Database, books_in_memory: bool = False) -> Exchange:
     """Bluefin (TRADING_MODE=real) or the paper exchange, its books in ``db`` or, for a backtest (nothing
     to recover after a restart), in memory."""
+    if settings.trading_mode == "real" and settings.bluefin_api == "pro":
+        key = SuiKey.parse(settings.secret("bluefin_private_key"))
+        client = ProClient(pro_hosts(settings.bluefin_network), key, timeout_s=settings.bluefin_timeout_s)
+        pro = BluefinProExchange(
+            client, settings.symbols, isolated=settings.bluefin_margin == "isolated",
+            taker_expiry_s=settings.bluefin_taker_expiry_s,
+            resting_expiry_s=settings.bluefin_order_expiry_days * 86_400,
+        )  # fmt: skip
+        pro.start()
+        log_event(logger, "exchange_selected", exchange=pro.name, network=settings.bluefin_network,
+                  account=key.address)  # fmt: skip
+        return pro
     if settings.trading_mode == "real":
         exchange = BluefinExchange(
             bluefin_network(settings.bluefin_network),
@@ -90,7 +148,8 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
             settings.symbols,
         )
         exchange.start()
-        log_event(logger, "exchange_selected", exchange="bluefin", network=settings.bluefin_network)
+        log_event(logger, "exchange_selected", exchange="bluefin", network=settings.bluefin_network,
+                  api="v2 (legacy, delisted upstream)")  # fmt: skip
         return exchange
     return PaperExchange(
         None if books_in_memory else db,
@@ -100,6 +159,7 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
             maker_fee=settings.maker_fee,
             slippage_bps=settings.slippage_bps,
             maintenance_ratio=settings.maintenance_margin_ratio,
+            markets=load_market_specs(settings.data_dir),
             default_leverage=settings.default_leverage,
             funding_interval_hours=settings.funding_interval_hours,
         ),
@@ -118,7 +178,7 @@ def build_signal_sources(settings: Settings, store: Store) -> list[SignalSource]
 
 def build_engine(settings: Settings, db: Database, publisher: EventPublisher | None) -> Engine:
     feeds = build_feeds(settings)
-    if any(isinstance(f, BluefinFeed) for f in feeds):
+    if any(isinstance(f, BluefinFeed | BluefinProFeed) for f in feeds):
         interval = 1.0  # live: poll often, the feeds pace their own requests
     else:
         interval = CANDLE_SECONDS / settings.replay_speed if settings.replay_speed > 0 else 0.0

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.bluefin_pro.signing import BadKey, SuiKey
 from shared.errors import ConfigError
 from shared.symbols import UnknownSymbol, normalise_symbol
 
@@ -50,7 +51,13 @@ class Settings(BaseSettings):
     bluefin_api_key: SecretStr | None = None
     bluefin_api_secret: SecretStr | None = None
     bluefin_private_key: SecretStr | None = None
+    # pro: Bluefin Pro, the API Bluefin runs today; v2: the legacy gateway (bluefin-v2-client), delisted
+    bluefin_api: Literal["pro", "v2"] = "pro"
     bluefin_network: str = "SUI_PROD"
+    bluefin_margin: Literal["isolated", "cross"] = "isolated"
+    bluefin_taker_expiry_s: float = Field(60.0, ge=5, le=3600)
+    bluefin_order_expiry_days: float = Field(30.0, gt=1, le=365)
+    bluefin_timeout_s: float = Field(10.0, gt=0, le=120)
 
     ai_model_provider: Literal["rules", "follow", "claude", "perplexity", "openai-compatible"] = "rules"
     anthropic_api_key: SecretStr | None = None
@@ -105,10 +112,11 @@ class Settings(BaseSettings):
     signals_replay_file: Path | None = None
     daily_reports: bool = True
     starting_equity: float = Field(10_000.0, gt=0)
-    taker_fee: float = Field(0.0005, ge=0, lt=0.01)
-    maker_fee: float = Field(0.0002, ge=-0.001, lt=0.01)
+    # the paper exchange's fees and maintenance margin ratio: unset = each market's own (its Bluefin spec)
+    taker_fee: float | None = Field(None, ge=0, lt=0.01)
+    maker_fee: float | None = Field(None, ge=-0.001, lt=0.01)
     slippage_bps: float = Field(2.0, ge=0, le=500)
-    maintenance_margin_ratio: float = Field(0.03, gt=0, lt=0.5)
+    maintenance_margin_ratio: float | None = Field(None, gt=0, lt=0.5)
     funding_interval_hours: float = Field(1.0, gt=0, le=24)
 
     webhook_port: int = Field(5004, ge=1, le=65535)
@@ -157,6 +165,25 @@ class Settings(BaseSettings):
             raise ValueError("at least one symbol is required")
         return tuple(dict.fromkeys(result))
 
+    @field_validator("bluefin_network")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        if value.upper() in ("SUI_PROD", "SUI_STAGING"):
+            return value.upper()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be SUI_PROD, SUI_STAGING or an http(s) URL (a local fake, a gateway)")
+        return value.rstrip("/")
+
+    @field_validator("bluefin_private_key")
+    @classmethod
+    def _key_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                SuiKey.parse(value.get_secret_value())
+            except BadKey as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("trailing_stop")
     @classmethod
     def _trailing_format(cls, value: str | None) -> str | None:
@@ -200,6 +227,13 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOK_PORT, SOCKET_PORT, AGENT_PORT and NGINX_PORT: must all differ")
         if self.trading_mode == "real" and self.bluefin_private_key is None:
             raise ValueError("TRADING_MODE=real: needs BLUEFIN_PRIVATE_KEY (refusing to trade real money)")
+        if self.trading_mode == "real" and self.market_data_source in ("replay", "synthetic"):
+            raise ValueError(
+                f"TRADING_MODE=real: refuses MARKET_DATA_SOURCE={self.market_data_source}; real money trades "
+                "only on live Bluefin prices (MARKET_DATA_SOURCE=bluefin or auto)"
+            )
+        if self.trading_mode == "real" and self.signals_replay_file is not None:
+            raise ValueError("TRADING_MODE=real: refuses SIGNALS_REPLAY_FILE (replayed alerts are for tests)")
         if self.ai_model_provider == "claude" and self.anthropic_api_key is None:
             raise ValueError("AI_MODEL_PROVIDER=claude: needs ANTHROPIC_API_KEY")
         if self.ai_research_provider == "perplexity" and self.perplexity_api_key is None:

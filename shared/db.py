@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Columns widened after they first shipped (PostgreSQL enforces VARCHAR lengths; SQLite does not).
 WIDENED = (("fills", "trade_id", 160), ("orders", "exchange_id", 160))
 
@@ -136,6 +136,10 @@ class OrderRow(Base):
     not_found: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     exchange_id: Mapped[str | None] = mapped_column(String(160))
     reason: Mapped[str | None] = mapped_column(Text)
+    # an exchange that signs orders ahead (Bluefin Pro): when it was signed and its signed expiry, recorded
+    # before it is sent; an order the exchange never saw is settled as never placed once that has passed
+    signed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,8 +1,13 @@
 """Order placement with the money-safety rules of DESIGN.md.
 
-1. The order row (``PENDING_SUBMIT``, our client id) is committed *before* the exchange is called.
+1. The order row (``PENDING_SUBMIT``, our client id) is committed *before* the exchange is called. An
+   exchange that signs ahead (Bluefin Pro) signs it first and its order hash, signing time and signed expiry
+   are committed with the row before the signed bytes are sent.
 2. Placement is never retried: a ``Temporary`` or ``UnknownOutcome`` leaves the order ``PENDING_SUBMIT``
-   and reconciliation looks it up by client id.
+   and reconciliation looks it up by client id. An order the exchange does not know is, on an exchange that
+   signs ahead, settled as never placed when it was never signed (the agent stopped before sending it) or
+   once it can no longer exist there (``settled_unseen``); on any other exchange it becomes ``LOST`` after
+   ``NOT_FOUND_LIMIT`` look-ups and a person looks.
 3. Fills are deduplicated by trade id, so applying the same result twice changes nothing.
 """
 
@@ -12,6 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from agent.execution.booking import book_fill
 from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
@@ -19,16 +25,45 @@ from agent.journal import Journal
 from agent.store import Records, Store
 from shared.db import FillRow, OrderRow, PositionRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
-from shared.exchange.base import Exchange
+from shared.exchange.base import Exchange, OrderRef
 from shared.logs import log_event
 from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Side
 from shared.serialize import order_dict, position_dict, trade_dict
 
 logger = logging.getLogger(__name__)
+# an order signed ahead that the exchange never showed us is settled as never placed once its signed expiry
+# has passed (plus this margin for clocks), or this long after it was signed for one that rests (its expiry
+# is weeks away: a resting order that reached the exchange shows in its open orders within seconds)
+EXPIRY_MARGIN = timedelta(seconds=5)
+UNSEEN_RESTING_AFTER = timedelta(minutes=2)
 
 
 def new_client_id() -> str:
     return f"bfa-{uuid.uuid4().hex}"
+
+
+def order_ref(row: OrderRow) -> OrderRef:
+    """What an exchange needs to find one of our orders again."""
+    return OrderRef(
+        client_id=row.client_id, symbol=row.symbol, side=Side(row.side), quantity=row.quantity,
+        exchange_id=row.exchange_id, acknowledged=row.status != OrderStatus.PENDING_SUBMIT.value,
+        since=row.signed_at or row.created_at, has_trigger=OrderType(row.order_type).has_trigger,
+    )  # fmt: skip
+
+
+def settled_unseen(row: OrderRow, now: datetime) -> str | None:
+    """Why a PENDING_SUBMIT order the exchange does not know can be settled as never placed (None: not yet).
+    Only for an exchange that signs ahead: what was sent is exactly what was recorded."""
+    if row.signed_at is None or row.expires_at is None:
+        return "never sent: the agent stopped before it signed the order"
+    if now > row.expires_at + EXPIRY_MARGIN:
+        return "never reached the exchange: its signed expiry has passed and the exchange does not know it"
+    if now > row.signed_at + UNSEEN_RESTING_AFTER:
+        return (
+            f"never reached the exchange: not among its orders or trades {UNSEEN_RESTING_AFTER.seconds} s "
+            "after it was signed"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +139,8 @@ class OrderExecutor:
             order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
             trigger_price=row.trigger_price, price=row.limit_price,
         )  # fmt: skip
+        if self._exchange.signs_ahead and not self._sign_ahead(row, request):
+            return
         try:
             result = self._exchange.place_order(request)
         except Rejected as exc:
@@ -113,6 +150,26 @@ class OrderExecutor:
             log_event(logger, "order_outcome_unknown", logging.WARNING, client_id=client_id, error=str(exc))
             return
         self.apply_result(result, committed)
+
+    def _sign_ahead(self, row: OrderRow, request: OrderRequest) -> bool:
+        """Sign the order and commit what identifies it before it is sent. False: it will not be sent (the
+        exchange refused it, or it could not be signed now: reconciliation settles it as never sent)."""
+        try:
+            prepared = self._exchange.prepare_order(request)
+        except Rejected as exc:
+            self._finish_without_fill(row.client_id, OrderStatus.REJECTED, str(exc))
+            return False
+        except Temporary as exc:
+            log_event(logger, "order_not_signed", logging.WARNING, client_id=row.client_id, error=str(exc))
+            return False
+        if prepared is None:
+            return True
+        with self._store.transaction() as records:
+            stored = records.committed(row)
+            for target in {id(stored): stored, id(row): row}.values():
+                target.exchange_id = prepared.exchange_id
+                target.signed_at, target.expires_at = prepared.signed_at, prepared.expires_at
+        return True
 
     def reconcile_pending(self, only: set[str] | None = None) -> int:
         """Look every unresolved order (PENDING_SUBMIT, OPEN, PARTIALLY_FILLED, LOST) up by client id and
@@ -125,18 +182,17 @@ class OrderExecutor:
             OrderStatus.LOST.value,
         )  # fmt: skip
         with self._store.transaction() as records:
-            rows = [(o.client_id, o.status) for o in records.orders(unresolved)]
-        client_ids = [
-            client_id for client_id, status in rows
-            if only is None or client_id in only or status == OrderStatus.PENDING_SUBMIT.value
-        ]  # fmt: skip
-        for client_id in client_ids:
-            result = self._exchange.get_order(client_id)
+            refs = [
+                order_ref(o) for o in records.orders(unresolved)
+                if only is None or o.client_id in only or o.status == OrderStatus.PENDING_SUBMIT.value
+            ]  # fmt: skip
+        for ref in refs:
+            result = self._exchange.get_order(ref.client_id, ref)
             if result is None:
-                self._not_found(client_id)
+                self._not_found(ref.client_id)
             else:
                 self.apply_result(result)
-        return len(client_ids)
+        return len(refs)
 
     def _not_found(self, client_id: str) -> None:
         batch = self._journal.pending()
@@ -144,16 +200,27 @@ class OrderExecutor:
             row = records.order(client_id)
             if row is None or row.status == OrderStatus.LOST.value:
                 return
-            row.not_found += 1
-            if row.not_found < NOT_FOUND_LIMIT:
-                return
-            row.status = transition(row.status, OrderStatus.LOST)
-            row.reason = f"not found on the exchange {row.not_found} times; not resent, check it by hand"
+            if self._exchange.signs_ahead and row.status == OrderStatus.PENDING_SUBMIT.value:
+                why = settled_unseen(row, datetime.now(UTC))
+                if why is None:
+                    return  # it may still reach the exchange: the market stays blocked meanwhile
+                row.status, row.reason = transition(row.status, OrderStatus.CANCELED).value, why
+                event = "order_never_placed"
+            else:
+                row.not_found += 1
+                if row.not_found < NOT_FOUND_LIMIT:
+                    return
+                row.status = transition(row.status, OrderStatus.LOST)
+                row.reason = f"not found on the exchange {row.not_found} times; not resent, check it by hand"
+                event = "order_lost"
             self._touched(row.symbol)
             records.flush()
             batch.record(records, "order", order_dict(row))
         batch.flush()
-        log_event(logger, "order_lost", logging.ERROR, client_id=client_id, alert=True)
+        if event == "order_lost":
+            log_event(logger, event, logging.ERROR, client_id=client_id, alert=True)
+        else:
+            log_event(logger, event, logging.WARNING, client_id=client_id, reason=row.reason)
 
     @staticmethod
     def _increment(records: Records, fill: Fill) -> Fill | None:
@@ -173,12 +240,15 @@ class OrderExecutor:
     def cancel(self, client_id: str) -> None:
         """Cancel an open order (cancels may be retried: a second cancel of the same order is harmless).
         If the exchange says it is no longer open, its final state is read and folded in instead."""
+        with self._store.transaction() as records:
+            row = records.order(client_id)
+            ref = order_ref(row) if row is not None else None
         for attempt in range(3):
             try:
-                self.apply_result(self._exchange.cancel_order(client_id))
+                self.apply_result(self._exchange.cancel_order(client_id, ref))
                 return
             except Rejected:
-                result = self._exchange.get_order(client_id)
+                result = self._exchange.get_order(client_id, ref)
                 if result is not None:
                     self.apply_result(result)
                 return

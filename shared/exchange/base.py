@@ -8,11 +8,14 @@ never resend; ``Fatal`` means stop trading.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from shared.exchange.markets import MarketSpec, generic_spec
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
-from shared.models import OrderRequest, OrderResult, Position
+from shared.models import OrderRequest, OrderResult, Position, Side
 
 
 @dataclass(frozen=True)
@@ -38,20 +41,67 @@ class ExchangePosition:
     liquidation_price: float | None
 
 
+@dataclass(frozen=True)
+class OrderRef:
+    """What our books know of one of our orders, for an exchange that cannot find an order by client id
+    alone (Bluefin Pro looks in the market's open orders and trades since the order was made)."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    exchange_id: str | None  # the exchange's id (Bluefin Pro: the order hash), once known
+    acknowledged: bool  # the exchange answered its placement: it exists or existed there
+    since: datetime  # when it was committed: look-ups need not look further back
+    has_trigger: bool = False  # a stop or take-profit (Bluefin Pro keeps those apart until they trigger)
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    """An order signed ahead of sending: what identifies it on the exchange and until when it can exist."""
+
+    exchange_id: str  # Bluefin Pro: the order hash
+    signed_at: datetime
+    expires_at: datetime
+
+
 class Exchange(ABC):
     name: str
+    # True when the exchange signs orders with an expiry (``prepare_order``): an order committed but never
+    # seen by the exchange is settled as never placed once that expiry has passed (see OrderExecutor)
+    signs_ahead: bool = False
 
     @abstractmethod
     def place_order(self, request: OrderRequest) -> OrderResult:
         """Place an order. Raises Rejected (final), UnknownOutcome (reconcile by client id) or Temporary."""
 
     @abstractmethod
-    def cancel_order(self, client_id: str) -> OrderResult:
+    def cancel_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult:
         """Cancel an open order. Raises Rejected when it is not open (already filled or unknown)."""
 
     @abstractmethod
-    def get_order(self, client_id: str) -> OrderResult | None:
+    def get_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult | None:
         """Look an order up by our client id; None when the exchange has never seen it."""
+
+    def prepare_order(self, request: OrderRequest) -> PreparedOrder | None:
+        """Sign the order ahead of ``place_order`` and say what identifies it there (recorded before it is
+        sent); None for an exchange that signs nothing ahead."""
+        return None
+
+    def market_spec(self, symbol: str) -> MarketSpec:
+        """Tick, step, limits and margin ratios of a market (``shared.exchange.markets``)."""
+        return generic_spec(symbol)
+
+    # --- what changed on its own (fills, triggers, cancels): exchanges that track it say so -----------------
+    revision: int | None = None  # bumped whenever something changed; None: the exchange does not track it
+
+    def drain_changed_orders(self) -> set[str] | None:
+        """Client ids of the orders that changed on their own since the last call; None: not known, look
+        at every unresolved order."""
+        return None
+
+    def set_listener(self, listener: Callable[[], None]) -> None:  # noqa: B027 (optional: most need none)
+        """``listener`` is called (from any thread) whenever the exchange reports a change on its own."""
 
     @abstractmethod
     def open_orders(self, symbol: str | None = None) -> list[OrderResult]: ...

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from shared.errors import Fatal, Rejected, Temporary, UnknownOutcome
-from shared.exchange.base import Account, Exchange
+from shared.exchange.base import Account, Exchange, OrderRef
 from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinMarketData, from_e18, parse_funding, parse_orderbook
 from shared.marketdata.funding import FundingRate
@@ -170,7 +170,7 @@ class BluefinExchange(Exchange):
                     return order
         return None
 
-    def get_order(self, client_id: str) -> OrderResult | None:
+    def get_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult | None:
         raw = self._find(client_id)
         return None if raw is None else self._result(raw)
 
@@ -180,7 +180,7 @@ class BluefinExchange(Exchange):
             results += [self._result(o) for o in self._orders(market)]
         return [r for r in results if r.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)]
 
-    def cancel_order(self, client_id: str) -> OrderResult:
+    def cancel_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult:
         from bluefin_v2_client import MARKET_SYMBOLS
 
         raw = self._find(client_id)

@@ -30,7 +30,7 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
         "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "BLUEFINAI_ENV_FILE": "",
         "API_TOKEN": TOKEN, "WEBHOOK_PASSPHRASE": PASSPHRASE, "DATA_DIR": str(tmp_path), "DATABASE_URL": db_url,
         "AGENT_PORT": str(port), "SOCKET_PORT": str(free_port()), "WEBHOOK_PORT": str(free_port()),
-        "NGINX_PORT": str(free_port()), "TRADING_MODE": "real", "BLUEFIN_NETWORK": gateway.url,
+        "NGINX_PORT": str(free_port()), "TRADING_MODE": "real", "BLUEFIN_API": "v2", "BLUEFIN_NETWORK": gateway.url,
         "BLUEFIN_PRIVATE_KEY": "0x" + secrets.token_hex(32), "MARKET_DATA_SOURCE": "bluefin",
     }  # fmt: skip
     spec = next(s for s in service_specs(port, free_port(), free_port()) if s.name == "agent")

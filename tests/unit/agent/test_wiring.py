@@ -33,7 +33,7 @@ def stop_hubs(feeds: list[Any]) -> None:
 
 
 def test_auto_uses_bluefin_when_it_answers(make_settings: Any, gateway: FakeBluefinGateway) -> None:
-    feeds = build_feeds(make_settings(market_data_source="auto", bluefin_network=gateway.url))
+    feeds = build_feeds(make_settings(market_data_source="auto", bluefin_api="v2", bluefin_network=gateway.url))
     try:
         assert [f.source for f in feeds] == ["bluefin"]
         assert len(feeds[0].history(20)) == 20

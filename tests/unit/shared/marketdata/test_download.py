@@ -1,4 +1,4 @@
-"""`bluefinai data download` against the fake Bluefin gateway: paging, resume, retries, no open candle."""
+"""`bluefinai data download` (BLUEFIN_API=v2, the legacy gateway) against the fake v2 gateway: paging, resume, retries, no open candle."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ def real() -> pd.DataFrame:
 
 def run(gateway: FakeBluefinGateway, *args: str) -> int:
     os.environ["BLUEFIN_NETWORK"] = gateway.url
+    os.environ["BLUEFIN_API"] = "v2"
     try:
         return main(["data", "download", "--symbol", "BTC-PERP", *args])
     finally:
-        del os.environ["BLUEFIN_NETWORK"]
+        del os.environ["BLUEFIN_NETWORK"], os.environ["BLUEFIN_API"]
 
 
 def test_download_pages_resumes_and_never_keeps_the_open_candle(

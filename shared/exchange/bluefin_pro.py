@@ -1,0 +1,706 @@
+"""``BluefinProExchange``: the Exchange port on Bluefin Pro (our own client: ``shared.bluefin_pro``).
+
+How an order goes out (the money-safety rules of DESIGN.md, on an exchange that answers 202 and tells the
+outcome later):
+1. ``prepare_order`` checks the order against its market (tick, step, limits, leverage), signs it with a
+   random salt and an expiry, and says its order hash; the executor records hash and expiry with the order
+   row *before* ``place_order`` sends exactly those signed bytes.
+2. ``place_order`` sends it once. A request that surely did not reach Bluefin (no connection, inside a 429's
+   Retry-After) is ``Rejected``; one whose answer is lost (timeout, 5xx, dropped line) is ``UnknownOutcome``
+   and is found again by client id, never resent. After the 202 it waits briefly for the account stream to
+   tell the outcome (a market order's fills come back in the same call when the stream is up).
+3. The outcome follows on the account stream (order, trade, position, account and command-failure updates);
+   every change is remembered per client id, bumps ``revision`` and calls the listener, so the engine folds
+   fills in (and protects them) the moment they are known. While the stream is down or since it
+   reconnected, look-ups go to REST: the market's open and standby orders and our trades since the order
+   was made, paged, matched by client id (or order hash).
+4. Cancels and reads back off (``ProClient``); a cancel is confirmed by the stream or by REST.
+Leverage is set on the exchange before the first entry in a market, only while the market is flat and none
+of our orders works there (Bluefin cancels the market's open orders when leverage changes).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from shared.bluefin_pro.orders import (
+    OUR_SIDES,
+    OUR_TYPES,
+    OWN_CANCELS,
+    STATUSES,
+    SignedOrder,
+    acts_at_once,
+    from_millis,
+    millis,
+    parse_account,
+    parse_positions,
+    parse_trade,
+    sign_order,
+)
+from shared.bluefin_pro.rest import AnswerLost, ProClient, Refused, RequestNotSent
+from shared.bluefin_pro.signing import leverage_message, sign_fields
+from shared.bluefin_pro.streams import Message, Stream
+from shared.bluefin_pro.units import from_e9, from_e9_or, to_e9
+from shared.errors import ConfigError, Fatal, Rejected, Temporary, UnknownOutcome
+from shared.exchange.base import Account, Exchange, ExchangePosition, OrderRef, PreparedOrder
+from shared.exchange.markets import MarketSpec, MarketSpecs
+from shared.logs import log_event
+from shared.marketdata.bluefin_pro import funding_of, parse_depth
+from shared.marketdata.funding import FundingRate
+from shared.marketdata.orderbook import BookError, OrderBook
+from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, Position, Side
+
+logger = logging.getLogger(__name__)
+ACCOUNT_STREAMS = [
+    "AccountOrderUpdate", "AccountTradeUpdate", "AccountPositionUpdate", "AccountUpdate",
+    "AccountTransactionUpdate", "AccountCommandFailureUpdate",
+]  # fmt: skip
+MARKET_WAIT_S = 1.0  # how long place_order waits for a market order's outcome on the stream
+RESTING_WAIT_S = 0.3  # ... and for a resting order to be seen
+CANCEL_WAIT_S = 1.0
+REST_VIEW_TTL_S = 0.5  # one REST view of a market serves every look-up of one reconciliation pass
+ACCOUNT_TTL_S = 1.0
+MARK_TTL_S = 1.0
+ACK_GRACE_S = 30.0  # an acknowledged order missing from REST this long after it was made has ended
+TRADES_WINDOW = timedelta(days=6)  # /account/trades answers windows shorter than 7 days
+TRADES_PAGE = 1000
+EPS = 1e-12
+
+
+@dataclass
+class _Tracked:
+    """What we know of one of our orders."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    exchange_id: str
+    standby: bool  # untriggered stop or take-profit
+    since: datetime
+    status: OrderStatus = OrderStatus.PENDING_SUBMIT
+    filled: float = 0.0
+    fills: dict[str, Fill] = field(default_factory=dict)
+    reason: str | None = None
+    refused: bool = False  # Bluefin ended it on arrival for a reason of its own, nothing filled
+    cancel_failed: str | None = None  # Bluefin could not cancel it (ORDER_NOT_FOUND ...)
+    refreshed_at: float = 0.0  # monotonic: when the stream or REST last said something of it
+    order_type: Any = None
+
+    @property
+    def final(self) -> bool:
+        return self.status.is_final
+
+
+@dataclass
+class _RestView:
+    """A market as REST shows it: our open and standby orders, and our trades since a time."""
+
+    at: float
+    since: datetime
+    open_orders: dict[str, dict[str, Any]]  # by client id (or order hash when it has none)
+    by_hash: dict[str, dict[str, Any]]
+    standby: set[str]  # order hashes still in standby
+    trades: list[dict[str, Any]]
+
+
+def _answered(tracked: _Tracked, since: float) -> bool:
+    """Has the stream said anything of ``tracked`` (ended, or failed to cancel) since ``since``?"""
+    return tracked.final or tracked.cancel_failed is not None or tracked.refreshed_at > since
+
+
+class BluefinProExchange(Exchange):
+    name = "bluefin-pro"
+    signs_ahead = True
+
+    def __init__(
+        self,
+        client: ProClient,
+        symbols: tuple[str, ...],
+        *,
+        isolated: bool = True,
+        taker_expiry_s: float = 60.0,
+        resting_expiry_s: float = 30 * 86_400.0,
+        stream: bool = True,
+    ) -> None:
+        self.client = client
+        self.symbols = symbols
+        self.isolated = isolated
+        self.taker_expiry_s = taker_expiry_s
+        self.resting_expiry_s = resting_expiry_s
+        self.specs: MarketSpecs | None = None
+        self.ids_id = ""
+        self.revision: int = 0
+        self._orders: dict[str, _Tracked] = {}
+        self._by_hash: dict[str, str] = {}
+        self._prepared: dict[str, SignedOrder] = {}
+        self._changed: set[str] = set()
+        self._resync_all = True  # the stream has not (yet, or since it reconnected) told us everything
+        self._leverage: dict[str, float] = {}  # what we set (or found) per market
+        self._leverage_failure: str | None = None
+        self._views: dict[str, _RestView] = {}
+        self._account: tuple[float, dict[str, Any]] | None = None
+        self._marks: dict[str, tuple[float, float]] = {}
+        self._listener: Callable[[], None] | None = None
+        self._lock = threading.RLock()
+        self._news = threading.Condition(self._lock)
+        self._stream: Stream | None = None
+        self._want_stream = stream
+
+    # --- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Read the markets, log in (a refused key is Fatal), start the account stream."""
+        info = self.client.get("/v1/exchange/info")
+        self.ids_id = str((info.get("contractsConfig") or {}).get("idsId", ""))
+        if not self.ids_id:
+            raise Fatal("Bluefin Pro's /v1/exchange/info has no contractsConfig.idsId: cannot sign orders")
+        self.specs = MarketSpecs.from_exchange_info(info, self.client.hosts.name)
+        problems = [
+            f"SYMBOLS: {s} is not listed by Bluefin Pro ({self.client.hosts.name})"
+            for s in self.symbols
+            if not self.specs.listed(s)
+        ] + [
+            f"SYMBOLS: {s} is {self.specs.get(s).status} on Bluefin Pro, not trading"
+            for s in self.symbols
+            if self.specs.listed(s) and not self.specs.get(s).trading
+        ]
+        if problems:
+            raise ConfigError(problems)
+        self.client.access_token()
+        for held in self.exchange_positions():
+            self._leverage[held.position.symbol] = held.leverage
+        if self._want_stream:
+            self._stream = Stream(
+                "account", self.client.hosts.account_stream,
+                lambda: [{"method": "Subscribe", "dataStreams": ACCOUNT_STREAMS}],
+                self._on_account_message, on_open=self._on_stream_open,
+                headers=lambda: {"Authorization": f"Bearer {self.client.access_token()}"},
+            )  # fmt: skip
+            self._stream.start()
+        log_event(logger, "exchange_started", exchange=self.name, network=self.client.hosts.name,
+                  account=self.client.address, markets=list(self.symbols))  # fmt: skip
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+        self.client.close()
+
+    @property
+    def stream_connected(self) -> bool:
+        return self._stream is not None and self._stream.connected
+
+    def set_listener(self, listener: Callable[[], None]) -> None:
+        self._listener = listener
+
+    def market_spec(self, symbol: str) -> MarketSpec:
+        if self.specs is None:
+            raise Fatal("BluefinProExchange.start() has not read the markets yet")
+        return self.specs.get(symbol)
+
+    # --- change tracking -----------------------------------------------------------------------------------
+    def _changed_order(self, client_id: str) -> None:
+        """Under the lock: something changed on its own; tell the engine."""
+        self._changed.add(client_id)
+        self.revision += 1
+        self._news.notify_all()
+
+    def _tell(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener()
+
+    def drain_changed_orders(self) -> set[str] | None:
+        with self._lock:
+            if self._resync_all or not self.stream_connected:
+                self._changed.clear()
+                self._resync_all = not self.stream_connected  # after one full pass, the stream is trusted
+                return None
+            drained, self._changed = self._changed, set()
+            return drained
+
+    @property
+    def changes_pending(self) -> bool:
+        return bool(self._changed) or self._resync_all
+
+    # --- orders: sign, send --------------------------------------------------------------------------------
+    def _normalised(self, request: OrderRequest) -> OrderRequest:
+        """Prices on the market's tick, leverage a whole number; refused if the market would refuse it."""
+        spec = self.market_spec(request.symbol)
+        price = spec.round_price(request.price) if request.price is not None else None
+        trigger = spec.round_price(request.trigger_price) if request.trigger_price is not None else None
+        normal = replace(request, price=price, trigger_price=trigger, leverage=float(int(request.leverage)))
+        problems = spec.problems(normal)
+        if problems:
+            raise Rejected(f"{request.symbol}: " + "; ".join(problems))
+        return normal
+
+    def prepare_order(self, request: OrderRequest) -> PreparedOrder:
+        normal = self._normalised(request)
+        if normal.reduce_only:  # signed with the leverage the market has: it must not change under a position
+            leverage = self._leverage.get(normal.symbol, normal.leverage)
+        else:
+            leverage = self._ensure_leverage(normal.symbol, normal.leverage)
+        signed = sign_order(
+            normal, self._key(), self.ids_id, leverage, self.isolated, datetime.now(UTC),
+            self.taker_expiry_s, self.resting_expiry_s,
+        )  # fmt: skip
+        with self._lock:
+            self._prepared[request.client_id] = signed
+        return PreparedOrder(signed.order_hash, signed.signed_at, signed.expires_at)
+
+    def _key(self) -> Any:
+        if self.client.key is None:
+            raise Fatal("no BLUEFIN_PRIVATE_KEY: cannot sign")
+        return self.client.key
+
+    def place_order(self, request: OrderRequest) -> OrderResult:
+        with self._lock:
+            signed = self._prepared.pop(request.client_id, None)
+        if signed is None:
+            self.prepare_order(request)
+            with self._lock:
+                signed = self._prepared.pop(request.client_id)
+        tracked = _Tracked(
+            request.client_id, request.symbol, request.side, request.quantity, signed.order_hash,
+            signed.standby, signed.signed_at, order_type=request.order_type,
+        )  # fmt: skip
+        with self._lock:
+            self._orders[request.client_id] = tracked
+            self._by_hash[signed.order_hash] = request.client_id
+        try:
+            answer = self.client.send("POST", "/api/v1/trade/orders", signed.body)
+        except RequestNotSent as exc:
+            self._forget(tracked)
+            raise Rejected(f"not placed: {exc}") from exc
+        except AnswerLost as exc:
+            raise UnknownOutcome(f"placing {request.client_id}: {exc}") from exc
+        except Refused as exc:
+            self._forget(tracked)
+            raise Rejected(str(exc)) from exc
+        given = str((answer or {}).get("orderHash", "")) if isinstance(answer, dict) else ""
+        with self._lock:
+            if given and given != tracked.exchange_id:
+                log_event(logger, "bluefin_order_hash_differs", logging.WARNING, client_id=request.client_id,
+                          ours=tracked.exchange_id, theirs=given)  # fmt: skip
+                self._by_hash[given] = request.client_id
+                tracked.exchange_id = given
+            if tracked.status is OrderStatus.PENDING_SUBMIT:
+                tracked.status = OrderStatus.OPEN
+            self._changed.discard(request.client_id)
+        self._await_outcome(tracked, acts_at_once(request))
+        with self._lock:
+            if tracked.refused:
+                raise Rejected(f"Bluefin ended it: {tracked.reason}")
+            self._changed.discard(request.client_id)  # the caller gets this result directly
+            return self._result(tracked)
+
+    def _forget(self, tracked: _Tracked) -> None:
+        with self._lock:
+            self._orders.pop(tracked.client_id, None)
+            self._by_hash.pop(tracked.exchange_id, None)
+
+    def _await_outcome(self, tracked: _Tracked, at_once: bool) -> None:
+        """Give the stream a moment to tell the outcome (REST once when the stream is down)."""
+        if not self.stream_connected:
+            time.sleep(0.05)
+            try:
+                self._refresh(tracked, force=True)
+            except Temporary as exc:
+                log_event(logger, "bluefin_outcome_unread", logging.WARNING, client_id=tracked.client_id,
+                          error=str(exc))  # fmt: skip
+            return
+        started = tracked.refreshed_at
+        with self._news:
+            if at_once:
+                self._news.wait_for(lambda: tracked.final, MARKET_WAIT_S)
+            else:
+                self._news.wait_for(lambda: tracked.refreshed_at > started, RESTING_WAIT_S)
+
+    # --- orders: look-ups -----------------------------------------------------------------------------------
+    def _track_ref(self, ref: OrderRef) -> _Tracked:
+        """An order our books know but this process has not tracked yet (after a restart)."""
+        with self._lock:
+            tracked = self._orders.get(ref.client_id)
+            if tracked is None:
+                status = OrderStatus.OPEN if ref.acknowledged else OrderStatus.PENDING_SUBMIT
+                tracked = _Tracked(ref.client_id, ref.symbol, ref.side, ref.quantity, ref.exchange_id or "",
+                                   ref.has_trigger, ref.since, status=status)  # fmt: skip
+                self._orders[ref.client_id] = tracked
+                if ref.exchange_id:
+                    self._by_hash[ref.exchange_id] = ref.client_id
+            return tracked
+
+    def get_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult | None:
+        with self._lock:
+            tracked = self._orders.get(client_id)
+        if tracked is None:
+            if ref is None:
+                return None  # not one of ours, or nothing to look for
+            tracked = self._track_ref(ref)
+        trusted = self.stream_connected and not self._resync_all and tracked.refreshed_at > 0
+        if not (trusted or tracked.final):
+            self._refresh(tracked)
+        with self._lock:
+            if tracked.status is OrderStatus.PENDING_SUBMIT:
+                return None  # Bluefin has not shown it to us
+            return self._result(tracked)
+
+    def _refresh(self, tracked: _Tracked, force: bool = False) -> None:
+        """Bring ``tracked`` up to date from REST (open and standby orders, trades)."""
+        view = self._view(tracked.symbol, tracked.since, force)
+        with self._lock:
+            raw = view.open_orders.get(tracked.client_id) or view.by_hash.get(tracked.exchange_id)
+            for trade in view.trades:
+                if trade.get("clientOrderId") == tracked.client_id or (
+                    tracked.exchange_id and trade.get("orderHash") == tracked.exchange_id
+                ):
+                    fill = parse_trade(trade, tracked.client_id)
+                    tracked.fills.setdefault(fill.trade_id, replace(fill, symbol=tracked.symbol))
+            traded = sum(f.quantity for f in tracked.fills.values())
+            if raw is not None:
+                tracked.exchange_id = tracked.exchange_id or str(raw.get("orderHash", ""))
+                tracked.status = STATUSES.get(str(raw.get("status")), OrderStatus.OPEN)
+                tracked.filled = max(from_e9_or(raw.get("filledQuantityE9")), traded)
+                tracked.standby = str(raw.get("orderHash")) in view.standby
+            elif traded >= tracked.quantity - EPS:
+                tracked.status, tracked.filled = OrderStatus.FILLED, traded
+            elif (
+                tracked.status is not OrderStatus.PENDING_SUBMIT
+                and not tracked.final
+                and (datetime.now(UTC) - tracked.since > timedelta(seconds=ACK_GRACE_S))
+            ):  # acknowledged, gone from the book, not (fully) traded: cancelled or expired there
+                tracked.status, tracked.filled = OrderStatus.CANCELED, traded
+                tracked.reason = tracked.reason or "no longer open on Bluefin (cancelled or expired)"
+            elif traded > 0:
+                tracked.status = OrderStatus.PARTIALLY_FILLED if not tracked.final else tracked.status
+                tracked.filled = traded
+            tracked.refreshed_at = time.monotonic()
+
+    def _view(self, symbol: str, since: datetime, force: bool = False) -> _RestView:
+        cached = self._views.get(symbol)
+        now = time.monotonic()
+        if not force and cached is not None and now - cached.at < REST_VIEW_TTL_S and cached.since <= since:
+            return cached
+        earliest = (
+            min(since, cached.since) if cached is not None and now - cached.at < REST_VIEW_TTL_S else since
+        )
+        open_orders = self.client.get("/api/v1/trade/openOrders", {"symbol": symbol}, auth=True) or []
+        standby = self.client.get("/api/v1/trade/standbyOrders", {"symbol": symbol}, auth=True) or []
+        every = [*open_orders, *standby]
+        view = _RestView(
+            now, earliest,
+            {str(o.get("clientOrderId") or o.get("orderHash")): o for o in every},
+            {str(o.get("orderHash")): o for o in every}, {str(o.get("orderHash")) for o in standby},
+            self._trades(symbol, earliest - timedelta(seconds=60)),
+        )  # fmt: skip
+        self._views[symbol] = view
+        return view
+
+    def _trades(self, symbol: str, since: datetime) -> list[dict[str, Any]]:
+        """Our trades in ``symbol`` since ``since``, every page of every window (< 7 days each)."""
+        found: list[dict[str, Any]] = []
+        end = datetime.now(UTC) + timedelta(seconds=5)
+        start = since
+        while start < end:
+            stop = min(start + TRADES_WINDOW, end)
+            page = 1
+            while True:
+                batch = self.client.get(
+                    "/api/v1/account/trades",
+                    {"symbol": symbol, "startTimeAtMillis": millis(start), "endTimeAtMillis": millis(stop),
+                     "limit": TRADES_PAGE, "page": page},
+                    auth=True,
+                ) or []  # fmt: skip
+                found.extend(batch)
+                if len(batch) < TRADES_PAGE:
+                    break
+                page += 1
+            start = stop
+        return found
+
+    def _result(self, tracked: _Tracked) -> OrderResult:
+        fills = tuple(sorted(tracked.fills.values(), key=lambda f: (f.time, f.trade_id)))
+        filled = max(tracked.filled, sum(f.quantity for f in fills))
+        notional = sum(f.quantity * f.price for f in fills)
+        traded = sum(f.quantity for f in fills)
+        status = tracked.status
+        if status is OrderStatus.OPEN and filled > EPS:
+            status = OrderStatus.PARTIALLY_FILLED
+        return OrderResult(
+            client_id=tracked.client_id, exchange_id=tracked.exchange_id, status=status,
+            filled_quantity=round(filled, 9), average_price=notional / traded if traded > EPS else None,
+            fills=fills, reason=tracked.reason, symbol=tracked.symbol, side=tracked.side,
+            quantity=tracked.quantity, order_type=tracked.order_type,
+        )  # fmt: skip
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        results = []
+        for market in [symbol] if symbol else list(self.symbols):
+            view = self._view(market, datetime.now(UTC), force=True)
+            for raw in view.by_hash.values():
+                side = OUR_SIDES.get(str(raw.get("side")), Side.BUY)
+                filled = from_e9_or(raw.get("filledQuantityE9"))
+                results.append(
+                    OrderResult(
+                        client_id=str(raw.get("clientOrderId") or raw.get("orderHash")),
+                        exchange_id=str(raw.get("orderHash")),
+                        status=OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN,
+                        filled_quantity=filled, average_price=None, symbol=market, side=side,
+                        quantity=from_e9(raw["quantityE9"]), order_type=OUR_TYPES.get(str(raw.get("type"))),
+                    )
+                )  # fmt: skip
+        return results
+
+    # --- cancels --------------------------------------------------------------------------------------------
+    def cancel_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult:
+        with self._lock:
+            tracked = self._orders.get(client_id)
+        if tracked is None:
+            if ref is None:
+                raise Rejected(f"unknown order {client_id}")
+            tracked = self._track_ref(ref)
+        if not tracked.exchange_id:
+            raise Rejected(f"order {client_id} has no order hash: it never reached Bluefin")
+        if tracked.final:
+            raise Rejected(f"order {client_id} is not open ({tracked.status})")
+        paths = ["/api/v1/trade/orders/cancel/standby", "/api/v1/trade/orders/cancel"]
+        if not tracked.standby:
+            paths.reverse()
+        for path in paths:
+            with self._lock:
+                tracked.cancel_failed = None
+                started = tracked.refreshed_at
+
+            def answered(started: float = started) -> bool:
+                return tracked.final or tracked.cancel_failed is not None or tracked.refreshed_at > started
+
+            try:
+                self.client.send(
+                    "PUT", path, {"symbol": tracked.symbol, "orderHashes": [tracked.exchange_id]}
+                )
+            except Refused as exc:
+                raise Rejected(f"cancel {client_id}: {exc}") from exc
+            if self.stream_connected:
+                with self._news:
+                    self._news.wait_for(partial(_answered, tracked, started), CANCEL_WAIT_S)
+            if tracked.final:
+                break
+            if tracked.cancel_failed is None:
+                self._refresh(tracked, force=True)
+                if tracked.final:
+                    break
+                raw = self._views[tracked.symbol].by_hash.get(tracked.exchange_id)
+                if raw is not None:
+                    raise Temporary(f"cancel of {client_id} not confirmed yet")
+        with self._lock:
+            if not tracked.final:
+                raise Rejected(f"Bluefin could not cancel {client_id}: {tracked.cancel_failed or 'not open'}")
+            self._changed.discard(client_id)
+            return self._result(tracked)
+
+    # --- the account stream ---------------------------------------------------------------------------------
+    def _on_stream_open(self) -> None:
+        with self._lock:
+            self._resync_all = True
+            self._account = None
+            self.revision += 1
+        self._tell()
+
+    def _on_account_message(self, message: Message) -> None:
+        event, payload = message.get("event"), message.get("payload") or {}
+        changed = False
+        with self._lock:
+            if event == "AccountOrderUpdate":
+                changed = self._order_update(payload)
+            elif event == "AccountTradeUpdate":
+                changed = self._trade_update(payload.get("trade") or {})
+            elif event in ("AccountPositionUpdate", "AccountUpdate", "AccountTransactionUpdate"):
+                self._account = None
+                if event == "AccountPositionUpdate" and payload.get("symbol"):
+                    leverage = from_e9_or(payload.get("clientSetLeverageE9"))
+                    if leverage:
+                        self._leverage[str(payload["symbol"])] = leverage
+            elif event == "AccountCommandFailureUpdate":
+                self._leverage_failure = str(payload.get("reason") or payload.get("reasonCode") or "failed")
+                log_event(
+                    logger,
+                    "bluefin_command_failed",
+                    logging.ERROR,
+                    alert=True,
+                    command=payload.get("failedCommandType"),
+                    reason=self._leverage_failure,
+                )
+                self._news.notify_all()
+        if changed:
+            self._tell()
+
+    def _tracked_for(self, payload: dict[str, Any]) -> _Tracked | None:
+        client_id = payload.get("clientOrderId") or self._by_hash.get(str(payload.get("orderHash", "")))
+        tracked = self._orders.get(str(client_id)) if client_id else None
+        if tracked is None and client_id and payload.get("quantityE9") is not None:
+            # an order of ours this process did not place (placed before a restart): track it from now on
+            side = OUR_SIDES.get(str(payload.get("side")), Side.BUY)
+            since = from_millis(payload.get("createdAtMillis") or millis(datetime.now(UTC)))
+            tracked = _Tracked(
+                str(client_id),
+                str(payload.get("symbol")),
+                side,
+                from_e9(payload["quantityE9"]),
+                str(payload.get("orderHash", "")),
+                payload.get("status") == "STANDBY",
+                since,
+                status=OrderStatus.OPEN,
+                order_type=OUR_TYPES.get(str(payload.get("type"))),
+            )
+            self._orders[tracked.client_id] = tracked
+            self._by_hash[tracked.exchange_id] = tracked.client_id
+        return tracked
+
+    def _order_update(self, payload: dict[str, Any]) -> bool:
+        tracked = self._tracked_for(payload)
+        if tracked is None:
+            return False
+        tracked.refreshed_at = time.monotonic()
+        if "cancellationReason" in payload or "failureToCancelReason" in payload:
+            failure = payload.get("failureToCancelReason")
+            if failure not in (None, "", "NO_FAILURE", "UNSPECIFIED"):
+                tracked.cancel_failed = str(failure)
+                self._news.notify_all()
+                return False
+            reason = str(payload.get("cancellationReason") or "CANCELLED")
+            if not tracked.final:
+                tracked.status = OrderStatus.CANCELED
+                tracked.reason = reason
+                tracked.refused = reason not in OWN_CANCELS and tracked.filled <= EPS and not tracked.fills
+        else:
+            status = STATUSES.get(str(payload.get("status")), OrderStatus.OPEN)
+            tracked.standby = payload.get("status") == "STANDBY"
+            tracked.exchange_id = tracked.exchange_id or str(payload.get("orderHash", ""))
+            tracked.filled = max(tracked.filled, from_e9_or(payload.get("filledQuantityE9")))
+            if not tracked.final:
+                tracked.status = status
+        self._changed_order(tracked.client_id)
+        return True
+
+    def _trade_update(self, trade: dict[str, Any]) -> bool:
+        tracked = self._tracked_for(trade)
+        if tracked is None or not trade.get("id"):
+            return False
+        fill = parse_trade(trade, tracked.client_id)
+        if fill.trade_id in tracked.fills:
+            return False
+        tracked.fills[fill.trade_id] = replace(fill, symbol=fill.symbol or tracked.symbol)
+        tracked.filled = max(tracked.filled, sum(f.quantity for f in tracked.fills.values()))
+        tracked.refreshed_at = time.monotonic()
+        self._account = None
+        self._changed_order(tracked.client_id)
+        return True
+
+    # --- account --------------------------------------------------------------------------------------------
+    def _account_data(self) -> dict[str, Any]:
+        cached = self._account
+        if cached is not None and time.monotonic() - cached[0] < ACCOUNT_TTL_S:
+            return cached[1]
+        data = self.client.get("/api/v1/account", {"accountAddress": self.client.address}, auth=True)
+        if not isinstance(data, dict):
+            raise Temporary("Bluefin /api/v1/account: unexpected answer")
+        self._account = (time.monotonic(), data)
+        return data
+
+    def account(self) -> Account:
+        return parse_account(self._account_data())
+
+    def exchange_positions(self) -> list[ExchangePosition]:
+        return parse_positions(self._account_data())
+
+    def positions(self) -> list[Position]:
+        return [p.position for p in self.exchange_positions()]
+
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Only with the market flat and none of our orders working there (it would cancel them)."""
+        spec = self.market_spec(symbol)
+        wanted = float(int(leverage))
+        if not 1 <= wanted <= spec.max_leverage:
+            raise Rejected(f"leverage {leverage:g} is outside 1..{spec.max_leverage:g} for {symbol}")
+        if any(p.symbol == symbol and p.quantity for p in self.positions()):
+            raise Rejected(f"change leverage with {symbol} flat")
+        if self.open_orders(symbol):
+            raise Rejected(f"changing leverage would cancel the orders working in {symbol}")
+        key = self._key()
+        now_ms, salt = millis(datetime.now(UTC)), secrets.randbits(63)
+        message = leverage_message(self.ids_id, key.address, symbol, to_e9(wanted), salt, now_ms)
+        body = {
+            "signedFields": {
+                "accountAddress": key.address, "symbol": symbol, "leverageE9": str(to_e9(wanted)),
+                "salt": str(salt), "idsId": self.ids_id, "signedAtMillis": now_ms,
+            },
+            "signature": sign_fields(key, message),
+        }  # fmt: skip
+        with self._lock:
+            self._leverage_failure = None
+        try:
+            self.client.send("PUT", "/api/v1/trade/leverage", body)
+        except (Refused, RequestNotSent) as exc:
+            raise Rejected(f"leverage {wanted:g} for {symbol}: {exc}") from exc
+        except AnswerLost as exc:
+            raise Temporary(f"leverage {wanted:g} for {symbol}: {exc}") from exc
+        if self.stream_connected:
+            with self._news:
+                self._news.wait_for(lambda: self._leverage_failure is not None, 0.3)
+        with self._lock:
+            if self._leverage_failure is not None:
+                raise Rejected(f"Bluefin refused leverage {wanted:g} for {symbol}: {self._leverage_failure}")
+            self._leverage[symbol] = wanted
+        log_event(logger, "bluefin_leverage_set", symbol=symbol, leverage=wanted)
+
+    def _ensure_leverage(self, symbol: str, leverage: float) -> float:
+        """Before an entry: the market's leverage set to ``leverage`` if it can be (flat, nothing working);
+        else the leverage the market has, which the order is signed with."""
+        if self._leverage.get(symbol) == leverage:
+            return leverage
+        try:
+            self.set_leverage(symbol, leverage)
+            return leverage
+        except Rejected as exc:
+            current = self._leverage.get(symbol, leverage)
+            log_event(logger, "bluefin_leverage_kept", logging.WARNING, symbol=symbol, wanted=leverage,
+                      kept=current, why=str(exc))  # fmt: skip
+            return current
+
+    # --- market data ----------------------------------------------------------------------------------------
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        data = self.client.get("/v1/exchange/ticker", {"symbol": symbol})
+        if not isinstance(data, dict):
+            raise Temporary("Bluefin ticker: unexpected answer")
+        return data
+
+    def mark_price(self, symbol: str) -> float | None:
+        cached = self._marks.get(symbol)
+        if cached and time.monotonic() - cached[1] < MARK_TTL_S:
+            return cached[0]
+        try:
+            price = from_e9_or(self._ticker(symbol).get("markPriceE9")) or None
+        except Temporary as exc:
+            log_event(logger, "bluefin_mark_failed", logging.WARNING, symbol=symbol, error=str(exc))
+            return cached[0] if cached else None
+        if price:
+            self._marks[symbol] = (price, time.monotonic())
+        return price
+
+    def funding_rate(self, symbol: str) -> FundingRate | None:
+        return funding_of(self._ticker(symbol), symbol)
+
+    def orderbook(self, symbol: str) -> OrderBook | None:
+        try:
+            return parse_depth(self.client.get("/v1/exchange/depth", {"symbol": symbol, "limit": 20}), symbol)
+        except (BookError, ValueError, TypeError) as exc:
+            log_event(logger, "bluefin_book_unusable", logging.WARNING, symbol=symbol, error=str(exc))
+            return None

@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -222,6 +222,10 @@ class Engine:
         for symbol, reason in self.external.items():
             log_event(logger, "external_activity", logging.ERROR, symbol=symbol, reason=reason, alert=True)
         self.status.state, self.status.reason = "running", ""
+        with self.lock, self.store.transaction() as records:
+            held = [r.symbol for r in records.positions() if r.quantity]
+        with self.lock:
+            self._protect(held)  # a fill found now (or before a crash): protected now, not at the next candle
         self.algos.running()  # whether any algo survived a restart
         self.last_equity = self.exchange.account().equity
         self.guard.update(self.market_now(), self.last_equity)  # the day's starting equity, from the start
@@ -236,13 +240,25 @@ class Engine:
             except Temporary as exc:
                 log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
 
-    def maintain_orders(self, only: set[str] | None = None) -> None:
-        """Fold in what happened to open orders (fills of stops and targets) and step the algos; ``only``:
-        the orders the exchange says changed (the others need no look-up)."""
+    def maintain_orders(self, only: set[str] | None = None, protect: bool = True) -> set[str]:
+        """Fold in what happened to open orders (fills of entries, stops and targets) and step the algos;
+        ``only``: the orders the exchange says changed (the others need no look-up). With ``protect``, every
+        market whose books moved is protected at once (its stop and targets placed, or cancelled when it
+        went flat), not at its next candle. Returns those markets."""
         with self.lock:
+            before = dict(self.executor.revision)
             self._book_liquidations()
             self.executor.reconcile_pending(only)
             self.algos.step(self.market_now())
+            moved = {s for s, r in self.executor.revision.items() if r != before.get(s)}
+            if protect:
+                self._protect(moved)
+        return moved
+
+    def _protect(self, symbols: Iterable[str]) -> None:
+        for symbol in sorted(symbols):
+            if symbol in self.views and symbol not in self.external:
+                self.manager.protect(symbol, self.views[symbol])
 
     @property
     def exchange_in_sync(self) -> bool:
@@ -275,15 +291,10 @@ class Engine:
         if not self._exchange_changed():
             return set()
         with self.lock:
-            before = dict(self.executor.revision)
             changed = self.exchange.drain_changed_orders()
             if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
-                self.maintain_orders(changed)
-            moved = {s for s, r in self.executor.revision.items() if r != before.get(s)}
-            for symbol in sorted(moved):
-                if symbol in self.views:
-                    self.manager.protect(symbol, self.views[symbol])
-        return moved
+                return self.maintain_orders(changed)
+        return set()
 
     def _book_liquidations(self) -> None:
         """A simulated exchange's liquidations: recorded as our exit orders and booked like any fill."""
@@ -395,7 +406,7 @@ class Engine:
                 if self._exchange_changed():
                     changed = self.exchange.drain_changed_orders()
                     if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
-                        self.maintain_orders(changed)
+                        self.maintain_orders(changed, protect=False)  # this candle's step does it
                 self.manager.on_candle(symbol, view)
                 self._check_breakers(view.now)
             for source in self.signal_sources:

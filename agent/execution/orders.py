@@ -139,8 +139,10 @@ class OrderExecutor:
             order_type=OrderType(row.order_type), reduce_only=row.reduce_only, leverage=leverage,
             trigger_price=row.trigger_price, price=row.limit_price,
         )  # fmt: skip
-        if self._exchange.signs_ahead and not self._sign_ahead(row, request):
-            return
+        if self._exchange.signs_ahead:
+            if not self._sign_ahead(row, request):
+                return
+            committed = None  # the row changed since its caller committed it: apply_result reads it back
         try:
             result = self._exchange.place_order(request)
         except Rejected as exc:
@@ -165,10 +167,10 @@ class OrderExecutor:
         if prepared is None:
             return True
         with self._store.transaction() as records:
-            stored = records.committed(row)
-            for target in {id(stored): stored, id(row): row}.values():
-                target.exchange_id = prepared.exchange_id
-                target.signed_at, target.expires_at = prepared.signed_at, prepared.expires_at
+            stored = records.order(row.client_id)
+            assert stored is not None
+            stored.exchange_id = prepared.exchange_id
+            stored.signed_at, stored.expires_at = prepared.signed_at, prepared.expires_at
         return True
 
     def reconcile_pending(self, only: set[str] | None = None) -> int:

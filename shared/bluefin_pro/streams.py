@@ -89,13 +89,13 @@ class Stream:
                     self._socket = socket
                     for message in self._subscriptions():
                         socket.send(json.dumps(message))
-                    self.connected = True
                     self.connects += 1
                     self.last_message_at = time.monotonic()
                     log_event(logger, "bluefin_stream_connected", stream=self.name, connects=self.connects)
                     delay = 0.5
                     if self._on_open is not None:
-                        self._on_open()
+                        self._on_open()  # first: nobody trusts the stream before its owner knows
+                    self.connected = True
                     self._read(socket)
             except (WebSocketException, OSError, TimeoutError) as exc:
                 if not self._stop.is_set():

@@ -317,12 +317,11 @@ class BluefinProExchange(Exchange):
                 log_event(logger, "bluefin_outcome_unread", logging.WARNING, client_id=tracked.client_id,
                           error=str(exc))  # fmt: skip
             return
-        started = tracked.refreshed_at
-        with self._news:
+        with self._news:  # a new order: any news of it (even before the answer came) is what we wait for
             if at_once:
                 self._news.wait_for(lambda: tracked.final, MARKET_WAIT_S)
             else:
-                self._news.wait_for(lambda: tracked.refreshed_at > started, RESTING_WAIT_S)
+                self._news.wait_for(lambda: tracked.refreshed_at > 0, RESTING_WAIT_S)
 
     # --- orders: look-ups -----------------------------------------------------------------------------------
     def _track_ref(self, ref: OrderRef) -> _Tracked:

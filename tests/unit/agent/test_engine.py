@@ -172,7 +172,11 @@ def test_crash_after_the_exchange_filled_is_reconciled_from_the_exchange(databas
         position = session.get(PositionRow, "BTC-PERP")
     assert order is not None and order.status == "FILLED"
     assert position is not None and position.quantity == pytest.approx(order.quantity)
-    assert count(database, OrderRow) == 1 and restarted.status.state == "running"
+    assert restarted.status.state == "running"
+    with database.session() as session:
+        roles = sorted(session.scalars(select(OrderRow.role)))
+    # the entry once, and the fill found at start-up protected at once (not at the next candle)
+    assert roles.count("entry") == 1 and "stop_loss" in roles
 
 
 def test_positions_that_disagree_with_the_exchange_are_external_and_block_entries(database: Database) -> None:

@@ -33,7 +33,9 @@ def test_risk_reports_state_limits_and_position_metrics(client: FlaskClient) -> 
     # liquidation = entry x (1 - 1/3) / (1 - MMR)
     mmr = load_market_specs().get("BTC-PERP").maintenance_margin_ratio
     assert mmr == 0.0175
-    assert position["liquidation_price"] == pytest.approx(position["entry_price"] * (2 / 3) / (1 - mmr), rel=1e-6)
+    assert position["liquidation_price"] == pytest.approx(
+        position["entry_price"] * (2 / 3) / (1 - mmr), rel=1e-6
+    )
     assert position["liquidation_distance_pct"] == pytest.approx(
         (mark - position["liquidation_price"]) / mark, rel=1e-4
     )

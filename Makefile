@@ -7,10 +7,22 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_STAMP := websocket/dashboard/node_modules/.installed
 
-.PHONY: run install system-deps frontend lint typecheck test test-unit test-integration test-e2e bench clean
+DEMO_PORT ?= 9090
+
+.PHONY: run demo-live install system-deps frontend lint typecheck test test-unit test-integration test-e2e bench clean
 
 run: install frontend
 	$(BIN)/bluefinai run
+
+# Real mode with no money: the fake Bluefin Pro of the tests (real BTC candles, one a second) and a
+# throwaway key; its own data folder, so the paper account in data/ is left alone.
+demo-live: install frontend
+	@key=$$($(BIN)/python -c "import secrets; print('0x' + secrets.token_hex(32))"); \
+	$(BIN)/python -m tests.fakes.bluefin_pro --port $(DEMO_PORT) --candles-per-second 1 & fake=$$!; \
+	trap "kill $$fake 2>/dev/null" EXIT INT TERM; \
+	for i in $$(seq 50); do curl -fs -o /dev/null http://127.0.0.1:$(DEMO_PORT)/v1/exchange/info && break; sleep 0.2; done; \
+	TRADING_MODE=real BLUEFIN_API=pro BLUEFIN_NETWORK=http://127.0.0.1:$(DEMO_PORT) BLUEFIN_PRIVATE_KEY=$$key \
+	MARKET_DATA_SOURCE=bluefin DATA_DIR=$(CURDIR)/data/demo-live $(BIN)/bluefinai run
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

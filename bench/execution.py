@@ -1,8 +1,11 @@
-"""Benchmark: signal committed -> order acknowledged and the position's protective stop and targets
+"""Benchmark: signal committed -> entry acknowledged, and -> the position's protective stop and targets
 placed, through the real engine (rules analyst, risk gate, execution, position manager, journal), on the
-paper exchange and on the Bluefin adapter against the local fake gateway (Kelly off, so every signal trades).
+paper exchange, on the Bluefin Pro adapter against the local fake Bluefin Pro (real HTTP and WebSockets:
+signed orders, 202 answers, fills on the account stream) and on the legacy v2 adapter against the fake v2
+gateway (Kelly off, so every signal trades).
 
-Signals alternate buy/sell so every one trades (open, then flip). Prints p50/p99/max per exchange.
+Signals alternate buy/sell so every one trades (open, then flip). Prints p50/p99/max per exchange, and the
+ratio of each adapter's p50 to the paper exchange's measured in the same run.
 
     python bench/execution.py [--orders 1000]
 """
@@ -27,18 +30,24 @@ from agent.analysis.rules import RulesAnalyst  # noqa: E402
 from agent.engine import Engine  # noqa: E402
 from agent.journal import Journal  # noqa: E402
 from agent.risk.presets import PRESETS  # noqa: E402
+from shared.bluefin_pro.network import pro_hosts  # noqa: E402
+from shared.bluefin_pro.rest import ProClient  # noqa: E402
+from shared.bluefin_pro.signing import SuiKey  # noqa: E402
 from shared.db import Database, OrderRow, SignalRow  # noqa: E402
 from shared.exchange.base import Exchange  # noqa: E402
 from shared.exchange.bluefin import BluefinExchange  # noqa: E402
+from shared.exchange.bluefin_pro import BluefinProExchange  # noqa: E402
 from shared.exchange.paper import PaperConfig, PaperExchange  # noqa: E402
 from shared.marketdata.bluefin import bluefin_network  # noqa: E402
 from shared.marketdata.feeds import ReplayFeed  # noqa: E402
+from shared.models import OrderRequest, OrderResult  # noqa: E402
 from tests.fakes.bluefin_gateway import FakeBluefinGateway  # noqa: E402
+from tests.fakes.bluefin_pro import FakeBluefinPro  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 
 
-def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float]:
+def run(exchange_name: str, exchange_factory: object, orders: int) -> tuple[list[float], list[float]]:
     folder = Path(tempfile.mkdtemp(prefix=f"bench-exec-{exchange_name}-"))
     db = Database(f"sqlite:///{folder / 'bench.db'}")
     db.migrate()
@@ -49,7 +58,16 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
         policy=replace(PRESETS["moderate"], kelly_fraction=0), candle_interval_s=0.0,  # every signal trades
     )  # fmt: skip
     engine.prepare()
-    latencies = []
+    acknowledged: dict[str, float] = {}
+    place = exchange.place_order
+
+    def timed(request: OrderRequest) -> OrderResult:
+        result = place(request)
+        acknowledged.setdefault(request.client_id, time.perf_counter())
+        return result
+
+    exchange.place_order = timed  # type: ignore[method-assign]
+    latencies, entries = [], []
     for index in range(orders):
         with db.session() as session:
             row = SignalRow(idempotency_key=f"bench-{index}", source="bench", symbol="BTC-PERP",
@@ -59,33 +77,66 @@ def run(exchange_name: str, exchange_factory: object, orders: int) -> list[float
             signal_id = row.id
         started = time.perf_counter()  # the signal is committed
         engine.process_signal(signal_id)
-        latencies.append(time.perf_counter() - started)  # the exchange's answer is applied to the order
+        latencies.append(time.perf_counter() - started)  # entry answered, applied, and protected
         with db.session() as session:
-            status = session.scalar(select_status(signal_id))
+            status, client_id = session.execute(select_entry(signal_id)).one()
         if status != "FILLED":
             raise SystemExit(f"{exchange_name}: signal {signal_id} ended as {status}")
-    return latencies
+        entries.append(acknowledged[client_id] - started)
+    return entries, latencies
 
 
-def select_status(signal_id: int):  # type: ignore[no-untyped-def]
+def select_entry(signal_id: int):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    return select(OrderRow.status).where(OrderRow.signal_id == signal_id, OrderRow.role == "entry")
-
-
-def report(name: str, latencies: list[float]) -> None:
-    ms = np.array(latencies) * 1000
-    print(
-        f"{name:28s} orders {len(ms):5d}  p50 {statistics.median(ms):7.2f} ms  "
-        f"p99 {np.percentile(ms, 99):7.2f} ms  max {ms.max():7.2f} ms"
+    return select(OrderRow.status, OrderRow.client_id).where(
+        OrderRow.signal_id == signal_id, OrderRow.role == "entry"
     )
+
+
+def report(name: str, measured: tuple[list[float], list[float]], reference: float | None = None) -> float:
+    entries, latencies = (np.array(m) * 1000 for m in measured)
+    p50 = float(statistics.median(entries))
+    ratio = f"  x{p50 / reference:5.1f} of paper" if reference else ""
+    print(
+        f"{name:30s} orders {len(entries):5d}  entry acknowledged p50 {p50:7.2f} ms  "
+        f"p99 {np.percentile(entries, 99):7.2f} ms  |  with protection "
+        f"p50 {statistics.median(latencies):7.2f} ms "
+        f"p99 {np.percentile(latencies, 99):7.2f} ms  max {latencies.max():7.2f} ms{ratio}"
+    )
+    return p50
+
+
+def pro_adapter(orders: int, reference: float) -> None:
+    fake = FakeBluefinPro(symbols=("BTC-PERP",))
+    fake.start()
+    exchanges: list[BluefinProExchange] = []
+
+    def pro(db: Database) -> BluefinProExchange:
+        client = ProClient(pro_hosts(fake.url), SuiKey.from_seed(secrets.token_bytes(32)), timeout_s=5)
+        exchange = BluefinProExchange(client, ("BTC-PERP",))
+        exchange.start()
+        deadline = time.monotonic() + 5
+        while not exchange.stream_connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        exchange.drain_changed_orders()
+        exchanges.append(exchange)
+        return exchange
+
+    try:
+        report("bluefin pro adapter (fake)", run("pro", pro, orders), reference)
+    finally:
+        for exchange in exchanges:
+            exchange.stop()
+        fake.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
     args = parser.parse_args()
-    report("paper exchange", run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders))
+    paper = report("paper exchange", run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders))
+    pro_adapter(args.orders, paper)
     gateway = FakeBluefinGateway(cursor=301)
     gateway.start()
     exchanges: list[BluefinExchange] = []
@@ -97,7 +148,7 @@ def main() -> int:
         return exchange
 
     try:
-        report("bluefin adapter (fake gw)", run("bluefin", bluefin, args.orders))
+        report("bluefin v2 adapter (fake gw)", run("bluefin", bluefin, args.orders), paper)
     finally:
         for exchange in exchanges:
             exchange.stop()

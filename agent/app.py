@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask import Flask, Response, abort, jsonify, request
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from agent.analysis.audit import AuditLog
 from agent.analytics import journal_performance, trade_records, write_daily_report
@@ -19,7 +19,7 @@ from agent.execution.algos import AlgoKind, AlgoRequest
 from agent.risk.state import STATES
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
-from shared.db import Database, DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
+from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, PositionRow, SignalRow, TradeRow
 from shared.errors import ConfigError
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
@@ -253,6 +253,19 @@ def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:
         with db.session() as session:
             rows = session.scalars(select(PositionRow).where(PositionRow.quantity != 0))
             return jsonify(positions=[position_dict(r, engine.exchange.mark_price(r.symbol)) for r in rows])
+
+    @app.get("/api/funding")
+    def funding() -> Any:
+        """Funding the exchange settled on our positions (Bluefin Pro's funding history), newest first."""
+        with db.session() as session:
+            rows = list(session.scalars(select(FundingRow).order_by(FundingRow.time.desc()).limit(_limit())))
+            total = session.scalar(select(func.sum(FundingRow.amount))) or 0.0
+        payments = [
+            {"symbol": r.symbol, "amount": r.amount, "rate": r.rate, "side": r.side,
+             "time": r.time.isoformat()}
+            for r in rows
+        ]  # fmt: skip
+        return jsonify(funding=payments, total=total)
 
     @app.get("/api/trades")
     def trades() -> Any:

@@ -32,6 +32,7 @@ import pandas as pd
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
 from agent.execution.algos import AlgoRunner
+from agent.execution.funding import book_funding
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
 from agent.positions import EntryContext, MarketView, PositionManager
@@ -67,6 +68,7 @@ logger = logging.getLogger(__name__)
 HISTORY_CANDLES = 300
 STATUS_EVERY_S = 2.0
 RECONCILE_EVERY_S = 5.0
+FUNDING_EVERY_S = 300.0  # funding settles hourly: the exchange's funding history is read this often
 DEAD_MAN_SWITCH_MS = 60_000
 EQUITY_SAMPLES = 60 * 24 * 30  # a month of minutes, for drawdown to date
 IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -170,6 +172,7 @@ class Engine:
         next_candle = time.monotonic() + self.candle_interval_s
         next_status = 0.0
         next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+        next_funding = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             try:
@@ -184,6 +187,9 @@ class Engine:
                     if now >= next_reconcile:
                         self.maintain_orders()
                         self._refresh_dead_man_switch()
+                        if now >= next_funding:
+                            book_funding(self.store, self.exchange, self.journal, datetime.now(UTC))
+                            next_funding = now + FUNDING_EVERY_S
                         next_reconcile = now + RECONCILE_EVERY_S
                     self.process_pending_signals()
                 if now >= next_status:

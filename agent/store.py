@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -35,6 +36,7 @@ from shared.db import (
     DecisionRow,
     EventRow,
     FillRow,
+    FundingRow,
     OrderRow,
     PositionPlanRow,
     PositionRow,
@@ -167,6 +169,14 @@ class Records(ABC):
 
     @abstractmethod
     def running_algos(self) -> list[str]: ...
+
+    @abstractmethod
+    def latest_funding(self) -> datetime | None:
+        """When the latest funding payment booked was settled."""
+
+    @abstractmethod
+    def add_funding(self, row: FundingRow) -> bool:
+        """Book a funding payment; False, and nothing changed, when its key is booked already."""
 
     @abstractmethod
     def event(self, name: str, payload: dict[str, Any]) -> None:
@@ -322,6 +332,15 @@ class _SessionRecords(Records):
         query = select(AlgoRow.client_id).where(AlgoRow.status == "RUNNING").order_by(AlgoRow.id)
         return list(self._session.scalars(query))
 
+    def latest_funding(self) -> datetime | None:
+        return self._session.scalar(select(func.max(FundingRow.time)))
+
+    def add_funding(self, row: FundingRow) -> bool:
+        if self._session.scalar(select(FundingRow.id).where(FundingRow.key == row.key)) is not None:
+            return False
+        self._session.add(row)
+        return True
+
     def event(self, name: str, payload: dict[str, Any]) -> None:
         insert_later(self._session, EventRow, {"type": name, "payload": payload})
 
@@ -354,7 +373,7 @@ class DatabaseStore(Store):
 # the engine's tables, in an order that inserts what a foreign key points at first
 TABLES: tuple[type[Base], ...] = (
     SignalRow, DecisionRow, OrderRow, FillRow, PositionRow, TradeRow, PositionPlanRow, AlgoRow, EventRow,
-    StateRow,
+    StateRow, FundingRow,
 )  # fmt: skip
 
 
@@ -385,6 +404,7 @@ class MemoryStore(Store, Records):
         self._algos: dict[str, AlgoRow] = {}
         self._events: list[dict[str, Any]] = []
         self._state: dict[str, Any] = {}
+        self._funding: dict[str, FundingRow] = {}  # by key
 
     @contextmanager
     def transaction(self) -> Iterator[Records]:
@@ -528,6 +548,15 @@ class MemoryStore(Store, Records):
     def running_algos(self) -> list[str]:
         return [client_id for client_id, algo in self._algos.items() if algo.status == "RUNNING"]
 
+    def latest_funding(self) -> datetime | None:
+        return max((r.time for r in self._funding.values()), default=None)
+
+    def add_funding(self, row: FundingRow) -> bool:
+        if row.key in self._funding:
+            return False
+        self._funding[row.key] = self._new(row)
+        return True
+
     def event(self, name: str, payload: dict[str, Any]) -> None:
         self._events.append({"type": name, "payload": payload, "created_at": utcnow()})
 
@@ -552,6 +581,7 @@ class MemoryStore(Store, Records):
             PositionPlanRow: [row_values(r) for r in self._plans.values()],
             AlgoRow: [row_values(r) for r in self._algos.values()],
             EventRow: list(self._events),
+            FundingRow: [row_values(r) for r in self._funding.values()],
         }
         with self._db.session() as session:
             for table in reversed(TABLES):

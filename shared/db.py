@@ -351,6 +351,19 @@ class PaperLedgerRow(Base):
     reference: Mapped[str] = mapped_column(String(80), default="")
 
 
+class FundingRow(Base):
+    """Written by: agent. Funding an exchange settled on our positions (Bluefin Pro's funding history)."""
+
+    __tablename__ = "funding_payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    symbol: Mapped[str] = mapped_column(String(40), index=True)
+    amount: Mapped[float] = mapped_column(Float)  # to the account: negative = paid
+    rate: Mapped[float] = mapped_column(Float)
+    side: Mapped[str] = mapped_column(String(10), default="")
+    time: Mapped[datetime] = mapped_column(index=True)
+
+
 class StateRow(Base):
     """Small persisted engine state (trading state, kill switch, breaker, feed cursor)."""
 

@@ -57,6 +57,18 @@ class OrderRef:
 
 
 @dataclass(frozen=True)
+class FundingPayment:
+    """One funding settlement of one of our positions, as the exchange booked it."""
+
+    key: str  # unique per payment (market and settlement time)
+    symbol: str
+    amount: float  # to the account: negative = the position paid
+    rate: float  # the settlement's rate
+    side: str  # the position's side (LONG | SHORT)
+    time: datetime
+
+
+@dataclass(frozen=True)
 class PreparedOrder:
     """An order signed ahead of sending: what identifies it on the exchange and until when it can exist."""
 
@@ -87,6 +99,11 @@ class Exchange(ABC):
         """Sign the order ahead of ``place_order`` and say what identifies it there (recorded before it is
         sent); None for an exchange that signs nothing ahead."""
         return None
+
+    def funding_payments(self, since: datetime) -> list[FundingPayment]:
+        """Funding the exchange settled on our positions since ``since``, oldest first (an exchange whose
+        funding is already in its own books, like the paper exchange's ledger, has none to report)."""
+        return []
 
     def market_spec(self, symbol: str) -> MarketSpec:
         """Tick, step, limits and margin ratios of a market (``shared.exchange.markets``)."""

@@ -50,13 +50,20 @@ from shared.bluefin_pro.signing import leverage_message, sign_fields
 from shared.bluefin_pro.streams import Message, Stream
 from shared.bluefin_pro.units import from_e9, from_e9_or, to_e9
 from shared.errors import ConfigError, Fatal, Rejected, Temporary, UnknownOutcome
-from shared.exchange.base import Account, Exchange, ExchangePosition, OrderRef, PreparedOrder
+from shared.exchange.base import (
+    Account,
+    Exchange,
+    ExchangePosition,
+    FundingPayment,
+    OrderRef,
+    PreparedOrder,
+)
 from shared.exchange.markets import MarketSpec, MarketSpecs
 from shared.logs import log_event
 from shared.marketdata.bluefin_pro import funding_of, parse_depth
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
-from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, Position, Side
+from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Position, Side
 
 logger = logging.getLogger(__name__)
 ACCOUNT_STREAMS = [
@@ -93,7 +100,7 @@ class _Tracked:
     refused: bool = False  # Bluefin ended it on arrival for a reason of its own, nothing filled
     cancel_failed: str | None = None  # Bluefin could not cancel it (ORDER_NOT_FOUND ...)
     refreshed_at: float = 0.0  # monotonic: when the stream or REST last said something of it
-    order_type: Any = None
+    order_type: OrderType | None = None
 
     @property
     def final(self) -> bool:
@@ -622,6 +629,35 @@ class BluefinProExchange(Exchange):
 
     def positions(self) -> list[Position]:
         return [p.position for p in self.exchange_positions()]
+
+    def funding_payments(self, since: datetime) -> list[FundingPayment]:
+        """Our funding history (``/api/v1/account/fundingRateHistory``) since ``since``, every page of every
+        window shorter than Bluefin's seven days, oldest first."""
+        found: dict[str, FundingPayment] = {}
+        end = datetime.now(UTC) + timedelta(seconds=5)
+        start = since
+        while start < end:
+            stop = min(start + TRADES_WINDOW, end)
+            page = 1
+            while True:
+                answer = self.client.get(
+                    "/api/v1/account/fundingRateHistory",
+                    {"accountAddress": self.client.address, "startTimeAtMillis": millis(start),
+                     "endTimeAtMillis": millis(stop), "limit": TRADES_PAGE, "page": page},
+                    auth=True,
+                ) or {}  # fmt: skip
+                rows = answer.get("data", []) if isinstance(answer, dict) else []
+                for row in rows:
+                    key = f"{row['symbol']}:{row['executedAtMillis']}"
+                    found[key] = FundingPayment(
+                        key, str(row["symbol"]), from_e9(row["paymentAmountE9"]), from_e9(row["rateE9"]),
+                        str(row.get("positionSide", "")), from_millis(row["executedAtMillis"]),
+                    )  # fmt: skip
+                if len(rows) < TRADES_PAGE:
+                    break
+                page += 1
+            start = stop
+        return sorted((p for p in found.values() if p.time > since), key=lambda p: (p.time, p.key))
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
         """Only with the market flat and none of our orders working there (it would cancel them)."""

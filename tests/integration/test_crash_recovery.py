@@ -53,7 +53,10 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
 
         def pending() -> list[str]:
             with db.session() as session:
-                return list(session.scalars(select(OrderRow.status)))
+                return list(session.scalars(select(OrderRow.status).where(OrderRow.role == "entry")))
+
+        def entries_sent() -> list[dict[str, str]]:
+            return [o for o in gateway.orders.values() if o["orderType"] == "MARKET"]
 
         assert pending() == ["PENDING_SUBMIT"]
         os.killpg(agent.pid, signal.SIGKILL)  # kill -9, master and worker
@@ -63,9 +66,11 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
         agent = start_service(spec, env, tmp_path / "agent.log")
         assert wait_healthy(spec.health_url, 60, agent)
         wait_for(lambda: pending() == ["FILLED"], timeout_s=20)
-        (placed,) = gateway.orders.values()
+        (placed,) = entries_sent()
         with db.session() as session:
-            (order,) = session.scalars(select(OrderRow)).all()
+            (order,) = session.scalars(select(OrderRow).where(OrderRow.role == "entry")).all()
+            protected = session.scalars(select(OrderRow.status).where(OrderRow.role == "stop_loss")).all()
+        assert protected == ["OPEN"]  # the fill found at start-up is protected at once
         assert placed["clientId"] == f"bluefin-v2-client-python: {order.client_id}"
         assert order.filled_quantity == pytest.approx(int(placed["quantity"]) / 10**18)
         held, _ = gateway.position["BTC-PERP"]
@@ -74,7 +79,7 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
         ).json()["positions"]
         assert [p["quantity"] for p in positions] == pytest.approx([held])
         time.sleep(1.0)
-        assert len(gateway.orders) == 1  # never resent
+        assert len(entries_sent()) == 1  # never resent
     finally:
         stop_process(agent)
         gateway.stop()

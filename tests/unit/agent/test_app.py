@@ -31,6 +31,7 @@ def test_everything_under_api_needs_the_token(client: FlaskClient) -> None:
         "/api/positions",
         "/api/trades",
         "/api/decisions",
+        "/api/funding",
     ):
         assert client.get(path).status_code == 401
         assert client.get(path, headers={"Authorization": "Bearer wrong-token-xxxxx"}).status_code == 401
@@ -129,3 +130,20 @@ def test_algos_api(client: FlaskClient) -> None:
     cancelled = client.post(f"/api/algos/{algo['id']}/cancel", headers=AUTH).get_json()
     assert cancelled["status"] == "CANCELED"
     assert client.get("/api/algos/nope", headers=AUTH).status_code == 404
+
+
+def test_funding_payments_are_listed_newest_first_with_their_total(client: FlaskClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.db import FundingRow
+
+    db: Database = client.application.extensions["db"]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.session() as session:
+        session.add(
+            FundingRow(key="BTC-PERP:1", symbol="BTC-PERP", amount=-1.25, rate=0.0001, side="LONG", time=at)
+        )
+        session.add(FundingRow(key="BTC-PERP:2", symbol="BTC-PERP", amount=0.5, rate=-0.00004, side="LONG",
+                               time=at + timedelta(hours=1)))  # fmt: skip
+    body = client.get("/api/funding", headers=AUTH).get_json()
+    assert [p["amount"] for p in body["funding"]] == [0.5, -1.25] and body["total"] == -0.75

@@ -191,3 +191,32 @@ def test_orders_bluefin_never_saw_are_settled_as_never_placed_not_lost(
         "the outcome of order"
     )
     assert fake.order_requests == []  # nothing was (re)sent
+
+
+def test_funding_bluefin_settles_is_booked_once_and_shown(
+    fake: FakeBluefinPro, engine: Engine, db: Database
+) -> None:
+    from agent.execution.funding import book_funding
+    from shared.db import FundingRow
+
+    engine.prepare()
+    add_buy(db, "funded", fake.price("BTC-PERP"))
+    engine.process_pending_signals()
+    fake.pay_funding("BTC-PERP", 0.0001)  # longs pay
+    time.sleep(0.01)
+    fake.pay_funding("BTC-PERP", -0.0002)  # longs receive
+    now = datetime.now(UTC)
+    assert book_funding(engine.store, engine.exchange, engine.journal, now) == 2
+    assert book_funding(engine.store, engine.exchange, engine.journal, now) == 0  # each payment once
+    with db.session() as session:
+        rows = list(session.scalars(select(FundingRow).order_by(FundingRow.time)))
+    (entry,) = orders(db, "entry")
+    notional = entry.filled_quantity * fake.price("BTC-PERP")
+    assert [r.rate for r in rows] == [0.0001, -0.0002]
+    assert rows[0].amount == pytest.approx(-0.0001 * notional, rel=1e-3) and rows[1].amount > 0
+    assert rows[0].side == "LONG"
+    exchange = engine.exchange
+    assert isinstance(exchange, BluefinProExchange)
+    assert fake.account(exchange.client.address)["positions"]["BTC-PERP"]["funding"] == pytest.approx(
+        sum(r.amount for r in rows), abs=1e-6
+    )

@@ -60,7 +60,7 @@ from shared.exchange.base import (
 )
 from shared.exchange.markets import MarketSpec, MarketSpecs
 from shared.logs import log_event
-from shared.marketdata.bluefin_pro import funding_of, parse_depth
+from shared.marketdata.bluefin_pro import BluefinProMarketData, funding_of
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Fill, OrderRequest, OrderResult, OrderStatus, OrderType, Position, Side
@@ -119,6 +119,18 @@ class _RestView:
     trades: list[dict[str, Any]]
 
 
+def _funding_payment(row: dict[str, Any]) -> FundingPayment:
+    """A row of the account's funding history (``AccountFundingRateHistoryData``)."""
+    return FundingPayment(
+        f"{row['symbol']}:{row['executedAtMillis']}",
+        str(row["symbol"]),
+        from_e9(row["paymentAmountE9"]),
+        from_e9(row["rateE9"]),
+        str(row.get("positionSide", "")),
+        from_millis(row["executedAtMillis"]),
+    )
+
+
 def _answered(tracked: _Tracked, since: float) -> bool:
     """Has the stream said anything of ``tracked`` (ended, or failed to cancel) since ``since``?"""
     return tracked.final or tracked.cancel_failed is not None or tracked.refreshed_at > since
@@ -161,6 +173,7 @@ class BluefinProExchange(Exchange):
         self._news = threading.Condition(self._lock)
         self._stream: Stream | None = None
         self._want_stream = stream
+        self.market = BluefinProMarketData(client, symbols, stream=False)  # ticker, depth
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -411,7 +424,14 @@ class BluefinProExchange(Exchange):
         return view
 
     def _trades(self, symbol: str, since: datetime) -> list[dict[str, Any]]:
-        """Our trades in ``symbol`` since ``since``, every page of every window (< 7 days each)."""
+        """Our trades in ``symbol`` since ``since``."""
+        return self._history("/api/v1/account/trades", {"symbol": symbol}, since, lambda answer: answer or [])
+
+    def _history(
+        self, path: str, params: dict[str, Any], since: datetime, rows: Callable[[Any], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """Every row of an account history since ``since``: every page of every window (Bluefin answers
+        windows shorter than seven days, at most TRADES_PAGE rows a page)."""
         found: list[dict[str, Any]] = []
         end = datetime.now(UTC) + timedelta(seconds=5)
         start = since
@@ -419,12 +439,9 @@ class BluefinProExchange(Exchange):
             stop = min(start + TRADES_WINDOW, end)
             page = 1
             while True:
-                batch = self.client.get(
-                    "/api/v1/account/trades",
-                    {"symbol": symbol, "startTimeAtMillis": millis(start), "endTimeAtMillis": millis(stop),
-                     "limit": TRADES_PAGE, "page": page},
-                    auth=True,
-                ) or []  # fmt: skip
+                query = {**params, "startTimeAtMillis": millis(start), "endTimeAtMillis": millis(stop),
+                         "limit": TRADES_PAGE, "page": page}  # fmt: skip
+                batch = rows(self.client.get(path, query, auth=True))
                 found.extend(batch)
                 if len(batch) < TRADES_PAGE:
                     break
@@ -631,32 +648,12 @@ class BluefinProExchange(Exchange):
         return [p.position for p in self.exchange_positions()]
 
     def funding_payments(self, since: datetime) -> list[FundingPayment]:
-        """Our funding history (``/api/v1/account/fundingRateHistory``) since ``since``, every page of every
-        window shorter than Bluefin's seven days, oldest first."""
-        found: dict[str, FundingPayment] = {}
-        end = datetime.now(UTC) + timedelta(seconds=5)
-        start = since
-        while start < end:
-            stop = min(start + TRADES_WINDOW, end)
-            page = 1
-            while True:
-                answer = self.client.get(
-                    "/api/v1/account/fundingRateHistory",
-                    {"accountAddress": self.client.address, "startTimeAtMillis": millis(start),
-                     "endTimeAtMillis": millis(stop), "limit": TRADES_PAGE, "page": page},
-                    auth=True,
-                ) or {}  # fmt: skip
-                rows = answer.get("data", []) if isinstance(answer, dict) else []
-                for row in rows:
-                    key = f"{row['symbol']}:{row['executedAtMillis']}"
-                    found[key] = FundingPayment(
-                        key, str(row["symbol"]), from_e9(row["paymentAmountE9"]), from_e9(row["rateE9"]),
-                        str(row.get("positionSide", "")), from_millis(row["executedAtMillis"]),
-                    )  # fmt: skip
-                if len(rows) < TRADES_PAGE:
-                    break
-                page += 1
-            start = stop
+        """Our funding history (``/api/v1/account/fundingRateHistory``) since ``since``, oldest first."""
+        rows = self._history(
+            "/api/v1/account/fundingRateHistory", {"accountAddress": self.client.address}, since,
+            lambda answer: answer.get("data", []) if isinstance(answer, dict) else [],
+        )  # fmt: skip
+        found = {payment.key: payment for payment in map(_funding_payment, rows)}  # one per settlement
         return sorted((p for p in found.values() if p.time > since), key=lambda p: (p.time, p.key))
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
@@ -710,19 +707,13 @@ class BluefinProExchange(Exchange):
                       kept=current, why=str(exc))  # fmt: skip
             return current
 
-    # --- market data ----------------------------------------------------------------------------------------
-    def _ticker(self, symbol: str) -> dict[str, Any]:
-        data = self.client.get("/v1/exchange/ticker", {"symbol": symbol})
-        if not isinstance(data, dict):
-            raise Temporary("Bluefin ticker: unexpected answer")
-        return data
-
+    # --- market data (Bluefin Pro's public REST, as the feed reads it) -------------------------------------
     def mark_price(self, symbol: str) -> float | None:
         cached = self._marks.get(symbol)
         if cached and time.monotonic() - cached[1] < MARK_TTL_S:
             return cached[0]
         try:
-            price = from_e9_or(self._ticker(symbol).get("markPriceE9")) or None
+            price = from_e9_or(self.market.ticker(symbol).get("markPriceE9")) or None
         except Temporary as exc:
             log_event(logger, "bluefin_mark_failed", logging.WARNING, symbol=symbol, error=str(exc))
             return cached[0] if cached else None
@@ -731,11 +722,11 @@ class BluefinProExchange(Exchange):
         return price
 
     def funding_rate(self, symbol: str) -> FundingRate | None:
-        return funding_of(self._ticker(symbol), symbol)
+        return funding_of(self.market.ticker(symbol), symbol)
 
     def orderbook(self, symbol: str) -> OrderBook | None:
         try:
-            return parse_depth(self.client.get("/v1/exchange/depth", {"symbol": symbol, "limit": 20}), symbol)
+            return self.market.orderbook(symbol)
         except (BookError, ValueError, TypeError) as exc:
             log_event(logger, "bluefin_book_unusable", logging.WARNING, symbol=symbol, error=str(exc))
             return None

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from shared.errors import ConfigError, Temporary
 from shared.logs import log_event
 from shared.marketdata.candles import TickCandleBuilder
-from shared.marketdata.feeds import MarketFeed
+from shared.marketdata.feeds import MarketFeed, closed_history
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Candle
@@ -353,19 +353,11 @@ class BluefinFeed(MarketFeed):
         return time.monotonic() - latest > self.stale_after_s
 
     def history(self, count: int) -> list[Candle]:
-        closed: list[Candle] = []
-        end_ms: int | None = None
-        while len(closed) < count:
-            batch = self.hub.candles(
-                self.symbol, min(MAX_CANDLES_PER_CALL, count - len(closed) + 1), end_ms=end_ms
-            )
-            batch = batch[:-1] if end_ms is None else batch  # the newest candle is still open
-            batch = [c for c in batch if not closed or c.open_time < closed[0].open_time]
-            if not batch:
-                break
-            closed = batch + closed
-            end_ms = int(batch[0].open_time.timestamp() * 1000) - 1
-        closed = closed[-count:]
+        closed = closed_history(
+            lambda limit, end_ms: self.hub.candles(self.symbol, limit, end_ms=end_ms),
+            count,
+            MAX_CANDLES_PER_CALL,
+        )
         if closed:
             self._last_emitted = closed[-1].open_time
         self._last_success = time.monotonic()

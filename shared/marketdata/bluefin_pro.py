@@ -25,7 +25,7 @@ from shared.bluefin_pro.streams import Message, Stream
 from shared.bluefin_pro.units import from_e9, from_e9_or
 from shared.errors import Temporary
 from shared.logs import log_event
-from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed
+from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, closed_history
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Candle
@@ -228,20 +228,11 @@ class BluefinProFeed(MarketFeed):
 
     def history(self, count: int) -> list[Candle]:
         """The ``count`` closed candles before now, paged backwards."""
-        closed: list[Candle] = []
-        end_ms: int | None = None
-        while len(closed) < count:
-            batch = self.hub.candles(
-                self.symbol, min(MAX_CANDLES_PER_CALL, count - len(closed) + 1), end_ms=end_ms
-            )
-            if end_ms is None:
-                batch = batch[:-1]  # the newest is still open
-            batch = [c for c in batch if not closed or c.open_time < closed[0].open_time]
-            if not batch:
-                break
-            closed = batch + closed
-            end_ms = int(batch[0].open_time.timestamp() * 1000) - 1
-        closed = closed[-count:]
+        closed = closed_history(
+            lambda limit, end_ms: self.hub.candles(self.symbol, limit, end_ms=end_ms),
+            count,
+            MAX_CANDLES_PER_CALL,
+        )
         if closed:
             self._last_emitted = closed[-1].open_time
         self._last_success = time.monotonic()

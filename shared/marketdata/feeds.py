@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +57,23 @@ class MarketFeed(ABC):
     def market_state(self) -> MarketState:
         """A fresh state for this feed's market (folded minute by minute)."""
         return MarketState(self.symbol, self.source)
+
+
+def closed_history(fetch: Callable[[int, int | None], list[Candle]], count: int, page: int) -> list[Candle]:
+    """The ``count`` closed candles before now, paged backwards from an exchange: ``fetch(limit, end_ms)``
+    answers oldest first, at most ``page`` candles, and without ``end_ms`` its newest is still open."""
+    closed: list[Candle] = []
+    end_ms: int | None = None
+    while len(closed) < count:
+        batch = fetch(min(page, count - len(closed) + 1), end_ms)
+        if end_ms is None:
+            batch = batch[:-1]  # the newest is still open
+        batch = [c for c in batch if not closed or c.open_time < closed[0].open_time]
+        if not batch:
+            break
+        closed = batch + closed
+        end_ms = int(batch[0].open_time.timestamp() * 1000) - 1
+    return closed[-count:]
 
 
 def load_candle_csv(path: Path) -> pd.DataFrame:

@@ -42,6 +42,7 @@ from shared.models import Candle, OrderStatus, OrderType, Side
 logger = logging.getLogger(__name__)
 PROTECTIVE = ("stop_loss", "take_profit", "partial_take_profit")
 WORKING = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
+ACKNOWLEDGED = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value, OrderStatus.FILLED.value)
 LEVEL_TIMEFRAME = "15m"
 EPS = 1e-9
 RENEW_BEFORE = timedelta(days=1)  # a protective order this close to its signed expiry is replaced
@@ -95,6 +96,7 @@ class Leg:
     quantity: float
     exit_kind: str
     expires_at: datetime | None = None  # its signed expiry, on an exchange that has one (Bluefin Pro)
+    status: str = OrderStatus.OPEN.value
 
     def expiring(self) -> bool:
         """Within RENEW_BEFORE of its signed expiry (wall clock): replaced before it lapses."""
@@ -199,7 +201,7 @@ class PositionManager:
         book.entry_price = position.entry_price if position else 0.0
         book.legs = [
             Leg(o.client_id, o.role, (o.trigger_price if o.role == "stop_loss" else o.limit_price) or 0.0,
-                o.quantity, o.exit_kind, o.expires_at)
+                o.quantity, o.exit_kind, o.expires_at, o.status)
             for o in legs
         ]  # fmt: skip
         book.revision = revision
@@ -519,14 +521,22 @@ class PositionManager:
         return keep, missing
 
     def _sync_legs(self, symbol: str, book: _Book, price: float) -> None:
+        """Place what the plan wants and is missing, then cancel what it no longer wants, except an order
+        whose replacement (of its role) has not gone out: refused, or of unknown outcome. A stop is never
+        cancelled before the stop that replaces it works on the exchange."""
         plan = book.plan
         if plan is None:
             return
         keep, to_place = self._match(book.legs, self._wanted_legs(plan, abs(book.quantity), price))
         side = Side.SELL if book.quantity > 0 else Side.BUY
+        unconfirmed = {
+            leg.role
+            for leg in book.legs
+            if leg.client_id in keep and leg.status == OrderStatus.PENDING_SUBMIT.value
+        }
         for role, level, quantity, exit_kind in to_place:  # the new order first, then cancel the old one
             kind = OrderType.STOP_MARKET if role == "stop_loss" else OrderType.LIMIT
-            self.place(
+            client_id = self.place(
                 PlannedOrder(
                     symbol, side, quantity, True, self.policy.order_leverage,
                     f"{exit_kind.replace('_', ' ')} at {level:,.2f}", order_type=kind,
@@ -536,9 +546,22 @@ class PositionManager:
                 ),
                 plan.signal_id, plan.decision_id,
             )  # fmt: skip
+            if not self._working(client_id):
+                unconfirmed.add(role)
         for leg in book.legs:
-            if leg.client_id not in keep:
-                self._executor.cancel(leg.client_id)
+            if leg.client_id in keep:
+                continue
+            if leg.role in unconfirmed:
+                log_event(logger, "protective_order_kept", logging.WARNING, symbol=symbol, role=leg.role,
+                          client_id=leg.client_id, why="its replacement has not gone out")  # fmt: skip
+                continue
+            self._executor.cancel(leg.client_id)
+
+    def _working(self, client_id: str) -> bool:
+        """Is the order on the exchange (working, or done)?"""
+        with self._store.transaction() as records:
+            row = records.order(client_id)
+        return row is not None and row.status in ACKNOWLEDGED
 
     def place(self, plan: PlannedOrder, signal_id: int | None = None, decision_id: int | None = None) -> str:
         """Commit the order (PENDING_SUBMIT) with the signal and decision it serves, then send it."""

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     bluefin_network: str = "SUI_PROD"
     bluefin_margin: Literal["isolated", "cross"] = "isolated"
     bluefin_taker_expiry_s: float = Field(60.0, ge=5, le=3600)
-    bluefin_order_expiry_days: float = Field(30.0, gt=1, le=365)
+    bluefin_order_expiry_days: float = Field(30.0, ge=2, le=365)  # protective orders renew a day before
     bluefin_timeout_s: float = Field(10.0, gt=0, le=120)
 
     ai_model_provider: Literal["rules", "follow", "claude", "perplexity", "openai-compatible"] = "rules"

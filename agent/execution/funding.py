@@ -16,13 +16,15 @@ from shared.logs import log_event
 
 logger = logging.getLogger(__name__)
 FIRST_LOOK_BACK = timedelta(days=30)  # with nothing booked yet: how much of the exchange's history to book
+OVERLAP = timedelta(hours=2)  # read again before the latest booked one: a payment may show up late
 
 
 def book_funding(store: Store, exchange: Exchange, journal: Journal, now: datetime) -> int:
-    """Book the payments since the latest one booked (or the last FIRST_LOOK_BACK); how many were new."""
+    """Book the payments since the latest one booked (or the last FIRST_LOOK_BACK), each once by its key;
+    how many were new."""
     with store.transaction() as records:
         latest = records.latest_funding()
-    payments = exchange.funding_payments(latest or now - FIRST_LOOK_BACK)
+    payments = exchange.funding_payments(latest - OVERLAP if latest else now - FIRST_LOOK_BACK)
     if not payments:
         return 0
     booked: list[float] = []

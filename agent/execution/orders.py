@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from agent.execution.booking import book_fill
-from agent.execution.lifecycle import NOT_FOUND_LIMIT, transition
+from agent.execution.lifecycle import ALLOWED, NOT_FOUND_LIMIT, transition
 from agent.journal import Journal
 from agent.store import Records, Store
 from shared.db import FillRow, OrderRow, PositionRow
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 # is weeks away: a resting order that reached the exchange shows in its open orders within seconds)
 EXPIRY_MARGIN = timedelta(seconds=5)
 UNSEEN_RESTING_AFTER = timedelta(minutes=2)
+FINISHED = (OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value)
 
 
 def new_client_id() -> str:
@@ -58,10 +59,10 @@ def settled_unseen(row: OrderRow, now: datetime) -> str | None:
         return "never sent: the agent stopped before it signed the order"
     if now > row.expires_at + EXPIRY_MARGIN:
         return "never reached the exchange: its signed expiry has passed and the exchange does not know it"
-    if now > row.signed_at + UNSEEN_RESTING_AFTER:
+    if now > row.signed_at + UNSEEN_RESTING_AFTER and row.not_found >= NOT_FOUND_LIMIT:
         return (
-            f"never reached the exchange: not among its orders or trades {UNSEEN_RESTING_AFTER.seconds} s "
-            "after it was signed"
+            f"never reached the exchange: not among its orders or trades in {row.not_found} look-ups "
+            f"{UNSEEN_RESTING_AFTER.seconds} s after it was signed"
         )
     return None
 
@@ -188,6 +189,12 @@ class OrderExecutor:
                 order_ref(o) for o in records.orders(unresolved)
                 if only is None or o.client_id in only or o.status == OrderStatus.PENDING_SUBMIT.value
             ]  # fmt: skip
+            # an order we had finished that the exchange says changed: a late report (fills after a cancel)
+            looked = {ref.client_id for ref in refs}
+            for client_id in sorted((only or set()) - looked):
+                row = records.order(client_id)
+                if row is not None and row.status in FINISHED:
+                    refs.append(order_ref(row))
         for ref in refs:
             result = self._exchange.get_order(ref.client_id, ref)
             if result is None:
@@ -203,6 +210,7 @@ class OrderExecutor:
             if row is None or row.status == OrderStatus.LOST.value:
                 return
             if self._exchange.signs_ahead and row.status == OrderStatus.PENDING_SUBMIT.value:
+                row.not_found += 1
                 why = settled_unseen(row, datetime.now(UTC))
                 if why is None:
                     return  # it may still reach the exchange: the market stays blocked meanwhile
@@ -315,7 +323,15 @@ class OrderExecutor:
                     batch.record(records, "trade", trade_dict(trade))
                     closed.append((trade.signal_source, trade.pnl))
             changed = row.status != result.status.value or row.filled_quantity != result.filled_quantity
-            row.status = transition(row.status, result.status).value
+            if row.status in FINISHED and result.status not in ALLOWED[OrderStatus(row.status)]:
+                # a late report of an order we had finished: its fills (if any) are booked above, its
+                # status stays as it was (nothing else about it can change our exposure)
+                level = logging.ERROR if result.fills else logging.WARNING
+                log_event(logger, "late_report_of_finished_order", level, client_id=row.client_id,
+                          status=row.status, reported=result.status.value, filled=result.filled_quantity,
+                          alert=bool(result.fills))  # fmt: skip
+            else:
+                row.status = transition(row.status, result.status).value
             row.not_found = 0
             row.exchange_id = result.exchange_id
             row.filled_quantity = result.filled_quantity

@@ -95,12 +95,22 @@ def sign_order(
         "clientOrderId": request.client_id, "type": PRO_TYPES[request.order_type],
         "reduceOnly": request.reduce_only, "postOnly": request.post_only,
     }  # fmt: skip
-    if request.order_type is not OrderType.MARKET and request.order_type is not OrderType.STOP_MARKET:
+    if request.order_type.has_limit:  # market-like orders carry no time in force (Bluefin's rule)
         body["timeInForce"] = request.time_in_force.value
     if request.trigger_price is not None:
         body["triggerPriceE9"] = str(to_e9(request.trigger_price))
     return SignedOrder(body, fields.order_hash(), from_millis(fields.signed_at_ms), expires_at,
                        request.order_type.has_trigger)  # fmt: skip
+
+
+def trade_fee(trade: dict[str, Any]) -> float:
+    """What a trade cost us: the size of its trading fee, plus its gas fee when that is charged in USDC.
+    (Bluefin's spec does not say which sign a paid fee carries, and its example is negative: a rebate would
+    be booked as a cost.)"""
+    fee = abs(from_e9_or(trade.get("tradingFeeE9")))
+    if str(trade.get("gasFeeAsset") or "USDC").upper() == "USDC":
+        fee += abs(from_e9_or(trade.get("gasFeeE9")))
+    return fee
 
 
 def parse_trade(trade: dict[str, Any], client_id: str) -> Fill:
@@ -109,7 +119,7 @@ def parse_trade(trade: dict[str, Any], client_id: str) -> Fill:
     return Fill(
         trade_id=f"pro:{trade['id']}", client_id=client_id, symbol=str(trade.get("symbol", "")), side=side,
         quantity=from_e9(trade["quantityE9"]), price=from_e9(trade["priceE9"]),
-        fee=abs(from_e9_or(trade.get("tradingFeeE9"))), time=from_millis(trade["executedAtMillis"]),
+        fee=trade_fee(trade), time=from_millis(trade["executedAtMillis"]),
     )  # fmt: skip
 
 
@@ -139,11 +149,3 @@ def parse_account(account: dict[str, Any]) -> Account:
     balance = equity - unrealized
     available = from_e9_or(account.get("marginAvailableE9"), balance)
     return Account(balance, equity, unrealized, 0.0, max(balance - available, 0.0))
-
-
-def account_fees(account: dict[str, Any]) -> tuple[float, float] | None:
-    """(maker, taker) fee rates of this account, when Bluefin says."""
-    fees = account.get("tradingFees")
-    if not isinstance(fees, dict):
-        return None
-    return from_e9_or(fees.get("makerFeeE9")), from_e9_or(fees.get("takerFeeE9"))

@@ -208,7 +208,10 @@ class ProClient:
         """With the access token; a 401 logs in again once and the same bytes go again."""
         given = kwargs.pop("headers", {})
         for attempt in range(2):
-            token = self.access_token()
+            try:
+                token = self.access_token()
+            except (AnswerLost, RequestNotSent) as exc:  # the request itself has not gone out
+                raise RequestNotSent(f"not sent: no access token ({exc})") from exc
             headers = {**given, "Authorization": f"Bearer {token}"}
             response = self._exchange(method, url, headers=headers, **kwargs)
             if response.status_code != 401 or attempt == 1:

@@ -35,7 +35,7 @@ class Stream:
         on_message: Callable[[Message], None],
         on_open: Callable[[], None] | None = None,
         headers: Callable[[], dict[str, str]] | None = None,
-        silence_s: float = 60.0,
+        silence_s: float | None = 60.0,  # reconnect after this long without a message (None: never)
         backoff_max_s: float = 30.0,
     ) -> None:
         self.name = name
@@ -66,17 +66,6 @@ class Stream:
         socket = self._socket
         if socket is not None:
             socket.close()
-
-    def send(self, message: Message) -> bool:
-        """Send on the open connection (False when there is none)."""
-        socket = self._socket
-        if socket is None or not self.connected:
-            return False
-        try:
-            socket.send(json.dumps(message))
-        except (WebSocketException, OSError):
-            return False
-        return True
 
     def _run(self) -> None:
         delay = 0.5
@@ -121,7 +110,7 @@ class Stream:
         while not self._stop.is_set():
             try:
                 raw = socket.recv(timeout=self.silence_s)
-            except TimeoutError:
+            except TimeoutError:  # silence_s passed without a message
                 log_event(
                     logger, "bluefin_stream_silent", logging.WARNING, stream=self.name, after_s=self.silence_s
                 )

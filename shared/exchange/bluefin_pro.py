@@ -77,6 +77,8 @@ REST_VIEW_TTL_S = 0.5  # one REST view of a market serves every look-up of one r
 ACCOUNT_TTL_S = 1.0
 MARK_TTL_S = 1.0
 ACK_GRACE_S = 30.0  # an acknowledged order missing from REST this long after it was made has ended
+TRUST_FOR_S = 60.0  # what the stream said of an order is checked against REST at least this often
+FORGET_AFTER_S = 3600.0  # an order that ended this long ago is no longer tracked here
 TRADES_WINDOW = timedelta(days=6)  # /account/trades answers windows shorter than 7 days
 TRADES_PAGE = 1000
 EPS = 1e-12
@@ -99,12 +101,18 @@ class _Tracked:
     reason: str | None = None
     refused: bool = False  # Bluefin ended it on arrival for a reason of its own, nothing filled
     cancel_failed: str | None = None  # Bluefin could not cancel it (ORDER_NOT_FOUND ...)
-    refreshed_at: float = 0.0  # monotonic: when the stream or REST last said something of it
+    heard_at: float = 0.0  # monotonic: when the stream last said something of it
+    checked_at: float = 0.0  # monotonic: when the stream or REST last showed it
     order_type: OrderType | None = None
 
     @property
     def final(self) -> bool:
         return self.status.is_final
+
+    def advance(self, status: OrderStatus) -> None:
+        """Statuses only move forward (open, partly filled, ended): a late or stale report moves none back."""
+        if not self.final and RANK[status] >= RANK[self.status]:
+            self.status = status
 
 
 @dataclass
@@ -117,6 +125,18 @@ class _RestView:
     by_hash: dict[str, dict[str, Any]]
     standby: set[str]  # order hashes still in standby
     trades: list[dict[str, Any]]
+
+
+RANK = {
+    OrderStatus.PENDING_SUBMIT: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3, OrderStatus.CANCELED: 3, OrderStatus.REJECTED: 3, OrderStatus.LOST: 3,
+    OrderStatus.EXTERNAL: 1,
+}  # fmt: skip
+
+
+def order_hash(value: Any) -> str:
+    """An order hash as we keep it: lowercase hex without ``0x`` (Bluefin may answer either way)."""
+    return str(value or "").lower().removeprefix("0x")
 
 
 def _funding_payment(row: dict[str, Any]) -> FundingPayment:
@@ -133,7 +153,7 @@ def _funding_payment(row: dict[str, Any]) -> FundingPayment:
 
 def _answered(tracked: _Tracked, since: float) -> bool:
     """Has the stream said anything of ``tracked`` (ended, or failed to cancel) since ``since``?"""
-    return tracked.final or tracked.cancel_failed is not None or tracked.refreshed_at > since
+    return tracked.final or tracked.cancel_failed is not None or tracked.heard_at > since
 
 
 class BluefinProExchange(Exchange):
@@ -163,10 +183,12 @@ class BluefinProExchange(Exchange):
         self._prepared: dict[str, SignedOrder] = {}
         self._changed: set[str] = set()
         self._resync_all = True  # the stream has not (yet, or since it reconnected) told us everything
+        self._connected_at = 0.0  # monotonic: the account stream's latest (re)connect
         self._leverage: dict[str, float] = {}  # what we set (or found) per market
         self._leverage_failure: str | None = None
         self._views: dict[str, _RestView] = {}
         self._account: tuple[float, dict[str, Any]] | None = None
+        self._account_dirty_at = 0.0  # monotonic: the stream's latest news of balances or positions
         self._marks: dict[str, tuple[float, float]] = {}
         self._listener: Callable[[], None] | None = None
         self._lock = threading.RLock()
@@ -183,15 +205,23 @@ class BluefinProExchange(Exchange):
         if not self.ids_id:
             raise Fatal("Bluefin Pro's /v1/exchange/info has no contractsConfig.idsId: cannot sign orders")
         self.specs = MarketSpecs.from_exchange_info(info, self.client.hosts.name)
-        problems = [
-            f"SYMBOLS: {s} is not listed by Bluefin Pro ({self.client.hosts.name})"
-            for s in self.symbols
-            if not self.specs.listed(s)
-        ] + [
-            f"SYMBOLS: {s} is {self.specs.get(s).status} on Bluefin Pro, not trading"
-            for s in self.symbols
-            if self.specs.listed(s) and not self.specs.get(s).trading
-        ]
+        problems = (
+            [
+                f"SYMBOLS: {s} is not listed by Bluefin Pro ({self.client.hosts.name})"
+                for s in self.symbols
+                if not self.specs.listed(s)
+            ]
+            + [
+                f"SYMBOLS: {s} is {self.specs.get(s).status} on Bluefin Pro, not trading"
+                for s in self.symbols
+                if self.specs.listed(s) and not self.specs.get(s).trading
+            ]
+            + [
+                f"BLUEFIN_MARGIN=cross: {s} trades isolated margin only"
+                for s in self.symbols
+                if not self.isolated and self.specs.listed(s) and self.specs.get(s).isolated_only
+            ]
+        )
         if problems:
             raise ConfigError(problems)
         self.client.access_token()
@@ -203,6 +233,7 @@ class BluefinProExchange(Exchange):
                 lambda: [{"method": "Subscribe", "dataStreams": ACCOUNT_STREAMS}],
                 self._on_account_message, on_open=self._on_stream_open,
                 headers=lambda: {"Authorization": f"Bearer {self.client.access_token()}"},
+                silence_s=None,  # an idle account sends nothing; WebSocket pings find a dead connection
             )  # fmt: skip
             self._stream.start()
         log_event(logger, "exchange_started", exchange=self.name, network=self.client.hosts.name,
@@ -238,13 +269,26 @@ class BluefinProExchange(Exchange):
             listener()
 
     def drain_changed_orders(self) -> set[str] | None:
+        """None after a (re)connect or while the stream is down: look at every unresolved order (each order
+        the stream told of before the reconnect is read again from REST, see ``_trusted``)."""
         with self._lock:
+            self._prune()
             if self._resync_all or not self.stream_connected:
                 self._changed.clear()
-                self._resync_all = not self.stream_connected  # after one full pass, the stream is trusted
+                self._resync_all = not self.stream_connected
                 return None
             drained, self._changed = self._changed, set()
             return drained
+
+    def _trusted(self, tracked: _Tracked) -> bool:
+        """Is what the stream told of ``tracked`` enough (no REST look-up)? Only if the stream is up, told it
+        since its latest (re)connect, and REST checked it not long ago."""
+        now = time.monotonic()
+        return (
+            self.stream_connected
+            and tracked.heard_at > self._connected_at
+            and now - tracked.checked_at < TRUST_FOR_S
+        )
 
     @property
     def changes_pending(self) -> bool:
@@ -284,10 +328,8 @@ class BluefinProExchange(Exchange):
     def place_order(self, request: OrderRequest) -> OrderResult:
         with self._lock:
             signed = self._prepared.pop(request.client_id, None)
-        if signed is None:
-            self.prepare_order(request)
-            with self._lock:
-                signed = self._prepared.pop(request.client_id)
+        if signed is None:  # signing again would send bytes whose hash and expiry nobody recorded
+            raise Fatal(f"order {request.client_id} was not prepared (signed and recorded) before placing")
         tracked = _Tracked(
             request.client_id, request.symbol, request.side, request.quantity, signed.order_hash,
             signed.standby, signed.signed_at, order_type=request.order_type,
@@ -305,15 +347,14 @@ class BluefinProExchange(Exchange):
         except Refused as exc:
             self._forget(tracked)
             raise Rejected(str(exc)) from exc
-        given = str((answer or {}).get("orderHash", "")) if isinstance(answer, dict) else ""
+        given = order_hash(answer.get("orderHash")) if isinstance(answer, dict) else ""
         with self._lock:
             if given and given != tracked.exchange_id:
                 log_event(logger, "bluefin_order_hash_differs", logging.WARNING, client_id=request.client_id,
                           ours=tracked.exchange_id, theirs=given)  # fmt: skip
                 self._by_hash[given] = request.client_id
                 tracked.exchange_id = given
-            if tracked.status is OrderStatus.PENDING_SUBMIT:
-                tracked.status = OrderStatus.OPEN
+            tracked.advance(OrderStatus.OPEN)
             self._changed.discard(request.client_id)
         self._await_outcome(tracked, acts_at_once(request))
         with self._lock:
@@ -341,31 +382,50 @@ class BluefinProExchange(Exchange):
             if at_once:
                 self._news.wait_for(lambda: tracked.final, MARKET_WAIT_S)
             else:
-                self._news.wait_for(lambda: tracked.refreshed_at > 0, RESTING_WAIT_S)
+                self._news.wait_for(lambda: tracked.heard_at > 0, RESTING_WAIT_S)
 
     # --- orders: look-ups -----------------------------------------------------------------------------------
     def _track_ref(self, ref: OrderRef) -> _Tracked:
-        """An order our books know but this process has not tracked yet (after a restart)."""
+        """The order our books know, tracked from what they say (after a restart: from now on); what they
+        say of it (side, quantity, since) is the truth where a stream message could only guess."""
         with self._lock:
             tracked = self._orders.get(ref.client_id)
             if tracked is None:
                 status = OrderStatus.OPEN if ref.acknowledged else OrderStatus.PENDING_SUBMIT
-                tracked = _Tracked(ref.client_id, ref.symbol, ref.side, ref.quantity, ref.exchange_id or "",
-                                   ref.has_trigger, ref.since, status=status)  # fmt: skip
+                tracked = _Tracked(
+                    ref.client_id,
+                    ref.symbol,
+                    ref.side,
+                    ref.quantity,
+                    order_hash(ref.exchange_id),
+                    ref.has_trigger,
+                    ref.since,
+                    status=status,
+                )
                 self._orders[ref.client_id] = tracked
-                if ref.exchange_id:
-                    self._by_hash[ref.exchange_id] = ref.client_id
+            else:
+                tracked.side, tracked.quantity, tracked.since = (
+                    ref.side,
+                    ref.quantity,
+                    min(tracked.since, ref.since),
+                )
+                tracked.exchange_id = tracked.exchange_id or order_hash(ref.exchange_id)
+                if ref.acknowledged:
+                    tracked.advance(OrderStatus.OPEN)
+            if tracked.exchange_id:
+                self._by_hash[tracked.exchange_id] = ref.client_id
             return tracked
 
     def get_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult | None:
-        with self._lock:
-            tracked = self._orders.get(client_id)
-        if tracked is None:
-            if ref is None:
-                return None  # not one of ours, or nothing to look for
+        if ref is not None:
             tracked = self._track_ref(ref)
-        trusted = self.stream_connected and not self._resync_all and tracked.refreshed_at > 0
-        if not (trusted or tracked.final):
+        else:
+            with self._lock:
+                found = self._orders.get(client_id)
+            if found is None:
+                return None  # not one of ours, or nothing to look for
+            tracked = found
+        if not (tracked.final or self._trusted(tracked)):
             self._refresh(tracked)
         with self._lock:
             if tracked.status is OrderStatus.PENDING_SUBMIT:
@@ -373,35 +433,42 @@ class BluefinProExchange(Exchange):
             return self._result(tracked)
 
     def _refresh(self, tracked: _Tracked, force: bool = False) -> None:
-        """Bring ``tracked`` up to date from REST (open and standby orders, trades)."""
+        """Bring ``tracked`` up to date from REST (open and standby orders, trades). Trades are merged by
+        trade id; a status is taken only from a view read after the stream's latest news of the order, and
+        only forward."""
         view = self._view(tracked.symbol, tracked.since, force)
         with self._lock:
             raw = view.open_orders.get(tracked.client_id) or view.by_hash.get(tracked.exchange_id)
+            seen = raw is not None
             for trade in view.trades:
                 if trade.get("clientOrderId") == tracked.client_id or (
-                    tracked.exchange_id and trade.get("orderHash") == tracked.exchange_id
+                    tracked.exchange_id and order_hash(trade.get("orderHash")) == tracked.exchange_id
                 ):
                     fill = parse_trade(trade, tracked.client_id)
                     tracked.fills.setdefault(fill.trade_id, replace(fill, symbol=tracked.symbol))
+                    seen = True
             traded = sum(f.quantity for f in tracked.fills.values())
-            if raw is not None:
-                tracked.exchange_id = tracked.exchange_id or str(raw.get("orderHash", ""))
-                tracked.status = STATUSES.get(str(raw.get("status")), OrderStatus.OPEN)
-                tracked.filled = max(from_e9_or(raw.get("filledQuantityE9")), traded)
-                tracked.standby = str(raw.get("orderHash")) in view.standby
-            elif traded >= tracked.quantity - EPS:
-                tracked.status, tracked.filled = OrderStatus.FILLED, traded
-            elif (
-                tracked.status is not OrderStatus.PENDING_SUBMIT
-                and not tracked.final
-                and (datetime.now(UTC) - tracked.since > timedelta(seconds=ACK_GRACE_S))
-            ):  # acknowledged, gone from the book, not (fully) traded: cancelled or expired there
-                tracked.status, tracked.filled = OrderStatus.CANCELED, traded
-                tracked.reason = tracked.reason or "no longer open on Bluefin (cancelled or expired)"
-            elif traded > 0:
-                tracked.status = OrderStatus.PARTIALLY_FILLED if not tracked.final else tracked.status
-                tracked.filled = traded
-            tracked.refreshed_at = time.monotonic()
+            tracked.filled = max(tracked.filled, traded)
+            if view.at > tracked.heard_at:  # REST is newer than anything the stream said of it
+                if raw is not None:
+                    tracked.exchange_id = tracked.exchange_id or order_hash(raw.get("orderHash"))
+                    tracked.advance(STATUSES.get(str(raw.get("status")), OrderStatus.OPEN))
+                    tracked.filled = max(tracked.filled, from_e9_or(raw.get("filledQuantityE9")))
+                    tracked.standby = order_hash(raw.get("orderHash")) in view.standby
+                elif traded >= tracked.quantity - EPS:
+                    tracked.advance(OrderStatus.FILLED)
+                elif tracked.status is not OrderStatus.PENDING_SUBMIT and datetime.now(
+                    UTC
+                ) - tracked.since > timedelta(
+                    seconds=ACK_GRACE_S
+                ):  # acknowledged, gone from the book, not (fully) traded: cancelled or expired there
+                    if not tracked.final:
+                        tracked.reason = tracked.reason or "no longer open on Bluefin (cancelled or expired)"
+                    tracked.advance(OrderStatus.CANCELED)
+                elif traded > 0:
+                    tracked.advance(OrderStatus.PARTIALLY_FILLED)
+            if seen:
+                tracked.checked_at = view.at
 
     def _view(self, symbol: str, since: datetime, force: bool = False) -> _RestView:
         cached = self._views.get(symbol)
@@ -416,8 +483,9 @@ class BluefinProExchange(Exchange):
         every = [*open_orders, *standby]
         view = _RestView(
             now, earliest,
-            {str(o.get("clientOrderId") or o.get("orderHash")): o for o in every},
-            {str(o.get("orderHash")): o for o in every}, {str(o.get("orderHash")) for o in standby},
+            {str(o.get("clientOrderId") or order_hash(o.get("orderHash"))): o for o in every},
+            {order_hash(o.get("orderHash")): o for o in every},
+            {order_hash(o.get("orderHash")) for o in standby},
             self._trades(symbol, earliest - timedelta(seconds=60)),
         )  # fmt: skip
         self._views[symbol] = view
@@ -500,11 +568,7 @@ class BluefinProExchange(Exchange):
         for path in paths:
             with self._lock:
                 tracked.cancel_failed = None
-                started = tracked.refreshed_at
-
-            def answered(started: float = started) -> bool:
-                return tracked.final or tracked.cancel_failed is not None or tracked.refreshed_at > started
-
+                started = tracked.heard_at
             try:
                 self.client.send(
                     "PUT", path, {"symbol": tracked.symbol, "orderHashes": [tracked.exchange_id]}
@@ -533,6 +597,7 @@ class BluefinProExchange(Exchange):
     def _on_stream_open(self) -> None:
         with self._lock:
             self._resync_all = True
+            self._connected_at = time.monotonic()  # what the stream said before is checked again over REST
             self._account = None
             self.revision += 1
         self._tell()
@@ -546,70 +611,78 @@ class BluefinProExchange(Exchange):
             elif event == "AccountTradeUpdate":
                 changed = self._trade_update(payload.get("trade") or {})
             elif event in ("AccountPositionUpdate", "AccountUpdate", "AccountTransactionUpdate"):
-                self._account = None
+                self._account, self._account_dirty_at = None, time.monotonic()
                 if event == "AccountPositionUpdate" and payload.get("symbol"):
                     leverage = from_e9_or(payload.get("clientSetLeverageE9"))
                     if leverage:
                         self._leverage[str(payload["symbol"])] = leverage
             elif event == "AccountCommandFailureUpdate":
-                self._leverage_failure = str(payload.get("reason") or payload.get("reasonCode") or "failed")
+                failure = str(payload.get("reason") or payload.get("reasonCode") or "failed")
+                command = f"{payload.get('failedCommandTypeCode', '')} {payload.get('failedCommandType', '')}"
+                if "LEVERAGE" in command.upper():
+                    self._leverage_failure = failure
+                    self._leverage.clear()  # not known any more: set again before the next entry
                 log_event(
                     logger,
                     "bluefin_command_failed",
                     logging.ERROR,
                     alert=True,
                     command=payload.get("failedCommandType"),
-                    reason=self._leverage_failure,
+                    reason=failure,
                 )
                 self._news.notify_all()
         if changed:
             self._tell()
 
-    def _tracked_for(self, payload: dict[str, Any]) -> _Tracked | None:
-        client_id = payload.get("clientOrderId") or self._by_hash.get(str(payload.get("orderHash", "")))
+    def _tracked_for(self, payload: dict[str, Any], order: bool = False) -> _Tracked | None:
+        """The tracked order a message is about (by client id, else order hash). With ``order`` (an order
+        update, which carries the order's own quantity) one of ours this process did not place (before a
+        restart) is tracked from now on; a trade never starts a tracker (its quantity is the trade's)."""
+        client_id = payload.get("clientOrderId") or self._by_hash.get(order_hash(payload.get("orderHash")))
         tracked = self._orders.get(str(client_id)) if client_id else None
-        if tracked is None and client_id and payload.get("quantityE9") is not None:
-            # an order of ours this process did not place (placed before a restart): track it from now on
-            side = OUR_SIDES.get(str(payload.get("side")), Side.BUY)
+        if tracked is None and order and client_id and payload.get("quantityE9") is not None:
             since = from_millis(payload.get("createdAtMillis") or millis(datetime.now(UTC)))
             tracked = _Tracked(
-                str(client_id),
-                str(payload.get("symbol")),
-                side,
-                from_e9(payload["quantityE9"]),
-                str(payload.get("orderHash", "")),
-                payload.get("status") == "STANDBY",
-                since,
-                status=OrderStatus.OPEN,
+                str(client_id), str(payload.get("symbol")), OUR_SIDES.get(str(payload.get("side")), Side.BUY),
+                from_e9(payload["quantityE9"]), order_hash(payload.get("orderHash")),
+                payload.get("status") == "STANDBY", since, status=OrderStatus.OPEN,
                 order_type=OUR_TYPES.get(str(payload.get("type"))),
-            )
+            )  # fmt: skip
             self._orders[tracked.client_id] = tracked
             self._by_hash[tracked.exchange_id] = tracked.client_id
         return tracked
 
     def _order_update(self, payload: dict[str, Any]) -> bool:
-        tracked = self._tracked_for(payload)
+        tracked = self._tracked_for(payload, order=True)
         if tracked is None:
             return False
-        tracked.refreshed_at = time.monotonic()
+        now = time.monotonic()
         if "cancellationReason" in payload or "failureToCancelReason" in payload:
             failure = payload.get("failureToCancelReason")
             if failure not in (None, "", "NO_FAILURE", "UNSPECIFIED"):
                 tracked.cancel_failed = str(failure)
+                tracked.heard_at = now
                 self._news.notify_all()
                 return False
             reason = str(payload.get("cancellationReason") or "CANCELLED")
+            if reason == "DUPLICATE_ORDER":  # the same signed bytes again: the original order lives on
+                return False
             if not tracked.final:
-                tracked.status = OrderStatus.CANCELED
+                remaining = payload.get("remainingQuantityE9")
+                untouched = (
+                    from_e9(remaining) >= tracked.quantity - EPS
+                    if remaining not in (None, "")
+                    else tracked.filled <= EPS and not tracked.fills
+                )
                 tracked.reason = reason
-                tracked.refused = reason not in OWN_CANCELS and tracked.filled <= EPS and not tracked.fills
+                tracked.refused = reason not in OWN_CANCELS and untouched
+                tracked.advance(OrderStatus.CANCELED)
         else:
-            status = STATUSES.get(str(payload.get("status")), OrderStatus.OPEN)
             tracked.standby = payload.get("status") == "STANDBY"
-            tracked.exchange_id = tracked.exchange_id or str(payload.get("orderHash", ""))
+            tracked.exchange_id = tracked.exchange_id or order_hash(payload.get("orderHash"))
             tracked.filled = max(tracked.filled, from_e9_or(payload.get("filledQuantityE9")))
-            if not tracked.final:
-                tracked.status = status
+            tracked.advance(STATUSES.get(str(payload.get("status")), OrderStatus.OPEN))
+        tracked.heard_at = tracked.checked_at = now
         self._changed_order(tracked.client_id)
         return True
 
@@ -622,20 +695,34 @@ class BluefinProExchange(Exchange):
             return False
         tracked.fills[fill.trade_id] = replace(fill, symbol=fill.symbol or tracked.symbol)
         tracked.filled = max(tracked.filled, sum(f.quantity for f in tracked.fills.values()))
-        tracked.refreshed_at = time.monotonic()
-        self._account = None
+        tracked.heard_at = tracked.checked_at = time.monotonic()
+        self._account, self._account_dirty_at = None, tracked.heard_at
         self._changed_order(tracked.client_id)
         return True
 
+    def _prune(self) -> None:
+        """Under the lock: forget orders that ended long ago (our books keep them; a late report of one is
+        looked up by its reference)."""
+        horizon = time.monotonic() - FORGET_AFTER_S
+        for client_id in [c for c, t in self._orders.items() if t.final and t.checked_at < horizon]:
+            tracked = self._orders.pop(client_id)
+            self._by_hash.pop(tracked.exchange_id, None)
+
     # --- account --------------------------------------------------------------------------------------------
     def _account_data(self) -> dict[str, Any]:
-        cached = self._account
+        with self._lock:
+            cached = self._account
         if cached is not None and time.monotonic() - cached[0] < ACCOUNT_TTL_S:
             return cached[1]
+        asked = time.monotonic()
         data = self.client.get("/api/v1/account", {"accountAddress": self.client.address}, auth=True)
         if not isinstance(data, dict):
             raise Temporary("Bluefin /api/v1/account: unexpected answer")
-        self._account = (time.monotonic(), data)
+        with self._lock:
+            if self._account is None or self._account[0] < asked:
+                self._account = (asked, data)  # a stream event meanwhile makes the next read fresh again
+            if self._account_dirty_at > asked:
+                self._account = None
         return data
 
     def account(self) -> Account:
@@ -654,7 +741,7 @@ class BluefinProExchange(Exchange):
             lambda answer: answer.get("data", []) if isinstance(answer, dict) else [],
         )  # fmt: skip
         found = {payment.key: payment for payment in map(_funding_payment, rows)}  # one per settlement
-        return sorted((p for p in found.values() if p.time > since), key=lambda p: (p.time, p.key))
+        return sorted((p for p in found.values() if p.time >= since), key=lambda p: (p.time, p.key))
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
         """Only with the market flat and none of our orders working there (it would cancel them)."""

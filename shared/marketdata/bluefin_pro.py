@@ -13,6 +13,7 @@ open candle and is held back. The stream reconnects and resubscribes by itself (
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_CANDLES_PER_CALL = 1000
 MARKET_STREAMS = ("Candlestick_1m_Last", "Mark_Price", "Ticker", "Partial_Depth_20", "Recent_Trade")
 EXTRAS_EVERY_S = 30.0
+LIVE_FOR_S = 30.0  # a book or ticker from the stream older than this is not used (REST is asked instead)
 
 
 def parse_candle_rows(rows: Any, symbol: str, timeframe: str = "1m") -> list[Candle]:
@@ -87,7 +89,7 @@ class BluefinProMarketData:
         self.last_message_at = 0.0  # monotonic, of the stream
         self.live_books: dict[str, OrderBook] = {}
         self.live_tickers: dict[str, dict[str, Any]] = {}
-        self.marks: dict[str, float] = {}
+        self._live_at: dict[tuple[str, str], float] = {}  # (kind, symbol) -> monotonic time it came
         self._candle_started: dict[str, int] = {}  # per symbol: the open time (ms) of the candle in progress
         self._closed: set[str] = set()  # symbols whose 1m candle closed on the stream since the last fetch
         self._lock = threading.Lock()
@@ -172,16 +174,20 @@ class BluefinProMarketData:
                 if previous is not None and started > previous:
                     self._closed.add(symbol)  # a new candle began: the one before it has closed
                 self._candle_started[symbol] = max(started, previous or 0)
-            elif event == "MarkPriceUpdate" and symbol:
-                self.marks[symbol] = from_e9(payload["priceE9"])
             elif event == "TickerUpdate" and symbol:
                 self.live_tickers[symbol] = payload
+                self._live_at["ticker", symbol] = self.last_message_at
             elif event == "OrderbookPartialDepthUpdate" and symbol:
                 try:
                     self.live_books[symbol] = parse_depth(payload, symbol)
+                    self._live_at["book", symbol] = self.last_message_at
                 except (BookError, ValueError, TypeError, Temporary) as exc:
                     log_event(logger, "bluefin_book_update_unusable", logging.WARNING, symbol=symbol,
                               error=str(exc))  # fmt: skip
+
+    def live(self, kind: str, symbol: str, within_s: float = LIVE_FOR_S) -> bool:
+        """Did the stream deliver a ``kind`` (book, ticker) of ``symbol`` within the last ``within_s``?"""
+        return time.monotonic() - self._live_at.get((kind, symbol), -math.inf) <= within_s
 
     def take_closed(self, symbol: str) -> bool:
         """Did the stream see ``symbol``'s 1m candle close since the last call?"""
@@ -290,13 +296,13 @@ class BluefinProFeed(MarketFeed):
         """Order-book metrics and funding (the stream's when it has them, else REST every EXTRAS_EVERY_S);
         on a temporary failure the last values are kept."""
         now = time.monotonic()
-        live = self.hub.live_books.get(self.symbol)
+        live = self.hub.live_books.get(self.symbol) if self.hub.live("book", self.symbol) else None
         if live is not None:
             try:
                 self._book = live.metrics()
             except BookError:
                 live = None
-        ticker = self.hub.live_tickers.get(self.symbol)
+        ticker = self.hub.live_tickers.get(self.symbol) if self.hub.live("ticker", self.symbol) else None
         if ticker is not None:
             self._funding = funding_of(ticker, self.symbol)
         if (live is None or ticker is None) and now - self._extras_at >= EXTRAS_EVERY_S:

@@ -67,10 +67,16 @@ def test_kill_9_between_commit_and_answer_leaves_exactly_one_order(tmp_path: Pat
         assert wait_healthy(spec.health_url, 60, agent)
         wait_for(lambda: pending() == ["FILLED"], timeout_s=20)
         (placed,) = entries_sent()
+
+        def protected() -> list[str]:
+            with db.session() as session:
+                return list(session.scalars(select(OrderRow.status).where(OrderRow.role == "stop_loss")))
+
+        wait_for(
+            lambda: protected() == ["OPEN"], timeout_s=10
+        )  # the fill found at start-up: protected at once
         with db.session() as session:
             (order,) = session.scalars(select(OrderRow).where(OrderRow.role == "entry")).all()
-            protected = session.scalars(select(OrderRow.status).where(OrderRow.role == "stop_loss")).all()
-        assert protected == ["OPEN"]  # the fill found at start-up is protected at once
         assert placed["clientId"] == f"bluefin-v2-client-python: {order.client_id}"
         assert order.filled_quantity == pytest.approx(int(placed["quantity"]) / 10**18)
         held, _ = gateway.position["BTC-PERP"]

@@ -220,3 +220,52 @@ def test_funding_bluefin_settles_is_booked_once_and_shown(
     assert fake.account(exchange.client.address)["positions"]["BTC-PERP"]["funding"] == pytest.approx(
         sum(r.amount for r in rows), abs=1e-6
     )
+
+
+def test_a_stop_that_fills_while_the_stream_is_down_is_booked_once_it_is_back(
+    fake: FakeBluefinPro, engine: Engine, db: Database
+) -> None:
+    from shared.db import PositionRow
+
+    exchange = engine.exchange
+    assert isinstance(exchange, BluefinProExchange)
+    engine.start()
+    price = fake.price("BTC-PERP")
+    add_buy(db, "gap", price)
+    engine.nudge()
+    (stop,) = wait_for(lambda: [o for o in orders(db, "stop_loss") if o.status == "OPEN"], 10)
+    fake.refuse_streams = True
+    fake.drop_streams()
+    wait_for(lambda: not exchange.stream_connected, 5)
+    fake.set_price("BTC-PERP", (stop.trigger_price or 0) - 100)  # the stop triggers and fills on Bluefin
+    fake.refuse_streams = False
+    wait_for(lambda: exchange.stream_connected, 15)
+    wait_for(lambda: [o for o in orders(db, "stop_loss") if o.status == "FILLED"], 15)
+    with db.session() as session:
+        position = session.get(PositionRow, "BTC-PERP")
+    assert position is not None and position.quantity == 0
+    assert fake.account(exchange.client.address)["positions"].get("BTC-PERP", {}).get("size", 0) == 0
+
+
+def test_a_stop_is_not_cancelled_before_its_replacement_works(
+    fake: FakeBluefinPro, engine: Engine, db: Database
+) -> None:
+    engine.prepare()
+    add_buy(db, "renew", fake.price("BTC-PERP"))
+    engine.process_pending_signals()
+    (old,) = [o for o in orders(db, "stop_loss") if o.status == "OPEN"]
+    with db.session() as session:  # the stop is a few hours from its signed expiry: it must be replaced
+        session.get(OrderRow, old.id).expires_at = datetime.now(UTC) + timedelta(hours=3)  # type: ignore[union-attr]
+    engine.executor._touched("BTC-PERP")
+    fake.misbehave("429", "/api/v1/trade/orders", times=1, retry_after_s=0.2)  # the replacement is refused
+    engine.manager.protect("BTC-PERP", engine.views["BTC-PERP"])
+    by_id = {o.client_id: o for o in orders(db, "stop_loss")}
+    assert by_id[old.client_id].status == "OPEN"  # kept: its replacement did not go out
+    assert [o.status for o in by_id.values() if o.client_id != old.client_id] == ["REJECTED"]
+    time.sleep(0.3)
+    engine.executor._touched("BTC-PERP")
+    engine.manager.protect("BTC-PERP", engine.views["BTC-PERP"])
+    stops = orders(db, "stop_loss")
+    assert {o.client_id: o.status for o in stops}[old.client_id] == "CANCELED"  # replaced, then cancelled
+    assert [o.status for o in stops if o.status == "OPEN"] == ["OPEN"]
+    assert len([o for o in fake.orders.values() if o["status"] == "STANDBY"]) == 1

@@ -326,3 +326,89 @@ def test_an_order_placed_before_a_restart_is_found_by_client_id_with_paging(
         assert again.get_order(unknown.client_id, ref_of(unknown, None, acknowledged=False)) is None
     finally:
         again.stop()
+
+
+def test_a_fill_missed_while_the_stream_was_down_is_found_after_it_reconnects(
+    fake: FakeBluefinPro, pro: BluefinProExchange
+) -> None:
+    pro.drain_changed_orders()  # the full pass after connecting
+    price = fake.price("BTC-PERP")
+    request = OrderRequest(cid(), "BTC-PERP", Side.BUY, 0.01, OrderType.LIMIT, price=round(price - 100, 1))
+    placed = place(pro, request)
+    wait_for(lambda: pro._orders[request.client_id].heard_at > 0, 5)
+    fake.refuse_streams = True
+    fake.drop_streams()
+    wait_for(lambda: not pro.stream_connected, 5)
+    fake.set_price("BTC-PERP", price - 200)  # it fills while nobody listens
+    fake.refuse_streams = False
+    wait_for(lambda: pro.stream_connected, 15)
+    assert pro.drain_changed_orders() is None  # after a reconnect: look at everything again
+    found = pro.get_order(request.client_id, ref_of(request, placed.exchange_id))
+    assert found is not None and found.status is OrderStatus.FILLED and found.fills
+
+
+def _order_message(tracked_request: OrderRequest, order_hash: str, **payload: object) -> dict[str, object]:
+    return {"event": "AccountOrderUpdate", "reason": "OrderCancelled",
+            "payload": {"orderHash": order_hash, "clientOrderId": tracked_request.client_id,
+                        "symbol": tracked_request.symbol, **payload}}  # fmt: skip
+
+
+def test_statuses_only_move_forward_whatever_order_the_reports_come_in(
+    fake: FakeBluefinPro, pro: BluefinProExchange
+) -> None:
+    price = fake.price("BTC-PERP")
+    request = OrderRequest(cid(), "BTC-PERP", Side.BUY, 0.01, OrderType.LIMIT, price=round(price - 300, 1))
+    placed = place(pro, request)
+    ref = ref_of(request, placed.exchange_id)
+    pro.get_order(request.client_id, ref)  # a REST view of the market, cached, showing it OPEN
+    cancelled = pro.cancel_order(request.client_id, ref)
+    assert cancelled.status is OrderStatus.CANCELED
+    pro._views.clear()
+    for _ in range(3):  # stale views and late "OPEN" reports never bring it back
+        pro._on_account_message(_order_message(request, placed.exchange_id, status="OPEN",
+                                               quantityE9="10000000", filledQuantityE9="0"))  # fmt: skip
+        assert pro.get_order(request.client_id, ref).status is OrderStatus.CANCELED  # type: ignore[union-attr]
+
+
+def test_a_cancellation_reported_before_the_trade_still_books_the_trade(
+    fake: FakeBluefinPro, pro: BluefinProExchange
+) -> None:
+    request = OrderRequest(cid(), "BTC-PERP", Side.BUY, 0.01)
+    tracked_hash = "ab" * 32
+    pro._track_ref(ref_of(request, tracked_hash))
+    # Bluefin cancels the rest of a partly filled market order; the trade's report comes after
+    pro._on_account_message(_order_message(request, "0x" + tracked_hash.upper(),
+                                           cancellationReason="INSUFFICIENT_LIQUIDITY", createdAtMillis=1,
+                                           accountAddress="0x1", remainingQuantityE9="6000000"))  # fmt: skip
+    tracked = pro._orders[request.client_id]
+    assert tracked.final and not tracked.refused  # 0.004 of 0.01 traded: not a refusal
+    pro._on_account_message({"event": "AccountTradeUpdate", "reason": "OrderMatched", "payload": {"trade": {
+        "id": "777", "orderHash": "0x" + tracked_hash, "symbol": "BTC-PERP", "side": "LONG",
+        "priceE9": "46000000000000", "quantityE9": "4000000", "quoteQuantityE9": "1", "tradingFeeE9": "64400000",
+        "executedAtMillis": 1_700_000_000_000}}})  # fmt: skip
+    result = pro.get_order(request.client_id)
+    assert result is not None and result.filled_quantity == pytest.approx(0.004)
+    assert [f.trade_id for f in result.fills] == ["pro:777"] and result.fills[0].fee == pytest.approx(0.0644)
+    assert request.client_id in (pro._changed)
+
+
+def test_a_token_that_cannot_be_had_means_the_order_was_not_sent(fake: FakeBluefinPro) -> None:
+    fake.access_ttl_s = 2.0
+    pro = connect(fake, stream=False)
+    try:
+        time.sleep(1.1)  # the token is due for a refresh
+        fake.misbehave("500", "/auth/token/refresh")
+        request = OrderRequest(cid(), "BTC-PERP", Side.BUY, 0.01)
+        pro._prepared[request.client_id] = __import__("shared.bluefin_pro.orders", fromlist=["x"]).sign_order(
+            request, pro.client.key, pro.ids_id, 3, True, datetime.now(UTC), 60, 86_400
+        )  # fmt: skip
+        with pytest.raises(Rejected, match="not placed: not sent: no access token"):
+            pro.place_order(request)
+        assert fake.order_requests == []
+    finally:
+        pro.stop()
+
+
+def test_placing_an_order_that_was_not_prepared_is_refused(pro: BluefinProExchange) -> None:
+    with pytest.raises(Fatal, match="not prepared"):
+        pro.place_order(OrderRequest(cid(), "BTC-PERP", Side.BUY, 0.01))

@@ -69,6 +69,7 @@ HISTORY_CANDLES = 300
 STATUS_EVERY_S = 2.0
 RECONCILE_EVERY_S = 5.0
 FUNDING_EVERY_S = 300.0  # funding settles hourly: the exchange's funding history is read this often
+DRIFT_EVERY_S = 60.0  # our positions compared with the exchange's this often while trading
 DEAD_MAN_SWITCH_MS = 60_000
 EQUITY_SAMPLES = 60 * 24 * 30  # a month of minutes, for drawdown to date
 IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -136,6 +137,8 @@ class Engine:
         self.last_equity = 0.0  # after the latest candle
         self.status = EngineStatus()
         self.external: dict[str, str] = {}  # market -> why it is blocked for new entries
+        self._drift: dict[str, str] = {}  # markets whose position disagreed with the exchange last time
+        self._drifted: set[str] = set()  # markets check_positions marked EXTERNAL (it releases them too)
         self.on_day_closed: Callable[[str], None] | None = None  # the daily report
         self.lock = threading.RLock()  # one writer of orders at a time: the loop, or the kill switch
         self._exchange_revision: int | None = None
@@ -173,6 +176,7 @@ class Engine:
         next_status = 0.0
         next_reconcile = time.monotonic() + RECONCILE_EVERY_S
         next_funding = 0.0
+        next_drift = time.monotonic() + DRIFT_EVERY_S
         while not self._stop.is_set():
             now = time.monotonic()
             try:
@@ -190,6 +194,9 @@ class Engine:
                         if now >= next_funding:
                             book_funding(self.store, self.exchange, self.journal, datetime.now(UTC))
                             next_funding = now + FUNDING_EVERY_S
+                        if now >= next_drift:
+                            self.check_positions()
+                            next_drift = now + DRIFT_EVERY_S
                         next_reconcile = now + RECONCILE_EVERY_S
                     self.process_pending_signals()
                 if now >= next_status:
@@ -358,6 +365,39 @@ class Engine:
                     )
         batch.flush()
         return external
+
+    def check_positions(self) -> dict[str, str]:
+        """Compare our positions with the exchange's while trading (a liquidation or deleveraging the
+        exchange did on its own, a trade made by hand): a market that disagrees twice in a row, with
+        nothing of ours in flight there, is marked EXTERNAL (no new entries; exits still go) and alerted;
+        one that agrees again is released. Returns the markets that disagree now."""
+        with self.lock:
+            if not self.exchange_in_sync:
+                return dict(self._drift)  # something reported is still being folded in: ask next time
+            theirs = {p.symbol: p.quantity for p in self.exchange.positions()}
+            with self.store.transaction() as records:
+                ours = {r.symbol: r.quantity for r in records.positions()}
+                in_flight = {
+                    o.symbol for o in records.orders(IN_FLIGHT) if o.order_type == OrderType.MARKET.value
+                }
+            now = {
+                symbol: f"position: ours {ours.get(symbol, 0.0)} vs exchange {theirs.get(symbol, 0.0)}"
+                for symbol in sorted(set(theirs) | set(ours))
+                if abs(ours.get(symbol, 0.0) - theirs.get(symbol, 0.0)) > 1e-9 and symbol not in in_flight
+            }
+            for symbol, reason in now.items():
+                if symbol in self._drift and symbol not in self.external:
+                    self.external[symbol] = reason
+                    self._drifted.add(symbol)
+                    log_event(
+                        logger, "position_drift", logging.ERROR, symbol=symbol, reason=reason, alert=True
+                    )
+            for symbol in self._drifted - set(now):
+                self.external.pop(symbol, None)
+                self._drifted.discard(symbol)
+                log_event(logger, "position_drift_resolved", symbol=symbol)
+            self._drift = now
+        return now
 
     def _pause(self, reason: str) -> None:
         self.status.state, self.status.reason = "paused", reason

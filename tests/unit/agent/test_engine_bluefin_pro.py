@@ -269,3 +269,28 @@ def test_a_stop_is_not_cancelled_before_its_replacement_works(
     assert {o.client_id: o.status for o in stops}[old.client_id] == "CANCELED"  # replaced, then cancelled
     assert [o.status for o in stops if o.status == "OPEN"] == ["OPEN"]
     assert len([o for o in fake.orders.values() if o["status"] == "STANDBY"]) == 1
+
+
+def test_a_position_bluefin_changed_on_its_own_blocks_entries_until_it_agrees_again(
+    fake: FakeBluefinPro, engine: Engine, db: Database
+) -> None:
+    from shared.db import PositionRow
+
+    engine.prepare()
+    add_buy(db, "drift", fake.price("BTC-PERP"))
+    engine.process_pending_signals()
+    engine.fold_exchange_changes()
+    assert engine.check_positions() == {}  # ours and Bluefin's agree
+    with db.session() as session:  # as if Bluefin had deleveraged part of it on its own
+        row = session.get(PositionRow, "BTC-PERP")
+        assert row is not None
+        held, row.quantity = row.quantity, row.quantity + 0.005
+    assert (
+        "BTC-PERP" in engine.check_positions() and "BTC-PERP" not in engine.external
+    )  # once: maybe in flight
+    engine.check_positions()
+    assert engine.external["BTC-PERP"].startswith("position: ours")  # twice in a row: EXTERNAL
+    assert engine._blocked("BTC-PERP", None).startswith("BTC-PERP has EXTERNAL activity")
+    with db.session() as session:
+        session.get(PositionRow, "BTC-PERP").quantity = held  # type: ignore[union-attr]
+    assert engine.check_positions() == {} and "BTC-PERP" not in engine.external  # released

@@ -61,11 +61,6 @@ class MarketSpec:
         return self.status in ("ACTIVE", "BETA")
 
     # --- rounding -------------------------------------------------------------------------------------------
-    def floor_quantity(self, quantity: float) -> float:
-        """Down to the market's step (sizing never rounds a size up)."""
-        steps = (Decimal(repr(quantity)) / self.step_size + Decimal("1e-9")).to_integral_value(ROUND_FLOOR)
-        return float(steps * self.step_size)
-
     def round_price(self, price: float, side: Side | None = None, passive: bool = False) -> float:
         """To the market's tick: nearest, or (``passive``) away from the market: a buy down, a sell up."""
         ticks = Decimal(repr(price)) / self.tick_size

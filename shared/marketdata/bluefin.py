@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from shared.errors import ConfigError, Temporary
 from shared.logs import log_event
 from shared.marketdata.candles import TickCandleBuilder
-from shared.marketdata.feeds import MarketFeed, closed_history
+from shared.marketdata.feeds import ExchangeFeed
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Candle
@@ -319,7 +319,7 @@ class BluefinMarketData:
                 self.last_message_at = time.monotonic()
 
 
-class BluefinFeed(MarketFeed):
+class BluefinFeed(ExchangeFeed):
     """Closed 1m candles of one symbol from Bluefin. The last candle of each answer is the open one and is
     held back; ``poll`` returns the candles that closed since the previous call."""
 
@@ -333,35 +333,16 @@ class BluefinFeed(MarketFeed):
         backoff_max_s: float = 60.0,
         poll_interval_s: float = 0.0,
     ) -> None:
-        self.hub = hub
+        super().__init__(hub, symbol, MAX_CANDLES_PER_CALL, stale_after_s)
+        self.hub: BluefinMarketData = hub
         self.poll_interval_s = poll_interval_s
         self._last_poll = 0.0
         self._extras_at = -EXTRAS_EVERY_S
         self._book: dict[str, float] | None = None
         self._funding: FundingRate | None = None
-        self.symbol = symbol
-        self.stale_after_s = stale_after_s
         self.backoff_max_s = backoff_max_s
-        self._last_emitted: datetime | None = None
-        self._last_success = time.monotonic()
         self._failures = 0
         self._next_try = 0.0
-
-    @property
-    def stale(self) -> bool:
-        latest = max(self._last_success, self.hub.last_message_at)
-        return time.monotonic() - latest > self.stale_after_s
-
-    def history(self, count: int) -> list[Candle]:
-        closed = closed_history(
-            lambda limit, end_ms: self.hub.candles(self.symbol, limit, end_ms=end_ms),
-            count,
-            MAX_CANDLES_PER_CALL,
-        )
-        if closed:
-            self._last_emitted = closed[-1].open_time
-        self._last_success = time.monotonic()
-        return closed
 
     def poll(self) -> list[Candle]:
         now = time.monotonic()

@@ -26,7 +26,7 @@ from shared.bluefin_pro.streams import Message, Stream
 from shared.bluefin_pro.units import from_e9, from_e9_or
 from shared.errors import Temporary
 from shared.logs import log_event
-from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, closed_history
+from shared.marketdata.feeds import CANDLE_SECONDS, ExchangeFeed
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import BookError, OrderBook
 from shared.models import Candle
@@ -197,7 +197,7 @@ class BluefinProMarketData:
             return closed
 
 
-class BluefinProFeed(MarketFeed):
+class BluefinProFeed(ExchangeFeed):
     """Closed 1m candles of one market from Bluefin Pro (see the module docstring)."""
 
     source = "bluefin"
@@ -211,38 +211,18 @@ class BluefinProFeed(MarketFeed):
         stale_after_s: float = 90.0,
         backoff_max_s: float = 60.0,
     ) -> None:
-        self.hub = hub
-        self.symbol = symbol
+        super().__init__(hub, symbol, MAX_CANDLES_PER_CALL, stale_after_s)
+        self.hub: BluefinProMarketData = hub
         self.poll_interval_s = poll_interval_s
         self.quiet_poll_s = quiet_poll_s
-        self.stale_after_s = stale_after_s
         self.backoff_max_s = backoff_max_s
         self.backfilled = 0  # candles fetched after a gap (more than one at a time)
-        self._last_emitted: datetime | None = None
-        self._last_success = time.monotonic()
         self._last_poll = 0.0
         self._failures = 0
         self._next_try = 0.0
         self._extras_at = -EXTRAS_EVERY_S
         self._book: dict[str, float] | None = None
         self._funding: FundingRate | None = None
-
-    @property
-    def stale(self) -> bool:
-        latest = max(self._last_success, self.hub.last_message_at)
-        return time.monotonic() - latest > self.stale_after_s
-
-    def history(self, count: int) -> list[Candle]:
-        """The ``count`` closed candles before now, paged backwards."""
-        closed = closed_history(
-            lambda limit, end_ms: self.hub.candles(self.symbol, limit, end_ms=end_ms),
-            count,
-            MAX_CANDLES_PER_CALL,
-        )
-        if closed:
-            self._last_emitted = closed[-1].open_time
-        self._last_success = time.monotonic()
-        return closed
 
     def _due(self, now: float) -> bool:
         if now < self._next_try or now - self._last_poll < 0.2:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from shared.errors import Temporary
 from shared.logs import log_event
 from shared.marketdata.candles import TIMEFRAMES
+from shared.marketdata.feeds import CandleSource
 from shared.marketdata.files import COLUMNS, read_candles, write_parquet
 from shared.marketdata.funding import FundingRate
 from shared.models import Candle
@@ -32,17 +33,6 @@ logger = logging.getLogger(__name__)
 RETRIES = 5
 MAX_CANDLES_PER_CALL = 1000  # both APIs answer at most this many rows a page
 T = TypeVar("T")
-
-
-class CandlePages(Protocol):
-    def candles(
-        self,
-        symbol: str,
-        limit: int,
-        start_ms: int | None = None,
-        end_ms: int | None = None,
-        interval: str = "1m",
-    ) -> list[Candle]: ...
 
 
 class FundingPages(Protocol):
@@ -74,7 +64,7 @@ def _retried(fetch: Callable[[], T]) -> T:
     raise Temporary(f"Bluefin failed {RETRIES} times in a row; run the same command again to resume")
 
 
-def _page(hub: CandlePages, symbol: str, timeframe: str, start_ms: int, end_ms: int | None) -> list[Candle]:
+def _page(hub: CandleSource, symbol: str, timeframe: str, start_ms: int, end_ms: int | None) -> list[Candle]:
     return _retried(
         lambda: hub.candles(
             symbol, MAX_CANDLES_PER_CALL, start_ms=start_ms, end_ms=end_ms, interval=timeframe
@@ -83,7 +73,7 @@ def _page(hub: CandlePages, symbol: str, timeframe: str, start_ms: int, end_ms: 
 
 
 def download(
-    hub: CandlePages,
+    hub: CandleSource,
     symbol: str,
     timeframe: str,
     since: datetime,

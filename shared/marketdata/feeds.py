@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -59,21 +60,57 @@ class MarketFeed(ABC):
         return MarketState(self.symbol, self.source)
 
 
-def closed_history(fetch: Callable[[int, int | None], list[Candle]], count: int, page: int) -> list[Candle]:
-    """The ``count`` closed candles before now, paged backwards from an exchange: ``fetch(limit, end_ms)``
-    answers oldest first, at most ``page`` candles, and without ``end_ms`` its newest is still open."""
-    closed: list[Candle] = []
-    end_ms: int | None = None
-    while len(closed) < count:
-        batch = fetch(min(page, count - len(closed) + 1), end_ms)
-        if end_ms is None:
-            batch = batch[:-1]  # the newest is still open
-        batch = [c for c in batch if not closed or c.open_time < closed[0].open_time]
-        if not batch:
-            break
-        closed = batch + closed
-        end_ms = int(batch[0].open_time.timestamp() * 1000) - 1
-    return closed[-count:]
+class CandleSource(Protocol):
+    """An exchange's candle endpoint (Bluefin Pro, legacy v2): oldest first, at most a page at a time."""
+
+    last_message_at: float  # monotonic: when its stream last delivered anything
+
+    def candles(
+        self,
+        symbol: str,
+        limit: int,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        interval: str = "1m",
+    ) -> list[Candle]: ...
+
+
+class ExchangeFeed(MarketFeed):
+    """A market polled from an exchange: its history paged backwards and whether it has gone stale. The
+    subclasses (``BluefinProFeed``, ``BluefinFeed``) say how to poll."""
+
+    def __init__(self, hub: CandleSource, symbol: str, page: int, stale_after_s: float) -> None:
+        self.hub = hub
+        self.symbol = symbol
+        self.page = page
+        self.stale_after_s = stale_after_s
+        self._last_emitted: datetime | None = None
+        self._last_success = time.monotonic()
+
+    @property
+    def stale(self) -> bool:
+        latest = max(self._last_success, self.hub.last_message_at)
+        return time.monotonic() - latest > self.stale_after_s
+
+    def history(self, count: int) -> list[Candle]:
+        """The ``count`` closed candles before now, paged backwards (without an end, the newest candle of
+        an answer is still open)."""
+        closed: list[Candle] = []
+        end_ms: int | None = None
+        while len(closed) < count:
+            batch = self.hub.candles(self.symbol, min(self.page, count - len(closed) + 1), end_ms=end_ms)
+            if end_ms is None:
+                batch = batch[:-1]  # the newest is still open
+            batch = [c for c in batch if not closed or c.open_time < closed[0].open_time]
+            if not batch:
+                break
+            closed = batch + closed
+            end_ms = int(batch[0].open_time.timestamp() * 1000) - 1
+        closed = closed[-count:]
+        if closed:
+            self._last_emitted = closed[-1].open_time
+        self._last_success = time.monotonic()
+        return closed
 
 
 def load_candle_csv(path: Path) -> pd.DataFrame:

@@ -249,6 +249,13 @@ class AccountCommand:
     signer: str
 
 
+def _fresh(checked: Any) -> Any:
+    """A verified account command, refused when it was signed too long ago."""
+    if checked.too_old:
+        raise bad("signedAtMillis is too old", "SIGNED_AT_TOO_OLD")
+    return checked
+
+
 def parse_leverage(body: Any, expected_ids: str, token_address: str, window_s: float) -> AccountCommand:
     fields, signature = signed_fields(body)
     account = _address(fields, "accountAddress")
@@ -257,18 +264,8 @@ def parse_leverage(body: Any, expected_ids: str, token_address: str, window_s: f
     leverage = _canonical(fields, "leverageE9")
     _canonical(fields, "salt")
     signed_at = _millis(fields, "signedAtMillis")
-    checked = verify(
-        crypto.leverage_fields(fields),
-        signature,
-        account,
-        signed_at,
-        ids,
-        expected_ids,
-        token_address,
-        window_s,
-    )
-    if checked.too_old:
-        raise bad("signedAtMillis is too old", "SIGNED_AT_TOO_OLD")
+    checked = _fresh(verify(crypto.leverage_fields(fields), signature, account, signed_at, ids, expected_ids,
+                            token_address, window_s))  # fmt: skip
     return AccountCommand(account, symbol, leverage, False, checked.signer)
 
 
@@ -283,18 +280,8 @@ def parse_margin(body: Any, expected_ids: str, token_address: str, window_s: flo
     amount = _canonical(fields, "quantityE9")
     _canonical(fields, "salt")
     signed_at = _millis(fields, "signedAtMillis")
-    checked = verify(
-        crypto.margin_fields(fields),
-        signature,
-        account,
-        signed_at,
-        ids,
-        expected_ids,
-        token_address,
-        window_s,
-    )
-    if checked.too_old:
-        raise bad("signedAtMillis is too old", "SIGNED_AT_TOO_OLD")
+    checked = _fresh(verify(crypto.margin_fields(fields), signature, account, signed_at, ids, expected_ids,
+                            token_address, window_s))  # fmt: skip
     if amount == 0:
         raise bad("quantityE9 must be positive", "INVALID_INPUT")
     return AccountCommand(account, symbol, amount, operation == "ADD", checked.signer)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.risk.sizing import floor_to_step
 from shared.exchange.markets import (
     DEFAULTS_FILE,
     REFRESHED_FILE_NAME,
@@ -72,9 +73,9 @@ def test_an_order_is_checked_against_its_market() -> None:
     quantity=st.floats(min_value=0, max_value=1e6, allow_nan=False),
     step=st.sampled_from(["0.001", "0.01", "0.1", "1"]),
 )
-def test_floor_quantity_is_on_the_step_never_above_and_within_one_step(quantity: float, step: str) -> None:
+def test_sizes_floor_to_the_markets_step_never_above_and_within_one_step(quantity: float, step: str) -> None:
     spec = MarketSpec(**{**vars(generic_spec("X-PERP")), "step_size": Decimal(step)})
-    floored = spec.floor_quantity(quantity)
+    floored = floor_to_step(quantity, float(spec.step_size))  # what sizing, targets and algos use
     assert spec.on_step(floored)
     assert floored <= quantity + 1e-9 * max(1.0, quantity)
     assert quantity - floored < float(step) + 1e-9 * max(1.0, quantity)

@@ -7,9 +7,12 @@ with one line per problem, naming the variable. Secrets are ``SecretStr`` and ne
 
 from __future__ import annotations
 
+import contextvars
+import ipaddress
 import math
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,8 +35,24 @@ SECRET_FIELDS = (
     "perplexity_api_key",
     "webhook_passphrase",
     "api_token",
+    "notify_urls",
 )
 REDACTED = "***"
+SERVICES = ("agent", "webhook", "websocket")
+# The secrets each service is given (per-service env files, docker compose): only the agent holds the
+# exchange key and the AI keys; the internet-facing webhook and dashboard get what they use and no more.
+SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
+    "agent": SECRET_FIELDS,
+    "webhook": ("webhook_passphrase", "api_token", "notify_urls"),
+    "websocket": ("api_token", "notify_urls"),
+}
+NOTIFY_EVENT_KINDS = (
+    "fill", "stop", "target", "lost", "liquidation", "external", "kill_switch", "breaker",
+    "ai_degraded", "engine_error", "error_rate", "service_down", "daily_report",
+)  # fmt: skip
+# Set while a stand-in (wrong values replaced by defaults) is built to find the cross-field problems too.
+_STAND_IN: contextvars.ContextVar[bool] = contextvars.ContextVar("settings_stand_in", default=False)
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 def env_file_path() -> Path | None:
@@ -143,6 +162,34 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_dir: Path | None = None
+    log_max_mb: float = Field(20.0, gt=0, le=10_000)  # size-based rotation of the local run's log files
+    log_backups: int = Field(5, ge=0, le=100)
+    log_line_max_bytes: int = Field(8192, ge=512, le=1_000_000)
+
+    # Which service this process is (set per container); decides which secrets it must have.
+    bluefinai_service: Literal["all", "agent", "webhook", "websocket"] = "all"
+
+    # HTTPS in front (nginx): `make run` serves it when NGINX_HTTPS_PORT is set; compose always does.
+    nginx_https_port: int | None = Field(None, ge=1, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    webhook_require_tv_cert: bool = False
+    tv_client_ca_file: Path = SYSTEM_CA_BUNDLE
+    webhook_allowed_ips: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # Notifications (apprise URLs, comma- or space-separated; they hold tokens, so a secret)
+    notify_urls: SecretStr | None = None
+    notify_events: Annotated[tuple[str, ...], NoDecode] = NOTIFY_EVENT_KINDS
+    notify_dedup_s: float = Field(300.0, ge=0, le=86_400)
+    notify_max_per_hour: int = Field(30, ge=1, le=10_000)
+    notify_error_rate_per_min: int = Field(20, ge=1, le=100_000)
+
+    # Health and upkeep
+    engine_stuck_s: float = Field(120.0, ge=5, le=86_400)
+    retention_days: int = Field(30, ge=0, le=36_500)  # AI prompts/answers and events; 0 = keep forever
+    backup_interval_hours: float = Field(24.0, ge=0, le=8_760)  # SQLite online backup + VACUUM; 0 = off
+    backup_keep: int = Field(7, ge=1, le=1_000)
+    backup_dir: Path | None = None  # default DATA_DIR/backups
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -164,6 +211,36 @@ class Settings(BaseSettings):
         if not result:
             raise ValueError("at least one symbol is required")
         return tuple(dict.fromkeys(result))
+
+    @field_validator("webhook_allowed_ips", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        items = value.replace(",", " ").split() if isinstance(value, str) else value
+        result: list[str] = []
+        for item in items:
+            try:
+                result.append(str(ipaddress.ip_network(str(item).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 52.89.214.238 or 10.0.0.0/8)"
+                ) from None
+        return tuple(result)
+
+    @field_validator("notify_events", mode="before")
+    @classmethod
+    def _split_events(cls, value: Any) -> Any:
+        items = value.replace(",", " ").split() if isinstance(value, str) else value
+        names = [str(item).strip().lower() for item in items if str(item).strip()]
+        if names == ["all"]:
+            return NOTIFY_EVENT_KINDS
+        if names == ["none"]:
+            return ()
+        unknown = [n for n in names if n not in NOTIFY_EVENT_KINDS]
+        if unknown:
+            raise ValueError(
+                f"unknown event {', '.join(unknown)}: use all, none or any of {', '.join(NOTIFY_EVENT_KINDS)}"
+            )
+        return tuple(dict.fromkeys(names))
 
     @field_validator("bluefin_network")
     @classmethod
@@ -207,40 +284,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derived_and_cross_checks(self) -> Settings:
-        if not self.data_dir.is_absolute():
-            self.data_dir = PROJECT_ROOT / self.data_dir
-        if self.log_dir is not None and not self.log_dir.is_absolute():
-            self.log_dir = PROJECT_ROOT / self.log_dir
-        if self.signals_replay_file is not None and not self.signals_replay_file.is_absolute():
-            self.signals_replay_file = PROJECT_ROOT / self.signals_replay_file
-        if not self.replay_file.is_absolute():
-            self.replay_file = PROJECT_ROOT / self.replay_file
+        self._derive()
+        problems = cross_field_problems(self)
+        if problems and not _STAND_IN.get():
+            raise ValueError("\n".join(f"{', '.join(fields)}: {message}" for fields, message in problems))
+        return self
+
+    def _derive(self) -> None:
+        for name in ("data_dir", "log_dir", "signals_replay_file", "replay_file", "backup_dir",
+                     "tls_cert_file", "tls_key_file", "tv_client_ca_file"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and not value.is_absolute():
+                setattr(self, name, PROJECT_ROOT / value)
+        if self.backup_dir is None:
+            self.backup_dir = self.data_dir / "backups"
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'bluefinai.db'}"
-        if not self.database_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
-            raise ValueError("DATABASE_URL: must start with sqlite:/// or postgresql://")
         if not self.agent_url:
             self.agent_url = f"http://127.0.0.1:{self.agent_port}"
         if not self.socket_url:
             self.socket_url = f"http://127.0.0.1:{self.socket_port}"
-        if len({self.webhook_port, self.socket_port, self.agent_port, self.nginx_port}) < 4:
-            raise ValueError("WEBHOOK_PORT, SOCKET_PORT, AGENT_PORT and NGINX_PORT: must all differ")
-        if self.trading_mode == "real" and self.bluefin_private_key is None:
-            raise ValueError("TRADING_MODE=real: needs BLUEFIN_PRIVATE_KEY (refusing to trade real money)")
-        if self.trading_mode == "real" and self.market_data_source in ("replay", "synthetic"):
-            raise ValueError(
-                f"TRADING_MODE=real: refuses MARKET_DATA_SOURCE={self.market_data_source}; real money trades "
-                "only on live Bluefin prices (MARKET_DATA_SOURCE=bluefin or auto)"
-            )
-        if self.trading_mode == "real" and self.signals_replay_file is not None:
-            raise ValueError("TRADING_MODE=real: refuses SIGNALS_REPLAY_FILE (replayed alerts are for tests)")
-        if self.ai_model_provider == "claude" and self.anthropic_api_key is None:
-            raise ValueError("AI_MODEL_PROVIDER=claude: needs ANTHROPIC_API_KEY")
-        if self.ai_research_provider == "perplexity" and self.perplexity_api_key is None:
-            raise ValueError("AI_RESEARCH_PROVIDER=perplexity: needs PERPLEXITY_API_KEY")
-        if self.ai_model_provider == "perplexity" and self.perplexity_api_key is None:
-            raise ValueError("AI_MODEL_PROVIDER=perplexity: needs PERPLEXITY_API_KEY")
-        return self
+
+    def holds_secrets_of(self, service: str) -> bool:
+        """True when this process is ``service`` or runs every service (``make run``, the CLI)."""
+        return self.bluefinai_service in ("all", service)
 
     def require(self, *names: str) -> None:
         """Fail with ConfigError unless each named (secret) setting is present."""
@@ -268,6 +335,65 @@ class Settings(BaseSettings):
             else:
                 view[name.upper()] = str(value) if isinstance(value, Path) else value
         return view
+
+
+def cross_field_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]]:
+    """Every rule that spans several settings, as (variables, message); all of them, not the first."""
+    s = settings
+    problems: list[tuple[tuple[str, ...], str]] = []
+
+    def problem(fields: tuple[str, ...], message: str) -> None:
+        problems.append((fields, message))
+
+    if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        problem(("DATABASE_URL",), "must start with sqlite:/// or postgresql://")
+    ports = {"WEBHOOK_PORT": s.webhook_port, "SOCKET_PORT": s.socket_port, "AGENT_PORT": s.agent_port,
+             "NGINX_PORT": s.nginx_port}  # fmt: skip
+    if s.nginx_https_port is not None:
+        ports["NGINX_HTTPS_PORT"] = s.nginx_https_port
+    for port in sorted(set(ports.values())):
+        clashing = tuple(name for name, value in ports.items() if value == port)
+        if len(clashing) > 1:
+            problem(clashing, f"must all differ (all are {port})")
+    if (s.tls_cert_file is None) != (s.tls_key_file is None):
+        problem(("TLS_CERT_FILE", "TLS_KEY_FILE"), "give both (the certificate chain and its private key)")
+    if s.nginx_https_port is not None and (s.tls_cert_file is None or s.tls_key_file is None):
+        problem(("NGINX_HTTPS_PORT",), "needs TLS_CERT_FILE and TLS_KEY_FILE")
+    agent = s.holds_secrets_of("agent")
+    real = s.trading_mode == "real"
+    if real and agent and s.bluefin_private_key is None:
+        problem(("TRADING_MODE",), "real needs BLUEFIN_PRIVATE_KEY (refusing to trade real money)")
+    if real and s.market_data_source in ("replay", "synthetic"):
+        problem(
+            ("TRADING_MODE",),
+            f"real refuses MARKET_DATA_SOURCE={s.market_data_source}; real money trades only on live Bluefin "
+            "prices (MARKET_DATA_SOURCE=bluefin or auto)",
+        )
+    if real and s.signals_replay_file is not None:
+        problem(("TRADING_MODE",), "real refuses SIGNALS_REPLAY_FILE (replayed alerts are for tests)")
+    if agent and s.ai_model_provider == "claude" and s.anthropic_api_key is None:
+        problem(("AI_MODEL_PROVIDER",), "claude needs ANTHROPIC_API_KEY")
+    if agent and s.ai_research_provider == "perplexity" and s.perplexity_api_key is None:
+        problem(("AI_RESEARCH_PROVIDER",), "perplexity needs PERPLEXITY_API_KEY")
+    if agent and s.ai_model_provider == "perplexity" and s.perplexity_api_key is None:
+        problem(("AI_MODEL_PROVIDER",), "perplexity needs PERPLEXITY_API_KEY")
+    replay_named = "replay_file" in s.model_fields_set or s.market_data_source == "replay"
+    if replay_named and s.holds_secrets_of("agent") and not s.replay_file.exists():
+        problem(("REPLAY_FILE",), f"not found: {s.replay_file}")
+    if s.signals_replay_file is not None and agent and not s.signals_replay_file.exists():
+        problem(("SIGNALS_REPLAY_FILE",), f"not found: {s.signals_replay_file}")
+    return problems
+
+
+def service_environment(env: Mapping[str, str], service: str) -> dict[str, str]:
+    """``env`` (the variables of ``.env``) as one service may see it: the secrets it does not use left
+    out, and BLUEFINAI_SERVICE set so it does not ask for them."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+    withheld = {name.upper() for name in SECRET_FIELDS} - {n.upper() for n in SERVICE_SECRETS[service]}
+    kept = {key: value for key, value in env.items() if key.upper() not in withheld}
+    kept["BLUEFINAI_SERVICE"] = service
+    return kept
 
 
 def parse_trailing_stop(text: str) -> tuple[str, float] | None:
@@ -317,25 +443,45 @@ def redact_url(url: str) -> str:
     return url
 
 
-def _problem_lines(error: ValidationError) -> list[str]:
-    lines = []
+def _problem_lines(error: ValidationError) -> tuple[list[str], set[str]]:
+    lines: list[str] = []
+    failed: set[str] = set()
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]).upper()
         message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{field}: {message}" if field else message)
-    return lines
+        if field:
+            failed.add(field.split(".")[0])
+            lines.append(f"{field}: {message}")
+        else:
+            lines.extend(message.splitlines())
+    return lines, failed
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate configuration; raise ConfigError with one line per problem."""
+    """Read and validate configuration; raise ConfigError with one line per problem, every problem at once
+    (the rules across settings are checked too while single values are wrong, leaving out those that
+    involve a wrong value)."""
     env_file = env_file_path()
+    env_arg = env_file if env_file and env_file.exists() else None
     try:
-        return Settings(
-            _env_file=env_file if env_file and env_file.exists() else None,  # type: ignore[call-arg]
-            **overrides,
-        )
+        return Settings(_env_file=env_arg, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(_problem_lines(exc)) from None
+        lines, failed = _problem_lines(exc)
+    if failed:
+        defaults = {
+            name: Settings.model_fields[name].get_default(call_default_factory=True)
+            for name in Settings.model_fields
+            if name.upper() in failed
+        }
+        token = _STAND_IN.set(True)
+        try:
+            stand_in = Settings(_env_file=env_arg, **{**overrides, **defaults})  # type: ignore[call-arg]
+        finally:
+            _STAND_IN.reset(token)
+        for fields, message in cross_field_problems(stand_in):
+            if not failed.intersection(fields):
+                lines.append(f"{', '.join(fields)}: {message}")
+    raise ConfigError(lines) from None
 
 
 def generate_secret() -> str:

@@ -55,13 +55,10 @@ def test_auto_falls_back_to_replay_quickly_and_says_so(
     assert any(r.getMessage() == "bluefin_unavailable_falling_back" for r in caplog.records)
 
 
-def test_auto_without_a_replay_file_is_synthetic(make_settings: Any, tmp_path: Path) -> None:
-    settings = make_settings(
-        market_data_source="auto",
-        bluefin_network=f"http://127.0.0.1:{free_port()}",
-        replay_file=tmp_path / "none.csv",
-    )
-    assert [f.source for f in build_feeds(settings)] == ["synthetic"]
+def test_a_named_replay_file_that_is_missing_stops_the_start(make_settings: Any, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(market_data_source="auto", replay_file=tmp_path / "none.csv")
+    assert caught.value.problems == [f"REPLAY_FILE: not found: {tmp_path / 'none.csv'}"]
 
 
 def test_explicit_bluefin_does_not_fall_back(make_settings: Any) -> None:

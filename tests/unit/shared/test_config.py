@@ -97,3 +97,52 @@ def test_env_example_documents_every_setting() -> None:
     for index, line in enumerate(lines):
         if "=" in line and not line.startswith("#"):
             assert lines[index - 1].startswith("#"), f"{line} has no comment above it"
+
+
+def test_rules_across_settings_are_reported_beside_wrong_values() -> None:
+    lines = problems(
+        webhook_port="abc", agent_port=5008, ai_model_provider="claude", notify_events="fill,bogus",
+        replay_file="/nowhere/candles.csv",
+    )  # fmt: skip
+    assert [line.split(":")[0] for line in lines] == [
+        "WEBHOOK_PORT", "NOTIFY_EVENTS", "SOCKET_PORT, AGENT_PORT", "AI_MODEL_PROVIDER", "REPLAY_FILE",
+    ]  # fmt: skip
+    assert "bogus" in lines[1] and "/nowhere/candles.csv" in lines[4]
+
+
+def test_a_rule_about_a_wrong_value_is_not_reported_twice() -> None:
+    lines = problems(webhook_port="abc", socket_port=5003)
+    assert [line.split(":")[0] for line in lines] == ["WEBHOOK_PORT", "SOCKET_PORT, AGENT_PORT"]
+
+
+def test_https_needs_both_tls_files_and_allowed_ips_are_networks() -> None:
+    assert problems(nginx_https_port=8443) == ["NGINX_HTTPS_PORT: needs TLS_CERT_FILE and TLS_KEY_FILE"]
+    assert problems(tls_cert_file="cert.pem")[0].startswith("TLS_CERT_FILE, TLS_KEY_FILE: give both")
+    settings = load_settings(webhook_allowed_ips="52.89.214.238, 10.0.0.0/8")
+    assert settings.webhook_allowed_ips == ("52.89.214.238/32", "10.0.0.0/8")
+    (line,) = problems(webhook_allowed_ips="52.89.214.238,tradingview.com")
+    assert line.startswith("WEBHOOK_ALLOWED_IPS:") and "'tradingview.com'" in line
+
+
+def test_notify_events_all_none_or_a_list() -> None:
+    assert "daily_report" in load_settings(notify_events="all").notify_events
+    assert load_settings(notify_events="none").notify_events == ()
+    assert load_settings(notify_events="lost, liquidation").notify_events == ("lost", "liquidation")
+
+
+def test_each_service_gets_only_its_secrets_and_asks_only_for_them() -> None:
+    from shared.config import service_environment
+
+    env = {"BLUEFIN_PRIVATE_KEY": "0x" + "11" * 32, "ANTHROPIC_API_KEY": "sk-ant", "WEBHOOK_PASSPHRASE": "p" * 12,
+           "API_TOKEN": "t" * 12, "TRADING_MODE": "real", "AI_MODEL_PROVIDER": "claude"}  # fmt: skip
+    webhook = service_environment(env, "webhook")
+    assert set(webhook) == {"WEBHOOK_PASSPHRASE", "API_TOKEN", "TRADING_MODE", "AI_MODEL_PROVIDER",
+                            "BLUEFINAI_SERVICE"}  # fmt: skip
+    dashboard = service_environment(env, "websocket")
+    assert "WEBHOOK_PASSPHRASE" not in dashboard and dashboard["API_TOKEN"] == "t" * 12
+    assert service_environment(env, "agent")["BLUEFIN_PRIVATE_KEY"] == env["BLUEFIN_PRIVATE_KEY"]
+    # real mode with Claude: the webhook does not need the exchange key or the Anthropic key to start
+    settings = load_settings(**{k.lower(): v for k, v in webhook.items()})
+    assert settings.bluefin_private_key is None and settings.trading_mode == "real"
+    with pytest.raises(ConfigError):
+        load_settings(**{k.lower(): v for k, v in webhook.items() if k != "BLUEFINAI_SERVICE"})

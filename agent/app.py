@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.analysis.audit import AuditLog
 from agent.analytics import journal_performance, trade_records, write_daily_report
@@ -84,8 +85,18 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
 
     @app.get("/health")
     def health() -> Any:
-        with db.session() as session:
-            session.execute(text("SELECT 1"))
+        """200 while the database answers and the engine loop runs; 503 naming the reason otherwise (the
+        container's healthcheck restarts an agent whose engine died or hangs)."""
+        try:
+            with db.session() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log_event(logger, "health_db_failed", logging.ERROR, error=str(exc))
+            return jsonify(status="error", service="agent", reason="database unavailable"), 503
+        problem = engine.loop_problem(settings.engine_stuck_s)
+        if problem:
+            log_event(logger, "health_engine_failed", logging.ERROR, reason=problem)
+            return jsonify(status="error", service="agent", engine=engine.status.state, reason=problem), 503
         return jsonify(status="ok", service="agent", engine=engine.status.state)
 
     @app.post("/internal/nudge")

@@ -149,6 +149,7 @@ class Engine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.last_pass_at = time.monotonic()  # when the loop last finished a pass (its heartbeat)
         exchange.set_listener(self._wake.set)  # an exchange that reports fills on its own wakes the loop
 
     # lifecycle ---------------------------------------------------------------------------------------
@@ -167,11 +168,27 @@ class Engine:
         self._signals_waiting = True
         self._wake.set()
 
+    def loop_problem(self, stuck_after_s: float) -> str:
+        """Why the engine loop is not doing its job ("" when it is): its thread died, or it has not
+        finished a pass for ``stuck_after_s`` seconds. An engine that was never started has no problem."""
+        if self._thread is None or self._stop.is_set():
+            return ""
+        if not self._thread.is_alive():
+            return "engine thread is dead"
+        silent = time.monotonic() - self.last_pass_at
+        if silent > stuck_after_s:
+            return f"engine loop stuck: no pass for {silent:.0f} s (limit {stuck_after_s:.0f} s)"
+        return ""
+
     def _run(self) -> None:
+        self.last_pass_at = time.monotonic()
         try:
             self.prepare()
         except BluefinAIError as exc:
             self._pause(f"start-up failed: {exc}")
+        except Exception as exc:  # a bug in start-up: stay alive, paused, and retry like any other failure
+            logger.exception("engine_prepare_crashed")
+            self._pause(f"start-up failed: {type(exc).__name__}: {exc}")
         next_candle = time.monotonic() + self.candle_interval_s
         next_status = 0.0
         next_reconcile = time.monotonic() + RECONCILE_EVERY_S
@@ -207,6 +224,7 @@ class Engine:
             except Exception:
                 logger.exception("engine_step_crashed")
                 time.sleep(1.0)
+            self.last_pass_at = time.monotonic()
             self._wake.wait(max(0.0, min(next_candle, next_status) - time.monotonic()))
             self._wake.clear()
 

@@ -147,3 +147,48 @@ def test_funding_payments_are_listed_newest_first_with_their_total(client: Flask
                                time=at + timedelta(hours=1)))  # fmt: skip
     body = client.get("/api/funding", headers=AUTH).get_json()
     assert [p["amount"] for p in body["funding"]] == [0.5, -1.25] and body["total"] == -0.75
+
+
+def test_health_is_503_when_the_engine_thread_dies_or_its_loop_hangs(client: FlaskClient) -> None:
+    import threading
+    import time
+
+    engine: Engine = client.application.extensions["engine"]
+    done = threading.Thread(target=lambda: None)
+    done.start()
+    done.join()
+    engine._thread = done  # an engine thread that has ended
+    body = client.get("/health")
+    assert body.status_code == 503 and body.get_json()["reason"] == "engine thread is dead"
+
+    alive = threading.Event()
+    running = threading.Thread(target=alive.wait, daemon=True)
+    running.start()
+    engine._thread = running
+    engine.last_pass_at = time.monotonic()
+    assert client.get("/health").status_code == 200
+    engine.last_pass_at = time.monotonic() - 10_000  # no pass for far longer than ENGINE_STUCK_S
+    body = client.get("/health")
+    assert body.status_code == 503 and body.get_json()["reason"].startswith("engine loop stuck")
+    alive.set()
+    engine._thread = None
+
+
+def test_a_crash_in_start_up_pauses_the_engine_instead_of_killing_its_thread(client: FlaskClient) -> None:
+    import time
+
+    engine: Engine = client.application.extensions["engine"]
+
+    def broken() -> None:
+        raise KeyError("bug")
+
+    engine.prepare = broken  # type: ignore[method-assign]
+    engine.start()
+    try:
+        deadline = time.monotonic() + 5
+        while engine.status.state != "paused" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.status.state == "paused" and "KeyError" in engine.status.reason
+        assert engine.loop_problem(120) == "" and client.get("/health").status_code == 200
+    finally:
+        engine.stop()

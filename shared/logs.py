@@ -16,6 +16,7 @@ from typing import Any
 
 _SECRETS: list[str] = []
 REDACTED = "***"
+DEFAULT_MAX_LINE_BYTES = 8192
 
 
 def scrub(text: str) -> str:
@@ -24,10 +25,18 @@ def scrub(text: str) -> str:
     return text
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...(+{len(text) - limit} chars)"
+
+
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str) -> None:
+    """One JSON object per line, at most ``max_line_bytes`` long: a long value (a stranger's body, a deep
+    traceback) is cut, never the line's structure."""
+
+    def __init__(self, service: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         super().__init__()
         self.service = service
+        self.max_line_bytes = max_line_bytes
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -42,11 +51,29 @@ class JsonFormatter(logging.Formatter):
             payload.update(fields)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(payload, default=str))
+        line = scrub(json.dumps(payload, default=str))
+        if len(line) <= self.max_line_bytes:
+            return line
+        # too long: every text value cut to a share of the line (the end of a traceback is what matters)
+        share = max(64, self.max_line_bytes // (2 * max(1, len(payload))))
+        for key, value in list(payload.items()):
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            if len(text) > share:
+                payload[key] = _cut(text, share) if key != "exception" else "..." + text[-share:]
+        payload["truncated"] = True
+        line = scrub(json.dumps(payload, default=str))
+        if len(line) > self.max_line_bytes:  # many fields: keep the envelope only
+            line = json.dumps({k: payload[k] for k in ("ts", "level", "service", "logger", "event")} |
+                              {"truncated": True}, default=str)[: self.max_line_bytes]  # fmt: skip
+        return line
 
 
 def configure_logging(
-    service: str, level: str = "INFO", secrets: Iterable[str] = (), log_dir: Path | None = None
+    service: str,
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    log_dir: Path | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> None:
     """Send every log record of the process to stderr as JSON lines, with the given secrets scrubbed;
     also to ``log_dir/<service>.log`` when a log folder is configured."""
@@ -56,7 +83,7 @@ def configure_logging(
         log_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(WatchedFileHandler(log_dir / f"{service}.log"))
     for handler in handlers:
-        handler.setFormatter(JsonFormatter(service))
+        handler.setFormatter(JsonFormatter(service, max_line_bytes))
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)

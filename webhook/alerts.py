@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,10 @@ from shared.models import Signal, SignalAction
 from shared.symbols import UnknownSymbol, normalise_symbol
 
 PRICE_FIELDS = ("price", "stop_loss", "take_profit")
-TEXT_FIELDS = {"timeframe": 16, "strategy": 120}
+TEXT_FIELDS = {"timeframe": 10, "strategy": 120}  # the columns' lengths (shared/db.py SignalRow)
 MAX_ID_LENGTH = 128
+MAX_NUMBER_TEXT = 40
+MAX_ECHO = 40  # characters of a refused value repeated in an answer
 MAX_FUTURE_SKEW_S = 60
 
 
@@ -30,27 +33,50 @@ class AuthError(Rejected):
     """Missing or wrong passphrase."""
 
 
+MAX_DEPTH = 16  # an alert is flat; a few levels of nesting are allowed in extra fields, no more
+
+
 def _decode(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, parsed once and nothing more: the passphrase is checked before any walk
+    over the values (a stranger's body costs one parse)."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_float)
     except UnicodeDecodeError:
         raise InvalidInput([FieldProblem("body", "must be UTF-8 text")]) from None
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # also a number of more than 4,300 digits
         raise InvalidInput([FieldProblem("body", "must be a JSON object")]) from None
     if not isinstance(data, dict):
         raise InvalidInput([FieldProblem("body", "must be a JSON object")])
-    try:
-        text = json.dumps(data, ensure_ascii=False, default=lambda _: None)
-        text.encode("utf-8")
-    except (UnicodeEncodeError, ValueError):
-        raise InvalidInput([FieldProblem("body", "contains invalid Unicode (lone surrogates)")]) from None
-    if _contains_nul(data):
-        raise InvalidInput([FieldProblem("body", "must not contain NUL characters")])
     return data
 
 
+def _check_values(data: dict[str, Any]) -> None:
+    """After the passphrase: nesting depth, NUL characters and lone surrogates anywhere in the body, by an
+    explicit walk (no recursion for a hostile body to exhaust)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInput([FieldProblem("body", f"must not nest deeper than {MAX_DEPTH} levels")])
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise InvalidInput([FieldProblem("body", "must not contain NUL characters")])
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(
+                    [FieldProblem("body", "contains invalid Unicode (lone surrogates)")]
+                ) from None
+
+
 class NonFinite:
-    """Stands for a NaN or Infinity literal in the body, so the field holding it can be named."""
+    """Stands for a NaN or Infinity literal, or a number too large for a float (``1e400``), in the body,
+    so the field holding it can be named."""
 
     def __init__(self, literal: str) -> None:
         self.literal = literal
@@ -60,23 +86,21 @@ def _reject_constant(name: str) -> NonFinite:
     return NonFinite(name)
 
 
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def _float(text: str) -> float | NonFinite:
+    number = float(text)
+    return number if math.isfinite(number) else NonFinite(text[:20])
 
 
 def _contains_non_finite(value: Any) -> bool:
-    if isinstance(value, NonFinite):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_non_finite(v) for v in value)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, NonFinite):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -93,12 +117,19 @@ def _positive_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
+        if len(value) > MAX_NUMBER_TEXT:
+            return None
         try:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-        return float(value)
+    if isinstance(value, int):
+        try:
+            value = float(value)  # a 309-digit integer does not fit a float
+        except OverflowError:
+            return None
+    if isinstance(value, float) and math.isfinite(value) and value > 0:
+        return value
     return None
 
 
@@ -132,9 +163,13 @@ def _check_sides(
         problems.append(FieldProblem("stop_loss", f"must be {word} take_profit for a {action.value}"))
 
 
-def parse_alert(body: bytes, *, passphrase: str, max_age_s: int, now: datetime) -> Signal:
+def parse_alert(
+    body: bytes, *, passphrase: str, max_age_s: int, now: datetime, symbols: Collection[str] | None = None
+) -> Signal:
+    """``symbols``: the markets traded (SYMBOLS); an alert for another is refused naming it."""
     data = _decode(body)
     check_passphrase(data, passphrase)
+    _check_values(data)
     alert = {k: v for k, v in data.items() if k != "passphrase"}
     problems: list[FieldProblem] = []
 
@@ -143,11 +178,19 @@ def parse_alert(body: bytes, *, passphrase: str, max_age_s: int, now: datetime) 
         problems.append(FieldProblem("action", f"must be one of {', '.join(ACTIONS)}"))
 
     symbol = ""
+    raw_symbol = alert.get("symbol")
     try:
-        symbol = normalise_symbol(alert.get("symbol"))  # type: ignore[arg-type]
+        if isinstance(raw_symbol, str) and len(raw_symbol) > MAX_ECHO:
+            raise UnknownSymbol(
+                f"must be a perpetual symbol such as BTC-PERP (at most {MAX_ECHO} characters)"
+            )
+        symbol = normalise_symbol(raw_symbol)  # type: ignore[arg-type]
+        if symbols is not None and symbol not in symbols:
+            problems.append(
+                FieldProblem("symbol", f"{symbol} is not traded here (SYMBOLS: {', '.join(symbols)})")
+            )
     except UnknownSymbol as exc:
-        field_problem = "is required" if alert.get("symbol") is None else str(exc)
-        problems.append(FieldProblem("symbol", field_problem))
+        problems.append(FieldProblem("symbol", "is required" if raw_symbol is None else str(exc)))
 
     prices: dict[str, float | None] = {}
     for name in PRICE_FIELDS:

@@ -24,6 +24,7 @@ from shared.errors import InvalidInput
 from shared.logs import configure_logging, log_event
 from shared.models import Signal
 from webhook.alerts import AuthError, parse_alert
+from webhook.gate import SenderGate
 
 MAX_BODY_BYTES = 64 * 1024
 NUDGE_TIMEOUT_S = 1.0
@@ -77,9 +78,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require("webhook_passphrase", "api_token")
     passphrase = settings.secret("webhook_passphrase")
-    configure_logging("webhook", settings.log_level, settings.secret_values(), settings.log_dir)
+    configure_logging(
+        "webhook",
+        settings.log_level,
+        settings.secret_values(),
+        settings.log_dir,
+        settings.log_line_max_bytes,
+    )
     db = Database(settings.database_url)
     db.migrate()
+    gate = SenderGate(settings.webhook_allowed_ips, settings.webhook_require_tv_cert)
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))
 
     app = Flask(__name__)
@@ -90,6 +98,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     def _http_error(exc: HTTPException) -> Any:
         messages = {413: f"body larger than {MAX_BODY_BYTES // 1024} KiB"}
         return jsonify(error=messages.get(exc.code or 500, exc.description or exc.name)), exc.code
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError) -> Any:
+        log_event(logger, "alert_store_failed", logging.ERROR, error=type(exc).__name__)
+        return jsonify(error="database unavailable, send again"), 503
 
     @app.get("/health")
     def health() -> Any:
@@ -103,19 +116,30 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.post("/webhook")
     def webhook() -> Any:
+        remote = gate.client_address(request)
+        refusal = gate.refusal(request, remote)
+        if refusal:
+            log_event(logger, "alert_rejected", logging.WARNING, reason=refusal, remote=remote)
+            return jsonify(error="forbidden", reason=refusal), 403
         body = request.get_data(cache=False)
         try:
             signal = parse_alert(
-                body, passphrase=passphrase, max_age_s=settings.webhook_max_age_s, now=datetime.now(UTC)
-            )
+                body, passphrase=passphrase, max_age_s=settings.webhook_max_age_s, now=datetime.now(UTC),
+                symbols=settings.symbols,
+            )  # fmt: skip
         except AuthError as exc:
-            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=request.remote_addr)
+            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=remote)
             return jsonify(error="unauthorized"), 401
         except InvalidInput as exc:
-            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc))
+            log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=remote)
             return jsonify(error="invalid alert", details=[p.as_dict() for p in exc.problems]), 400
         signal_id, created = store_signal(db, signal)
-        fields = {"signal_id": signal_id, "symbol": signal.symbol, "action": signal.action.value}
+        fields = {
+            "signal_id": signal_id,
+            "symbol": signal.symbol,
+            "action": signal.action.value,
+            "remote": remote,
+        }
         if not created:
             log_event(logger, "alert_duplicate", **fields)
             return jsonify(status="duplicate", signal_id=signal_id), 200

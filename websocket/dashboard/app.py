@@ -45,7 +45,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require("api_token")
     token = settings.secret("api_token")
-    configure_logging("websocket", settings.log_level, settings.secret_values(), settings.log_dir)
+    configure_logging(
+        "websocket",
+        settings.log_level,
+        settings.secret_values(),
+        settings.log_dir,
+        settings.log_line_max_bytes,
+    )
     db = Database(settings.database_url)
     db.migrate()
 

@@ -1,0 +1,59 @@
+"""Who may post an alert: WEBHOOK_ALLOWED_IPS and TradingView's client certificate as nginx reports it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from tests.conftest import PASSPHRASE, free_port
+from webhook.app import create_app
+from webhook.gate import is_tradingview_subject, parse_dn
+
+TV_DN = r"emailAddress=webhook-server@tradingview.com,CN=TradingView Webhooks,O=TradingView\, Inc.,C=US"
+ALERT = json.dumps({"passphrase": PASSPHRASE, "symbol": "BTC-PERP", "action": "buy", "id": "g1"})
+
+
+def client(make_settings: Any, **overrides: Any) -> FlaskClient:
+    return create_app(make_settings(agent_url=f"http://127.0.0.1:{free_port()}", **overrides)).test_client()
+
+
+def test_distinguished_names_keep_escaped_commas_and_refuse_repeated_attributes() -> None:
+    assert parse_dn(TV_DN)["O"] == "TradingView, Inc."
+    assert is_tradingview_subject(TV_DN)
+    assert is_tradingview_subject("CN=TradingView Webhooks,O=TradingView\\, Inc.")
+    assert not is_tradingview_subject("CN=TradingView Webhooks,O=Evil")
+    assert not is_tradingview_subject("CN=TradingView Webhooks,O=TradingView\\, Inc.,CN=other")
+    assert not is_tradingview_subject("OU=CN=TradingView Webhooks\\,O=TradingView\\, Inc.")
+    assert not is_tradingview_subject("")
+
+
+def test_allowed_ips_judge_the_real_sender_behind_our_proxy(make_settings: Any) -> None:
+    app = client(make_settings, webhook_allowed_ips="52.89.214.238")
+    # through nginx on this machine: X-Real-IP is the sender
+    assert app.post("/webhook", data=ALERT, headers={"X-Real-IP": "52.89.214.238"}).status_code == 202
+    refused = app.post("/webhook", data=ALERT, headers={"X-Real-IP": "203.0.113.9"})
+    assert refused.status_code == 403 and "WEBHOOK_ALLOWED_IPS" in refused.get_json()["reason"]
+    # a sender from outside cannot claim an allowed address in the header
+    outside = app.post(
+        "/webhook",
+        data=ALERT,
+        headers={"X-Real-IP": "52.89.214.238"},
+        environ_base={"REMOTE_ADDR": "8.8.8.8"},
+    )
+    assert outside.status_code == 403
+
+
+def test_with_the_tv_certificate_required_only_nginx_verified_tradingview_may_post(
+    make_settings: Any,
+) -> None:
+    app = client(make_settings, webhook_require_tv_cert=True)
+    ok = {"X-Client-Verify": "SUCCESS", "X-Client-Subject": TV_DN}
+    assert app.post("/webhook", data=ALERT, headers=ok).status_code == 202
+    for headers in ({}, {**ok, "X-Client-Verify": "FAILED:self signed certificate"},
+                    {**ok, "X-Client-Subject": "CN=TradingView Webhooks,O=Someone Else"}):  # fmt: skip
+        assert app.post("/webhook", data=ALERT, headers=headers).status_code == 403
+    # straight to the service port from elsewhere: the headers are not believed
+    direct = app.post("/webhook", data=ALERT, headers=ok, environ_base={"REMOTE_ADDR": "8.8.4.4"})
+    assert direct.status_code == 403

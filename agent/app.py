@@ -18,6 +18,7 @@ from agent.analytics import journal_performance, trade_records, write_daily_repo
 from agent.engine import Engine
 from agent.execution.algos import AlgoKind, AlgoRequest
 from agent.risk.state import STATES
+from agent.upkeep import Upkeep
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, PositionRow, SignalRow, TradeRow
@@ -74,6 +75,10 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         engine.on_day_closed = lambda day: _daily_report(db, day, reports, settings.starting_equity)
     if start_engine:
         engine.start()
+        Upkeep(
+            db, retention_days=settings.retention_days, interval_hours=settings.backup_interval_hours,
+            folder=settings.backup_dir or settings.data_dir / "backups", keep=settings.backup_keep,
+        ).start()  # fmt: skip
 
     app = Flask(__name__)
     app.extensions["engine"] = engine

@@ -50,8 +50,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     market_commands.add_parser("show", help="print the specs in use and where they come from")
     _backtest_parser(commands.add_parser("backtest", help="run the engine over history (reports in --out)"))
-    commands.add_parser("migrate", help="create or upgrade the database schema")
-    commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
+    commands.add_parser("migrate", help="the same as `db upgrade`")
+    db = commands.add_parser("db", help="the database: schema, backups").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser(
+        "upgrade", help="bring the schema to this version's (alembic; once, before the services start)"
+    )
+    db.add_parser("current", help="print the schema revision and the one this version needs")
+    backup = db.add_parser("backup", help="an online copy of the database into BACKUP_DIR (or --out folder)")
+    backup.add_argument("--out", type=Path, help="folder for the backup (default BACKUP_DIR)")
+    restore = db.add_parser("restore", help="replace the database with a backup (stop the services first)")
+    restore.add_argument("file", type=Path)
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    config = commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
+    config.add_argument(
+        "--check", action="store_true", help="also try the database, the replay file and (real mode) Bluefin"
+    )
     return parser
 
 
@@ -85,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(settings, args.service, args.reload)
         if args.command == "migrate":
-            from shared.db import Database
-
-            print(f"schema version {Database(settings.database_url).migrate()}")
-            return 0
+            return db_command(settings, "upgrade", args)
+        if args.command == "db":
+            return db_command(settings, args.db_command, args)
+        if args.command == "config" and args.check:
+            return config_check()
         for key, value in settings.public_view().items():
             print(f"{key}={value}")
         return 0
@@ -100,6 +116,64 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def db_command(settings: Settings, command: str, args: argparse.Namespace) -> int:
+    from agent.upkeep import backup_database, restore_database
+    from shared.db import Database
+    from shared.errors import InvalidInput
+    from shared.schema import current_revision, head_revision, upgrade
+
+    db = Database(settings.database_url)
+    now = datetime.now(UTC)
+    try:
+        if command == "upgrade":
+            before, after = upgrade(db)
+            print(
+                f"schema at {after} (already)"
+                if before == after
+                else f"schema upgraded: {before or 'empty'} -> {after}"
+            )
+        elif command == "current":
+            current = current_revision(db) or "none (empty database)"
+            print(f"schema at {current}; this version needs {head_revision()}")
+        elif command == "backup":
+            folder = args.out or settings.backup_dir or settings.data_dir / "backups"
+            print(f"backup written: {backup_database(db, folder, settings.backup_keep, now)}")
+        elif command == "restore":
+            if (
+                not args.yes
+                and input(f"replace the database with {args.file}? stop the services first [y/N] ")
+                .strip()
+                .lower()
+                != "y"
+            ):
+                print("not restored")
+                return 1
+            aside = restore_database(db, args.file, now)
+            print(
+                f"restored from {args.file}"
+                + (f"; the previous database is kept as {aside}" if aside else "")
+            )
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            print(f"{problem.field}: {problem.message}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    return 0
+
+
+def config_check() -> int:
+    """Validate (every problem at once), then try what the services need; 0 only when all is well."""
+    from agent.config_check import run_checks
+
+    settings = load_settings()
+    print("ok      configuration values")
+    results = run_checks(settings)
+    for result in results:
+        print(result.line())
+    return 2 if any(r.failed for r in results) else 0
 
 
 def _backtest_parser(parser: argparse.ArgumentParser) -> None:

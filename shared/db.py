@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -28,7 +29,6 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
-    select,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -405,37 +405,35 @@ class Database:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=5)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def migrate(self) -> int:
-        """Create missing tables, add missing columns (additive migrations: every new column has a server
-        default), and record the schema version. Safe to call from every process."""
-        Base.metadata.create_all(self.engine)
-        self._add_missing_columns()
-        if not self.is_sqlite:
-            with self.engine.begin() as connection:
-                for table, column, length in WIDENED:
-                    connection.execute(
-                        text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR({length})")
-                    )
-        with self.session() as session:
-            current = session.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
-            if current is None or current < SCHEMA_VERSION:
-                session.merge(SchemaVersion(version=SCHEMA_VERSION))
-        return SCHEMA_VERSION
+    def migrate(self) -> str:
+        """Bring the schema to the head revision (alembic, under a lock: see ``shared.schema``); the
+        revision. Used by ``bluefinai db upgrade`` and by private databases (backtests, tests); services
+        only check the revision at start."""
+        from shared.schema import upgrade
 
-    def _add_missing_columns(self) -> None:
-        inspector = inspect(self.engine)
-        with self.engine.begin() as connection:
-            for table in Base.metadata.sorted_tables:
-                present = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name in present:
-                        continue
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = column.server_default.arg if column.server_default is not None else None  # type: ignore[attr-defined]
-                    clause = f" DEFAULT '{default}'" if default is not None else ""
-                    connection.execute(
-                        text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
-                    )
+        return upgrade(self)[1]
+
+    def legacy_catch_up(self, connection: Connection) -> None:
+        """A database from before alembic: create missing tables, add missing columns (each had a server
+        default), widen the columns that were widened. What ``migrate`` did until schema version 5."""
+        Base.metadata.create_all(connection)
+        inspector = inspect(connection)
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=connection.dialect)
+                default = column.server_default.arg if column.server_default is not None else None  # type: ignore[attr-defined]
+                clause = f" DEFAULT '{default}'" if default is not None else ""
+                connection.execute(
+                    text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+        if not self.is_sqlite:
+            for table_name, column_name, length in WIDENED:
+                connection.execute(
+                    text(f"ALTER TABLE {table_name} ALTER COLUMN {column_name} TYPE VARCHAR({length})")
+                )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

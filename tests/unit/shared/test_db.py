@@ -9,7 +9,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.db import (
-    SCHEMA_VERSION,
     Database,
     DecisionRow,
     EventRow,
@@ -19,17 +18,17 @@ from shared.db import (
     insert_later,
     set_state,
 )
+from shared.schema import current_revision, head_revision
 
 
 def signal(key: str) -> SignalRow:
     return SignalRow(idempotency_key=key, source="tradingview", symbol="BTC-PERP", action="buy", raw={"a": 1})
 
 
-def test_migrate_is_idempotent_and_records_the_version(database: Database) -> None:
-    assert database.migrate() == SCHEMA_VERSION
-    assert database.migrate() == SCHEMA_VERSION
-    with database.session() as session:
-        assert session.scalar(text("SELECT max(version) FROM schema_version")) == SCHEMA_VERSION
+def test_migrate_is_idempotent_and_records_the_revision(database: Database) -> None:
+    assert database.migrate() == head_revision()
+    assert database.migrate() == head_revision()
+    assert current_revision(database) == head_revision()
 
 
 def test_idempotency_key_is_unique(database: Database) -> None:
@@ -105,7 +104,8 @@ def test_migrate_adds_new_columns_to_an_old_table(tmp_path: object) -> None:
         connection.execute(text("INSERT INTO paper_positions VALUES ('BTC-PERP', 0.5, 40000)"))
     old.dispose()
     db = Database(url)
-    assert db.migrate() == SCHEMA_VERSION
+    assert db.migrate() == head_revision()
+    assert current_revision(db) == head_revision()
     with db.session() as session:
         row = session.execute(text("SELECT quantity, leverage, margin FROM paper_positions")).one()
     assert tuple(row) == (0.5, 3.0, 0.0)

@@ -1,0 +1,101 @@
+"""The database schema's version, with alembic: ``upgrade`` brings a database to the head revision, once.
+
+``bluefinai db upgrade`` (and ``make run``, and the compose ``migrate`` job) call ``upgrade``; the services
+only ``require_current`` at start and refuse, with the command to run, when the schema is behind. Two
+upgrades started at once are serialised by a lock (PostgreSQL: an advisory lock; SQLite: a lock file
+beside the database), so the second finds the work done.
+
+An empty database is built from the models and stamped at head (alembic's recommended way; a test
+proves the migrations build the same schema). A database from before alembic (it has the old
+``schema_version`` table) is brought up by the additive path it always used, then stamped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+
+from shared.db import Base, Database
+from shared.errors import ConfigError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+ADVISORY_LOCK_KEY = 0x42_4C_55_45  # "BLUE": any constant both upgraders agree on
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None, "no migrations in shared/migrations/versions"
+    return head
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _exclusive(db: Database, connection: Connection) -> Iterator[None]:
+    if db.is_sqlite:
+        path = db.url.removeprefix("sqlite:///")
+        if not path or path == ":memory:":
+            yield  # a private in-memory database: nobody else can migrate it
+            return
+        with open(f"{path}.migrate.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.commit()
+
+
+def upgrade(db: Database) -> tuple[str | None, str]:
+    """Bring the schema to head under the lock; (revision before, revision after)."""
+    with db.engine.connect() as lock_connection, _exclusive(db, lock_connection):
+        before = current_revision(db)
+        head = head_revision()
+        if before == head:
+            return before, head
+        with db.engine.begin() as connection:
+            tables = set(inspect(connection).get_table_names())
+            config = _config(connection)
+            if before is None and not tables & {t.name for t in Base.metadata.sorted_tables}:
+                Base.metadata.create_all(connection)
+                command.stamp(config, "head")
+            elif before is None:
+                db.legacy_catch_up(connection)
+                command.stamp(config, "head")
+            else:
+                command.upgrade(config, "head")
+        return before, head
+
+
+def require_current(db: Database) -> None:
+    """Refuse to start (ConfigError, one line) unless the schema is at head."""
+    current, head = current_revision(db), head_revision()
+    if current != head:
+        where = "empty" if current is None else f"at revision {current}"
+        line = f"DATABASE_URL: the database schema is {where}, this version needs {head}"
+        raise ConfigError([f"{line}: run `bluefinai db upgrade`"])

@@ -10,18 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from shared.bluefin_pro.network import pro_hosts
 from shared.bluefin_pro.rest import ProClient
 from shared.bluefin_pro.signing import SuiKey
-from shared.config import Settings, redact_url
+from shared.config import Settings
 from shared.db import Database
 from shared.errors import BluefinAIError, ConfigError
 from shared.marketdata.files import CandleFileError, read_candles
 from shared.schema import require_current
-
 
 SKIPPED = "skipped"
 
@@ -44,12 +41,7 @@ class CheckResult:
 def check_database(settings: Settings) -> str:
     db = Database(settings.database_url)
     try:
-        with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
         require_current(db)
-    except SQLAlchemyError as exc:
-        reason = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
-        return f"DATABASE_URL: cannot connect to {redact_url(settings.database_url)}: {reason}"
     except ConfigError as exc:
         return exc.problems[0]
     finally:

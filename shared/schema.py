@@ -22,7 +22,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
+from shared.config import redact_url
 from shared.db import Base, Database
 from shared.errors import ConfigError
 
@@ -93,8 +95,13 @@ def upgrade(db: Database) -> tuple[str | None, str]:
 
 
 def require_current(db: Database) -> None:
-    """Refuse to start (ConfigError, one line) unless the schema is at head."""
-    current, head = current_revision(db), head_revision()
+    """Refuse to start (ConfigError, one line) unless the database answers and its schema is at head."""
+    try:
+        current = current_revision(db)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        raise ConfigError([f"DATABASE_URL: cannot use {redact_url(db.url)}: {reason}"]) from None
+    head = head_revision()
     if current != head:
         where = "empty" if current is None else f"at revision {current}"
         line = f"DATABASE_URL: the database schema is {where}, this version needs {head}"

@@ -63,7 +63,11 @@ def make_settings(tmp_path: Path) -> Any:
             "webhook_passphrase": PASSPHRASE,
         }
         values.update(overrides)
-        return load_settings(**values)
+        settings = load_settings(**values)
+        db = Database(settings.database_url)
+        db.migrate()  # what `bluefinai db upgrade` does before the services start
+        db.dispose()
+        return settings
 
     return _make
 

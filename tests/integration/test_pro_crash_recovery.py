@@ -102,6 +102,7 @@ def test_real_mode_with_bluefin_unreachable_refuses_to_start_in_one_line(tmp_pat
     env = agent_env(tmp_path, port, f"http://127.0.0.1:{free_port()}", "0x" + secrets.token_hex(32))
     env["MARKET_DATA_SOURCE"] = "auto"  # would fall back to the replayed month in simulation
     spec = next(s for s in service_specs(port, free_port(), free_port()) if s.name == "agent")
+    Database(env["DATABASE_URL"]).migrate()
     agent = start_service(spec, env, tmp_path / "agent.log")
     try:
         assert agent.wait(60) != 0

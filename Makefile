@@ -41,9 +41,11 @@ $(NPM_STAMP): websocket/dashboard/package.json websocket/dashboard/package-lock.
 
 frontend: $(NPM_STAMP)
 
-# nginx (the local front door) and chromium (dashboard tests), from Debian's packages, when missing.
+# nginx (the local front door), chromium (dashboard tests) and envsubst (gettext-base: the tests render the
+# nginx image's entrypoint), from Debian's packages, when missing.
 system-deps:
 	@missing=""; command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v envsubst >/dev/null || missing="$$missing gettext-base"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

@@ -317,6 +317,8 @@ class OrderExecutor:
                 )  # fmt: skip
                 position, trade, dropped = book_fill(records, fill, row)
                 plan_dropped = plan_dropped or dropped
+                log_event(logger, "fill_booked", symbol=fill.symbol, side=fill.side.value, qty=fill.quantity,
+                          price=fill.price, role=row.role, exit_kind=row.exit_kind)  # fmt: skip
                 records.flush()
                 batch.record(records, "position", position_dict(position, fill.price))
                 if trade is not None:

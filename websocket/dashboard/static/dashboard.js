@@ -192,8 +192,34 @@
     pnl.className = `unrealised ${pnlClass(unrealised)}`.trim();
   }
 
+  // --- services (health, CPU, memory; pushed by the websocket service every ~10 s) ---------------------------
+  const bytes = (n) => {
+    if (missing(n)) return "—";
+    const units = ["B", "KiB", "MiB", "GiB"];
+    let value = Number(n); let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return `${fmt(value, unit ? 1 : 0)} ${units[unit]}`;
+  };
+
+  function renderServices(d) {
+    const services = (d && d.services) || [];
+    if (!services.length) return;
+    replaceRows("service-health", services, (r, s) => {
+      r.dataset.service = s.name;
+      r.dataset.status = s.status;
+      cell(r, s.name);
+      const status = cell(r, s.detail ? `${s.status}: ${s.detail}` : s.status, `health-${s.status}`);
+      status.dataset.field = "status";
+      cell(r, missing(s.cpu_percent) ? "—" : `${fmt(s.cpu_percent, 1)} %`, "num").dataset.field = "cpu";
+      cell(r, bytes(s.rss_bytes), "num").dataset.field = "memory";
+      cell(r, s.workers, "num");
+      cell(r, time(s.checked_at), "mono");
+    }, "no reading");
+  }
+
   // --- socket.io events --------------------------------------------------------------------------------
   const render = {
+    services: renderServices,
     market(d) {
       const el = $(`price-${d.symbol}`);
       if (el) { el.textContent = fmt(d.price); }
@@ -428,7 +454,10 @@
     $("token-form").hidden = true;
     setConnection("connecting", "connecting…");
     const socket = io({ auth: { token }, transports: ["websocket", "polling"] });
-    socket.on("connect", () => setConnection("connected", "live"));
+    socket.on("connect", () => {
+      setConnection("connected", "live");
+      socket.emit("services", {}, renderServices);  // the latest reading now; the next ones are pushed
+    });
     socket.on("disconnect", () => setConnection("disconnected", "disconnected"));
     socket.on("connect_error", (err) => {
       if (err && err.message === "unauthorized") {

@@ -133,9 +133,15 @@ r = u.Request("http://127.0.0.1:%s/api/positions" % os.environ.get("AGENT_PORT",
 print(len(json.load(u.urlopen(r, timeout=5))["positions"]))'
 open_positions() { compose exec -T agent python -c "$POSITIONS_PY" 2>/dev/null | tail -n 1; }
 
-# Whether the agent may be restarted now: flat, --force-agent, or the user says yes at the prompt.
+# Whether the agent may be restarted now: not running, flat, --force-agent, or the user says yes at the
+# prompt.
 agent_may_restart() {
-  local count answer what
+  local count answer what state
+  state=$(compose ps --all --format '{{.State}}' agent 2>/dev/null | head -n 1)
+  if [ "$state" != running ]; then
+    echo "  the agent is not running (${state:-no container}): starting it"
+    return 0
+  fi
   count=$(open_positions || true)
   if [[ $count =~ ^[0-9]+$ ]] && [ "$count" -eq 0 ]; then
     echo "  the agent holds no open position"

@@ -18,6 +18,7 @@ FAKE_DOCKER = r"""
 line="$*"; echo "docker ${line//$'\n'/ }" >> "$CALLS"
 case " $* " in
   " compose version "* | " info "*) exit 0 ;;
+  *" ps --all --format {{.State}} agent "*) echo "${FAKE_AGENT_STATE-running}"; exit 0 ;;
   *" ps --all --format {{.Health}} "*)
     service=${*: -1}; var="FAKE_HEALTH_$service"; echo "${!var:-healthy}"; exit 0 ;;
   *" exec -T agent python -c "*)
@@ -144,6 +145,16 @@ def test_an_agent_that_does_not_answer_is_not_taken_for_flat(tmp_path: Path) -> 
     code, _, err, calls = run(checkout(tmp_path, OWN_FILES), "--update", FAKE_POSITIONS="fail")
     assert code == 0 and "agent" not in ups(calls)
     assert "did not answer how many positions" in err
+
+
+@pytest.mark.parametrize("state", ["exited", ""])
+def test_an_agent_that_is_not_running_is_started_without_asking(tmp_path: Path, state: str) -> None:
+    code, out, _, calls = run(
+        checkout(tmp_path, OWN_FILES), "--update", FAKE_POSITIONS="2", FAKE_AGENT_STATE=state
+    )
+    assert code == 0 and ups(calls)[-1] == "agent"
+    assert "the agent is not running" in out
+    assert not any("exec -T agent" in c for c in calls)
 
 
 def test_update_stops_at_the_first_service_that_is_not_healthy(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from agent.analysis.audit import AuditLog
 from agent.analytics import journal_performance, trade_records, write_daily_report
 from agent.engine import Engine
 from agent.execution.algos import AlgoKind, AlgoRequest
+from agent.metrics import agent_collectors
 from agent.risk.state import STATES
 from agent.upkeep import Upkeep
 from agent.wiring import build_engine
@@ -26,7 +27,10 @@ from shared.errors import ConfigError
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
+from shared.metrics import install_metrics
 from shared.models import Side
+from shared.notify import install_notifications
+from shared.schema import refuse_unless_schema_current
 from shared.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
 from shared.symbols import normalise_symbol
 
@@ -63,7 +67,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         settings.log_line_max_bytes,
     )
     db = Database(settings.database_url)
-    db.migrate()
+    install_notifications(settings, "agent")
+    refuse_unless_schema_current(db)
     try:
         engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
     except ConfigError as exc:
@@ -83,6 +88,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     app = Flask(__name__)
     app.extensions["engine"] = engine
     app.extensions["db"] = db
+
+    install_metrics(app, "agent", agent_collectors(engine, db))
 
     @app.before_request
     def _authenticate() -> Any:

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.config import PROJECT_ROOT, Settings, ensure_env_file, env_file_path, load_settings
+from shared.config import (
+    NOTIFY_EVENT_KINDS,
+    PROJECT_ROOT,
+    Settings,
+    ensure_env_file,
+    env_file_path,
+    load_settings,
+)
 from shared.errors import ConfigError
 
 
@@ -63,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     restore = db.add_parser("restore", help="replace the database with a backup (stop the services first)")
     restore.add_argument("file", type=Path)
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    notify = commands.add_parser("notify", help="send one notification now (NOTIFY_URLS)")
+    notify.add_argument("--event", required=True, choices=NOTIFY_EVENT_KINDS)
+    notify.add_argument("message")
     config = commands.add_parser("config", help="validate the configuration and print it (secrets redacted)")
     config.add_argument(
         "--check", action="store_true", help="also try the database, the replay file and (real mode) Bluefin"
@@ -99,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             from agent.services import serve
 
             return serve(settings, args.service, args.reload)
+        if args.command == "notify":
+            from shared.notify import notify_command
+
+            return notify_command(settings, args.event, args.message)
         if args.command == "migrate":
             return db_command(settings, "upgrade", args)
         if args.command == "db":

@@ -32,6 +32,7 @@ from agent.services import (
 )
 from shared.config import Settings
 from shared.db import Database
+from shared.schema import upgrade
 
 
 @dataclass
@@ -64,7 +65,11 @@ def start_stack(
 ) -> Stack:
     """Start every service and wait for health; on failure stop what started and raise RuntimeError.
 
-    Each process's output goes to DATA_DIR/logs/NAME.log, rotated at LOG_MAX_MB keeping LOG_BACKUPS."""
+    The schema is upgraded first, once (`bluefinai db upgrade`): the services only check it. Each process's
+    output goes to DATA_DIR/logs/NAME.log, rotated at LOG_MAX_MB keeping LOG_BACKUPS."""
+    before, after = upgrade(Database(settings.database_url))
+    if before != after:
+        print(f"database schema upgraded: {before or 'empty'} -> {after}", flush=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     rotation = LogRotation.of(settings)
@@ -183,7 +188,6 @@ def print_urls(settings: Settings, with_nginx: bool) -> None:
 
 def run(settings: Settings, env_file: Path | None, use_nginx: bool = True, reload: bool = False) -> int:
     settings.require("webhook_passphrase", "api_token")
-    Database(settings.database_url).migrate()
     env = dict(os.environ)
     env["BLUEFINAI_ENV_FILE"] = str(env_file) if env_file and env_file.exists() else ""
     with_nginx = use_nginx and find_nginx() is not None and NGINX_TEMPLATE.exists()

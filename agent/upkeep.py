@@ -58,7 +58,7 @@ def apply_retention(db: Database, days: int, now: datetime) -> RetentionResult:
 
 
 def sqlite_path(db: Database) -> Path | None:
-    path = db.url.removeprefix("sqlite:///")
+    path = db.engine.url.database
     return Path(path) if db.is_sqlite and path and path != ":memory:" else None
 
 

@@ -65,7 +65,10 @@ def main() -> int:
     }  # fmt: skip
     settings = load_settings(**overrides)
     env = {**os.environ, "BLUEFINAI_ENV_FILE": ""} | {k.upper(): str(v) for k, v in overrides.items()}
-    stack = start_stack(settings, env, with_nginx=True)
+    # nginx's per-sender limit (20 alerts/s) would answer most of a benchmark from one address itself
+    stack = start_stack(
+        settings, env, with_nginx=True, nginx_overrides={"WEBHOOK_RATE": "10000r/s", "WEBHOOK_BURST": "10000"}
+    )
     base = f"http://127.0.0.1:{settings.nginx_port}"
     session = requests.Session()
 

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     agent_url: str = ""
     socket_url: str = ""
+    # where the dashboard reads the webhook's health (default http://127.0.0.1:WEBHOOK_PORT)
+    webhook_url: str = ""
+    # Let's Encrypt through compose's certbot (profile letsencrypt): the domain and the account's email
+    acme_domain: str = ""
+    acme_email: str = ""
 
     webhook_passphrase: SecretStr | None = None
     api_token: SecretStr | None = None
@@ -304,6 +309,9 @@ class Settings(BaseSettings):
             self.agent_url = f"http://127.0.0.1:{self.agent_port}"
         if not self.socket_url:
             self.socket_url = f"http://127.0.0.1:{self.socket_port}"
+
+        if not self.webhook_url:
+            self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
 
     def holds_secrets_of(self, service: str) -> bool:
         """True when this process is ``service`` or runs every service (``make run``, the CLI)."""

@@ -13,6 +13,7 @@ proves the migrations build the same schema). A database from before alembic (it
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.config import redact_url
 from shared.db import Base, Database
 from shared.errors import ConfigError
+from shared.logs import log_event
 
+logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK_KEY = 0x42_4C_55_45  # "BLUE": any constant both upgraders agree on
 
@@ -53,7 +56,7 @@ def current_revision(db: Database) -> str | None:
 @contextmanager
 def _exclusive(db: Database, connection: Connection) -> Iterator[None]:
     if db.is_sqlite:
-        path = db.url.removeprefix("sqlite:///")
+        path = db.engine.url.database
         if not path or path == ":memory:":
             yield  # a private in-memory database: nobody else can migrate it
             return
@@ -106,3 +109,13 @@ def require_current(db: Database) -> None:
         where = "empty" if current is None else f"at revision {current}"
         line = f"DATABASE_URL: the database schema is {where}, this version needs {head}"
         raise ConfigError([f"{line}: run `bluefinai db upgrade`"])
+
+
+def refuse_unless_schema_current(db: Database) -> None:
+    """A service's start: ``require_current``, its refusal also logged as one ``refusing_to_start`` line."""
+    try:
+        require_current(db)
+    except ConfigError as exc:
+        for line in exc.problems:
+            log_event(logger, "refusing_to_start", logging.CRITICAL, problem=line)
+        raise

@@ -28,6 +28,7 @@ from agent.services import (
     wait_healthy,
 )
 from shared.config import load_settings
+from shared.db import Database
 from tests.conftest import PASSPHRASE, TOKEN, free_port
 
 
@@ -130,6 +131,7 @@ def launch_stack(
     inputs = nginx_inputs(settings, tmp_path / "nginx") | (nginx_overrides or {})
     running = RunningStack(env, specs, tmp_path, settings.nginx_port, settings.nginx_https_port, inputs)
     try:
+        Database(settings.database_url).migrate()  # `bluefinai db upgrade`, once, before any service starts
         for name in ("websocket", "agent", "webhook"):
             running.start(name)
         conf = render_nginx_conf(inputs)

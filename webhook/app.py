@@ -22,7 +22,10 @@ from shared.config import Settings, load_settings
 from shared.db import Database, SignalRow
 from shared.errors import InvalidInput
 from shared.logs import configure_logging, log_event
+from shared.metrics import install_metrics
 from shared.models import Signal
+from shared.notify import install_notifications
+from shared.schema import refuse_unless_schema_current
 from webhook.alerts import AuthError, parse_alert
 from webhook.gate import SenderGate
 
@@ -86,11 +89,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.log_line_max_bytes,
     )
     db = Database(settings.database_url)
-    db.migrate()
+    refuse_unless_schema_current(db)
     gate = SenderGate(settings.webhook_allowed_ips, settings.webhook_require_tv_cert)
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))
 
     app = Flask(__name__)
+    install_notifications(settings, "webhook")
+    install_metrics(app, "webhook")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["db"] = db
 

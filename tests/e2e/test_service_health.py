@@ -12,7 +12,6 @@ import requests
 
 import tests.stack
 from agent.services import ServiceSpec
-from shared.config import load_settings
 from tests.conftest import TOKEN
 from tests.integration.test_notifications import metered_webhook, notifying_agent
 from tests.stack import RunningStack
@@ -27,18 +26,10 @@ APPS = {
 
 
 def monitored_dashboard() -> Any:
-    """The dashboard as create_app builds it, plus metrics and the Services panel's poller (idempotent)."""
+    """The dashboard as create_app builds it (metrics and the Services panel's poller included)."""
     from dashboard.app import create_app
-    from dashboard.services import install_service_health
-    from shared.metrics import install_metrics
-    from shared.notify import install_notifications
 
-    app = create_app()
-    settings = load_settings()
-    install_notifications(settings, "websocket")
-    install_metrics(app, "websocket")
-    install_service_health(app, app.extensions["bluefinai.socketio"], settings)
-    return app
+    return create_app()
 
 
 @pytest.fixture

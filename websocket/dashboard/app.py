@@ -18,12 +18,16 @@ from flask_socketio import SocketIO, emit
 from socketio import exceptions as socketio_exceptions
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.services import install_service_health
 from dashboard.snapshot import read_snapshot
 from shared.config import Settings, load_settings
 from shared.db import Database
 from shared.events import EVENT_NAMES, EVENTS_PATH
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
+from shared.metrics import install_metrics
+from shared.notify import install_notifications
+from shared.schema import refuse_unless_schema_current
 
 VENDOR_DIR = Path(__file__).resolve().parent / "node_modules" / "socket.io-client" / "dist"
 logger = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.log_line_max_bytes,
     )
     db = Database(settings.database_url)
-    db.migrate()
+    refuse_unless_schema_current(db)
 
     app = Flask(__name__)
     socketio = SocketIO(app, async_mode=_async_mode(), logger=False, engineio_logger=False)
@@ -104,4 +108,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         log_event(
             logger, "socketio_client_missing", logging.WARNING, hint="npm ci --prefix websocket/dashboard"
         )
+    install_notifications(settings, "websocket")
+    install_metrics(app, "websocket")
+    install_service_health(app, socketio, settings)
     return app

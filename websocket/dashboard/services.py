@@ -52,7 +52,7 @@ def _by_worker(samples: Samples, name: str) -> dict[str, float]:
 
 def service_targets(settings: Settings) -> dict[str, str]:
     """The services the dashboard watches besides itself, by name: base URL."""
-    return {"agent": settings.agent_url, "webhook": f"http://127.0.0.1:{settings.webhook_port}"}
+    return {"agent": settings.agent_url, "webhook": settings.webhook_url}
 
 
 class ServiceMonitor:

@@ -35,12 +35,15 @@ from agent.performance import PerformanceMetrics, TradeRecord, compute_metrics
 from agent.report import ReportFiles, write_report
 from agent.risk.presets import policy_from_settings
 from agent.store import DatabaseStore, MemoryStore, Store
+from agent.vetoes import veto_summary
 from agent.wiring import build_exchange, build_signal_sources
 from shared.config import Settings, load_settings
 from shared.db import Database
 from shared.errors import ConfigError
+from shared.exchange.paper import PaperExchange
 from shared.marketdata.feeds import ReplayFeed
 from shared.marketdata.funding import FundingRate
+from shared.marketdata.series import read_funding, read_mark
 
 logger = logging.getLogger(__name__)
 HISTORY = 300  # candles before the start that warm the indicators up
@@ -53,6 +56,11 @@ class BacktestRequest:
     end: datetime | None = None  # exclusive; default: the end of the data
     overrides: Mapping[str, Any] = field(default_factory=dict)  # any setting, by name (as in .env)
     funding_rate: float = 0.0  # per FUNDING_INTERVAL_HOURS, applied to every market
+    # symbol -> funding-rate file (shared.marketdata.series.read_funding): each rate settled at its own time,
+    # instead of funding_rate for that market
+    funding: Mapping[str, Path] = field(default_factory=dict)
+    # symbol -> mark-price candles: stops, liquidations and funding on the mark (else on the last price)
+    mark: Mapping[str, Path] = field(default_factory=dict)
     allow_live_ai: bool = False
     database_url: str = "sqlite:///:memory:"
     progress: bool | None = None  # None: a bar only when stderr is a terminal
@@ -112,6 +120,7 @@ def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Data
         candle_interval_s=0.0,
         signal_sources=build_signal_sources(settings, store),
         funding_interval_hours=settings.funding_interval_hours,
+        signal_max_age_s=settings.signal_max_age_s,
     )
 
 
@@ -122,6 +131,20 @@ def _set_funding(engine: Engine, rate: float) -> None:
         funding = FundingRate(symbol, rate, engine.market_now())
         market.funding = funding
         engine.exchange.set_funding_rate(funding)  # type: ignore[attr-defined]
+
+
+def _set_series(engine: Engine, request: BacktestRequest) -> None:
+    """The request's funding series and mark prices onto the paper exchange (unknown markets refused)."""
+    for kind, files in (("--funding", request.funding), ("--mark", request.mark)):
+        unknown = sorted(set(files) - set(engine.markets))
+        if unknown:
+            raise ValueError(f"{kind}: {', '.join(unknown)} is not a market of the backtest (--data)")
+    exchange = engine.exchange
+    assert isinstance(exchange, PaperExchange)
+    for symbol, path in request.funding.items():
+        exchange.set_funding_series(read_funding(path, symbol))
+    for symbol, path in request.mark.items():
+        exchange.set_mark_series(read_mark(path, symbol))
 
 
 def _stops(feeds: list[ReplayFeed], end: datetime | None) -> dict[str, int]:
@@ -181,6 +204,7 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     engine = build_backtest_engine(settings, request, db)
     engine.prepare()
     _set_funding(engine, request.funding_rate)
+    _set_series(engine, request)
     equity, candles = replay(engine, request.end, request.progress, request.fast_forward)
     engine.store.persist()
     account = engine.exchange.account()
@@ -197,8 +221,9 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     result = BacktestResult(metrics, equity, trades, prices, shown, candles, engine.status.signals_processed)
     if out is not None:
         result.files = write_report(
-            out, metrics, equity, trades, prices, title=f"Backtest {', '.join(request.data)}", settings=shown
-        )
+            out, metrics, equity, trades, prices, title=f"Backtest {', '.join(request.data)}", settings=shown,
+            vetoes=veto_summary(db),
+        )  # fmt: skip
     db.dispose()
     return result
 
@@ -229,4 +254,8 @@ def _shown_settings(settings: Settings, request: BacktestRequest) -> dict[str, A
     shown["START"] = request.start.isoformat() if request.start else None
     shown["END"] = request.end.isoformat() if request.end else None
     shown["FUNDING_RATE"] = request.funding_rate
+    shown["FUNDING_SERIES"] = {symbol: path.name for symbol, path in request.funding.items()} or None
+    # what stops, liquidations and funding were measured on, per market: "mark" (--mark) or "last"
+    shown["PRICE_BASIS"] = {symbol: ("mark" if symbol in request.mark else "last") for symbol in request.data}
+    shown["MARK_DATA"] = {symbol: path.name for symbol, path in request.mark.items()} or None
     return shown

@@ -15,18 +15,23 @@ from shared.errors import ConfigError, FieldProblem, InvalidInput, Temporary
 from shared.symbols import UnknownSymbol, normalise_symbol
 
 
-def _data(args: argparse.Namespace) -> dict[str, Path]:
+def _files(args: argparse.Namespace, items: list[str], option: str) -> dict[str, Path]:
+    """``[SYMBOL=]FILE`` items of ``option`` by market (no symbol: --symbol's)."""
     data: dict[str, Path] = {}
-    for item in args.data:
+    for item in items:
         symbol, _, path = item.rpartition("=")
         try:
             market = normalise_symbol(symbol) if symbol else normalise_symbol(args.symbol)
         except UnknownSymbol as exc:
-            raise InvalidInput([FieldProblem("--data", str(exc))]) from None
+            raise InvalidInput([FieldProblem(option, str(exc))]) from None
         if not Path(path).exists():
-            raise InvalidInput([FieldProblem("--data", f"{path} does not exist")])
+            raise InvalidInput([FieldProblem(option, f"{path} does not exist")])
         data[market] = Path(path)
     return data
+
+
+def _data(args: argparse.Namespace) -> dict[str, Path]:
+    return _files(args, args.data, "--data")
 
 
 def _download(args: argparse.Namespace) -> dict[str, Path]:
@@ -74,6 +79,8 @@ def backtest_command(args: argparse.Namespace) -> int:
         request = BacktestRequest(
             data=data, start=args.start, end=args.end, overrides=_overrides(args),
             funding_rate=args.funding_rate, allow_live_ai=args.allow_live_ai,
+            funding=_files(args, getattr(args, "funding", []), "--funding"),
+            mark=_files(args, getattr(args, "mark", []), "--mark"),
         )  # fmt: skip
         if args.sweep:
             ranked, warning = run_sweep(request, parse_grid(args.sweep), args.out, args.rank_by, args.jobs)

@@ -1,7 +1,8 @@
 """Fast-forward over quiet candles in a backtest: the same results as stepping every candle, much sooner.
 
 Most minutes of a backtest change nothing but the price: no resting order is reached, no liquidation, no
-stop to move, no timeframe closes that an exit rule reads, no signal source due (each names the closes it
+stop to move (on the last price, nor on the mark when a mark series is given), no timeframe closes that an
+exit rule reads, no signal source due (each names the closes it
 reads or the time it acts next: a replayed alert's time, an internal cross found ahead on the prepared
 market state), no funding settlement that matters, no new UTC day, no breaker crossed. Before each candle
 the driver asks ``quiet`` how many of the coming candles are like that, checking every condition at once
@@ -93,9 +94,12 @@ class FastForward:
             return 0
         candles = feed.ohlcv[start : start + count]
         up, down = exchange.quiet_band(symbol)
-        touched = np.flatnonzero(
-            (candles[:, 1] >= min(up, limits.up)) | (candles[:, 2] <= max(down, limits.down))
-        )
+        up, down = min(up, limits.up), max(down, limits.down)
+        reached = (candles[:, 1] >= up) | (candles[:, 2] <= down)
+        marks = exchange.mark_extremes(symbol, feed.close_stamps[start : start + count])
+        if marks is not None:  # stops and liquidations trigger on the mark: its wicks count as well
+            reached |= (marks[:, 0] >= up) | (marks[:, 1] <= down)
+        touched = np.flatnonzero(reached)
         return int(touched[0]) if len(touched) else count
 
     def _aligned(self, count: int) -> int:

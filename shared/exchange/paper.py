@@ -5,11 +5,18 @@ What it simulates:
   GTT, IOC and FOK;
 - fills: a market (or marketable) order walks the order book when one is known (``on_book``), else pays
   ``slippage_bps`` on the mark; resting limit orders fill at their price as maker when a candle trades
-  through them; stops trigger on the candle's high/low and fill at the trigger as taker;
+  through them; stops trigger on the candle's high/low (the mark price's, when a mark series is given:
+  ``set_mark_series``) and fill at the trigger as taker, or at the candle's open when it opened beyond the
+  trigger (a gap: the triggered market order meets the first price there is, worse for a stop, better for
+  a take-profit). A resting limit order (a plain limit, or a stop-limit / take-profit-limit once triggered)
+  fills at its own price even across a gap: a resting order is matched at its price, the price improvement
+  of a gap goes to the incoming order that meets it, not to the order in the book;
 - isolated margin per position at the market's leverage (``set_leverage``), initial margin checked
   against free collateral, liquidation when the candle crosses the liquidation price (the position is
   closed there and what is left of its margin goes to the insurance fund);
-- maker/taker fees on the notional, funding every ``funding_interval_hours`` of the market clock;
+- maker/taker fees on the notional; funding every ``funding_interval_hours`` of the market clock at the
+  known rate (``set_funding_rate``), or at each time of a funding series (``set_funding_series``), paid on
+  the mark (the mark series' close when given, else the last price);
 - every cash movement in ``paper_ledger`` (fee, pnl, funding, liquidation), so no money appears or
   disappears unaccounted.
 The books (``shared.exchange.paper_books``) are the database's for paper trading (they survive a restart)
@@ -27,16 +34,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.accounting import apply_fill
 from shared.db import Database, PaperFillRow, PaperOrderRow, PaperPositionRow
 from shared.errors import Rejected, Temporary
-from shared.exchange.base import Account, Exchange, ExchangePosition, OrderRef
+from shared.exchange.base import Account, Exchange, ExchangePosition, FundingPayment, OrderRef
 from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
 from shared.exchange.markets import MarketSpec, MarketSpecs, generic_spec
 from shared.exchange.paper_books import RESTING, Books, DatabaseBooks, MemoryBooks, PaperBooks
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
+from shared.marketdata.series import FundingSeries, MarkSeries
 from shared.models import (
     Fill,
     OrderRequest,
@@ -95,6 +104,9 @@ class PaperExchange(Exchange):
         self._marks: dict[str, float] = {}
         self._books: dict[str, OrderBook] = {}
         self._funding: dict[str, FundingRate] = {}
+        self._series: dict[str, FundingSeries] = {}  # funding applied at the series' own times
+        self._series_next: dict[str, int] = {}  # per symbol: the index of its next settlement
+        self._mark_series: dict[str, MarkSeries] = {}
         self._clock = datetime.now(UTC)
         self._next_funding: datetime | None = None
         self._lock = threading.RLock()
@@ -105,11 +117,18 @@ class PaperExchange(Exchange):
         self._positions: list[ExchangePosition] | None = None
         self._account: tuple[float, float, float] | None = None
         self._liquidations: list[OrderResult] = []
+        self._funding_paid: list[FundingPayment] = []  # settled, not drained by the owner's books yet
         self._changed_orders: set[str] = set()  # client ids whose state changed since the last drain
         # Exchange ids in creation order (microseconds at start, then one up per order; hex of a fixed
         # width sorts as numbers): resting orders placed at the same market time are worked in the order
         # they were placed, run after run, not in the order of random ids.
         self._ids = itertools.count(wall_clock.time_ns() // 1000)
+        # books kept from an earlier run (paper trading): prices up to their latest market time are already
+        # accounted for (a replay's warm-up history); they move the mark, never an order, fill or funding
+        self._booked_until = self.booked_until() if db is not None else None
+
+    def expected_slippage_bps(self, symbol: str) -> float:
+        return self.config.slippage_bps  # market orders pay it when no order book is known, stops always
 
     def market_spec(self, symbol: str) -> MarketSpec:
         spec = self._specs.get(symbol)
@@ -124,21 +143,70 @@ class PaperExchange(Exchange):
     def set_funding_rate(self, rate: FundingRate) -> None:
         self._funding[rate.symbol] = rate
 
+    def set_funding_series(self, series: FundingSeries) -> None:
+        """Settle this market's funding at the series' own times and rates (instead of hourly at the last
+        known rate); settlements before the current market clock are not replayed."""
+        with self._lock:
+            self._series[series.symbol] = series
+            self._series_next[series.symbol] = series.next_index(int((self._clock - _EPOCH).total_seconds()))
+            self._bands.clear()
+
+    def set_mark_series(self, series: MarkSeries) -> None:
+        """Mark-price candles of a market: stops trigger, positions liquidate and funding is paid on them
+        (limit orders still fill on the last price)."""
+        with self._lock:
+            self._mark_series[series.symbol] = series
+
+    def price_basis(self, symbol: str) -> str:
+        """What triggers stops, liquidates and prices funding for ``symbol``: ``mark`` or ``last``."""
+        return "mark" if symbol in self._mark_series else "last"
+
+    def mark_extremes(self, symbol: str, close_stamps: Any) -> Any:
+        """(high, low) of the mark candle closing at each of ``close_stamps`` (NaN where none), or None
+        without a mark series (for the backtest's fast-forward)."""
+        series = self._mark_series.get(symbol)
+        return None if series is None else series.aligned(close_stamps)
+
     def on_price(
-        self, symbol: str, price: float, time: datetime, high: float | None = None, low: float | None = None
+        self,
+        symbol: str,
+        price: float,
+        time: datetime,
+        high: float | None = None,
+        low: float | None = None,
+        open_: float | None = None,
     ) -> None:
-        """A new mark (a candle's close, with its high and low): funding, triggers, fills, liquidations."""
+        """A new price (a candle's close, with its high, low and open): funding, triggers, fills and
+        liquidations. The open tells a gap: a stop the candle opened beyond fills at the open."""
         high = max(price, high if high is not None else price)
         low = min(price, low if low is not None else price)
         with self._lock:
+            if self._booked_until is not None and time <= self._booked_until:
+                self._marks[symbol] = price  # already booked by the run before: nothing may happen again
+                return
             self._clock = time
             self._marks[symbol] = price
-            if not (self._funding_due(time) or self._touches(symbol, high, low)):
+            mark = self._mark_candle(symbol, time)
+            trigger_high, trigger_low = (high, low) if mark is None else (mark[1], mark[2])
+            touch_high, touch_low = max(high, trigger_high), min(low, trigger_low)
+            if not (self._funding_due(time) or self._touches(symbol, touch_high, touch_low)):
                 return
             with self._writing() as books:
                 self._settle_funding(books, time)
-                self._work_resting_orders(books, symbol, high, low)
-                self._check_liquidation(books, symbol, high, low)
+                candle = _Candle(open_, high, low, trigger_high, trigger_low)
+                self._work_resting_orders(books, symbol, candle)
+                self._check_liquidation(books, symbol, trigger_high, trigger_low)
+
+    def _mark_candle(self, symbol: str, time: datetime) -> tuple[float, float, float, float] | None:
+        series = self._mark_series.get(symbol)
+        if series is None:
+            return None
+        return series.at_close(int((time - _EPOCH).total_seconds()))
+
+    def _funding_mark(self, symbol: str) -> float | None:
+        """The price funding is paid on now: the mark candle's close at the clock, else the last price."""
+        mark = self._mark_candle(symbol, self._clock)
+        return mark[3] if mark is not None else self._marks.get(symbol)
 
     # --- the in-memory mirrors ---------------------------------------------------------------------------
     @contextmanager
@@ -157,6 +225,8 @@ class PaperExchange(Exchange):
     def _funding_due(self, time: datetime) -> bool:
         """A funding settlement is due and could move money (a rate is known and a position is open)."""
         if self._next_funding is None:
+            return True
+        if self._series_due(time):
             return True
         if time < self._next_funding:
             return False
@@ -177,11 +247,40 @@ class PaperExchange(Exchange):
                 band = self._bands[symbol] = self._band(symbol)
             return band
 
+    def _series_due(self, time: datetime) -> bool:
+        """A settlement of a funding series is due at ``time`` for a market with a position; the series of
+        flat markets just move on (nothing to pay)."""
+        if not self._series:
+            return False
+        stamp = int((time - _EPOCH).total_seconds())
+        held = {p.position.symbol for p in self.exchange_positions()}
+        due = False
+        for symbol, series in self._series.items():
+            index = self._series_next[symbol]
+            if index < len(series.times) and series.times[index] <= stamp:
+                if symbol in held:
+                    due = True
+                else:
+                    self._series_next[symbol] = series.next_index(stamp)
+        return due
+
     def funding_event(self) -> datetime | None:
         """When the next funding settlement could move money (None: no rate known or no position)."""
         if self._next_funding is None:
             return datetime(1970, 1, 1, tzinfo=UTC)  # not initialised: the next candle must go through
-        return self._next_funding if self._funding and self.exchange_positions() else None
+        held = self.exchange_positions()
+        if not held:
+            return None
+        moments: list[datetime] = []
+        if any(symbol not in self._series for symbol in self._funding):
+            moments.append(self._next_funding)
+        for held_position in held:
+            series = self._series.get(held_position.position.symbol)
+            if series is not None:
+                index = self._series_next[held_position.position.symbol]
+                if index < len(series.times):
+                    moments.append(_EPOCH + timedelta(seconds=int(series.times[index])))
+        return min(moments) if moments else None
 
     def advance(self, symbol: str, price: float, time: datetime) -> None:
         """A run of quiet candles ends at ``price`` and ``time``: what ``on_price`` would have left behind
@@ -239,6 +338,16 @@ class PaperExchange(Exchange):
     def changes_pending(self) -> bool:
         """Did an order change on its own (``drain_changed_orders`` would name it)?"""
         return bool(self._changed_orders)
+
+    @property
+    def funding_pending(self) -> bool:
+        return bool(self._funding_paid)
+
+    def drain_funding(self) -> list[FundingPayment]:
+        """Funding settled on positions since the last call (for the owner's books: each trade's funding)."""
+        with self._lock:
+            drained, self._funding_paid = self._funding_paid, []
+        return drained
 
     def drain_liquidations(self) -> list[OrderResult]:
         """Liquidations since the last call, as filled reduce-only orders (for the owner's books)."""
@@ -440,16 +549,18 @@ class PaperExchange(Exchange):
             order.reason = reason
 
     # --- resting orders, triggers, liquidation, funding ---------------------------------------------------
-    def _work_resting_orders(self, books: Books, symbol: str, high: float, low: float) -> None:
+    def _work_resting_orders(self, books: Books, symbol: str, candle: _Candle) -> None:
         for order in books.resting(symbol):
             kind = OrderType(order.order_type)
             if kind.has_trigger and not order.triggered:
-                if _triggered(order, high, low):
-                    self._trigger(books, order, high, low)
+                if _triggered(order, candle.trigger_high, candle.trigger_low):
+                    self._trigger(books, order, candle.high, candle.low, candle)
                 continue
-            self._fill_resting_limit(books, order, high, low)
+            self._fill_resting_limit(books, order, candle.high, candle.low)
 
-    def _trigger(self, books: Books, order: PaperOrderRow, high: float, low: float) -> None:
+    def _trigger(
+        self, books: Books, order: PaperOrderRow, high: float, low: float, candle: _Candle | None = None
+    ) -> None:
         order.triggered = True
         trigger = order.trigger_price
         assert trigger is not None
@@ -461,7 +572,8 @@ class PaperExchange(Exchange):
             self._finish(order, OrderStatus.CANCELED, "reduce-only: nothing to reduce")
             return
         side = Side(order.side)
-        price = trigger * (1 + side.sign * self.config.slippage_bps / 10_000)
+        base = trigger if candle is None else _trigger_fill(order, trigger, candle)
+        price = base * (1 + side.sign * self.config.slippage_bps / 10_000)
         self._finish(
             order,
             OrderStatus.FILLED if self._fill(books, order, wanted, price, "taker") else OrderStatus.CANCELED,
@@ -537,7 +649,7 @@ class PaperExchange(Exchange):
                 client_id=f"liquidation-{exchange_id}", exchange_id=exchange_id, status=OrderStatus.FILLED,
                 filled_quantity=abs(row.quantity), average_price=liquidation,
                 fills=(Fill(f"{exchange_id}-1", f"liquidation-{exchange_id}", symbol, side, abs(row.quantity),
-                            liquidation, 0.0, self._clock),),
+                            liquidation, 0.0, self._clock, forfeited=remaining),),
                 reason=f"liquidated at {liquidation:.2f}", symbol=symbol, side=side,
                 quantity=abs(row.quantity), order_type=OrderType.MARKET,
             )
@@ -556,14 +668,43 @@ class PaperExchange(Exchange):
         while time >= self._next_funding:
             account = books.account()
             for row in books.open_positions():
+                if row.symbol in self._series:
+                    continue  # settled at its own times (_settle_series)
                 rate = self._funding.get(row.symbol)
-                mark = self._marks.get(row.symbol)
+                mark = self._funding_mark(row.symbol)
                 if rate is None or mark is None:
                     continue
                 payment = -rate.rate * row.quantity * mark  # longs pay when the rate is positive
                 account.balance += payment
                 books.ledger("funding", row.symbol, payment, self._clock, self._next_funding.isoformat())
+                key = f"paper-{row.symbol}-{self._next_funding.isoformat()}"
+                side = "LONG" if row.quantity > 0 else "SHORT"
+                self._funding_paid.append(
+                    FundingPayment(key, row.symbol, payment, rate.rate, side, self._clock)
+                )
             self._next_funding += interval
+        self._settle_series(books, time)
+
+    def _settle_series(self, books: Books, time: datetime) -> None:
+        """Every settlement of a funding series at or before ``time``, at its own rate, on the mark now."""
+        stamp = int((time - _EPOCH).total_seconds())
+        for symbol, series in self._series.items():
+            index = self._series_next[symbol]
+            row = books.position(symbol)
+            while index < len(series.times) and series.times[index] <= stamp:
+                mark = self._funding_mark(symbol)
+                if row is not None and abs(row.quantity) > EPS and mark is not None:
+                    rate = float(series.rates[index])
+                    payment = -rate * row.quantity * mark  # longs pay a positive rate
+                    books.account().balance += payment
+                    at = (_EPOCH + timedelta(seconds=int(series.times[index]))).isoformat()
+                    books.ledger("funding", symbol, payment, self._clock, at)
+                    self._funding_paid.append(
+                        FundingPayment(f"paper-{symbol}-{at}", symbol, payment, rate,
+                                       "LONG" if row.quantity > 0 else "SHORT", self._clock)
+                    )  # fmt: skip
+                index += 1
+            self._series_next[symbol] = index
 
     # --- reads -------------------------------------------------------------------------------------------
     def cancel_order(self, client_id: str, ref: OrderRef | None = None) -> OrderResult:
@@ -662,6 +803,12 @@ class PaperExchange(Exchange):
         with self._lock, self._store.reading() as books:
             return books.ledger_total(kind)
 
+    def booked_until(self) -> datetime | None:
+        """The latest market time of the books (paper trading's survive a restart): a replay resumes after
+        it, so no order or fill is ever timed before one already booked."""
+        with self._lock, self._store.reading() as books:
+            return books.latest_time()
+
     def _position_row(self, books: Books, symbol: str) -> PaperPositionRow:
         row = books.position(symbol)
         if row is None:
@@ -674,6 +821,33 @@ class PaperExchange(Exchange):
             )
             books.add_position(row)
         return row
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Candle:
+    """One candle as the resting orders see it: its open (None: unknown), the last price's high and low
+    (limit fills) and the high and low that trigger stops (the mark's when known, else the same)."""
+
+    open: float | None
+    high: float
+    low: float
+    trigger_high: float
+    trigger_low: float
+
+
+def _trigger_fill(order: PaperOrderRow, trigger: float, candle: _Candle) -> float:
+    """Where a triggered stop-market or take-profit-market order fills (before slippage): at the trigger,
+    or at the candle's open when it opened beyond it (a gap: no price between was traded), and never
+    outside the candle's traded range (a trigger reached by the mark alone fills where the last price was)."""
+    buy = order.side == Side.BUY.value
+    rises = OrderType(order.order_type).is_take_profit != buy  # TP sell / stop buy trigger as price rises
+    price = trigger
+    if candle.open is not None and (candle.open >= trigger if rises else candle.open <= trigger):
+        price = candle.open
+    return min(max(price, candle.low), candle.high)
 
 
 def _reduces(position: float, side: Side) -> bool:

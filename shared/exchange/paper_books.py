@@ -78,6 +78,10 @@ class Books(ABC):
     @abstractmethod
     def ledger_total(self, kind: str | None = None) -> float: ...
 
+    @abstractmethod
+    def latest_time(self) -> datetime | None:
+        """The latest market time anything was booked at (an order, a fill, a ledger entry); None: none."""
+
 
 class PaperBooks(ABC):
     @abstractmethod
@@ -154,6 +158,14 @@ class _SessionBooks(Books):
             query = query.where(PaperLedgerRow.kind == kind)
         return float(self._session.scalar(query) or 0.0)
 
+    def latest_time(self) -> datetime | None:
+        found = [
+            self._session.scalar(select(func.max(column)))
+            for column in (PaperOrderRow.created_at, PaperFillRow.time, PaperLedgerRow.time)
+        ]
+        times = [t for t in found if t is not None]
+        return max(times) if times else None
+
 
 class DatabaseBooks(PaperBooks):
     def __init__(self, db: Database, starting_balance: float) -> None:
@@ -181,6 +193,7 @@ class MemoryBooks(PaperBooks, Books):
         self._ledger: dict[str, list[float]] = {}  # kind -> amounts, in entry order
         self._entries: list[float] = []  # every amount, in entry order
         self._added: list[Any] = []  # this transaction's new rows
+        self._latest: datetime | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Books]:
@@ -249,7 +262,15 @@ class MemoryBooks(PaperBooks, Books):
             found.extend(orders.values())
         return sorted(found, key=lambda o: (o.created_at, o.exchange_id))
 
+    def _saw(self, time: datetime | None) -> None:
+        if time is not None and (self._latest is None or time > self._latest):
+            self._latest = time
+
+    def latest_time(self) -> datetime | None:
+        return self._latest
+
     def add_order(self, row: PaperOrderRow) -> None:
+        self._saw(row.created_at)
         self._orders[row.client_id] = with_defaults(row)
         self._resting.setdefault(row.symbol, {})[row.client_id] = row
         self._added.append(row)
@@ -258,10 +279,12 @@ class MemoryBooks(PaperBooks, Books):
         return sorted(self._fills.get(exchange_id, []), key=lambda f: f.trade_id)
 
     def add_fill(self, row: PaperFillRow) -> None:
+        self._saw(row.time)
         self._fills.setdefault(row.exchange_id, []).append(row)
         self._added.append(row)
 
     def ledger(self, kind: str, symbol: str, amount: float, time: datetime, reference: str) -> None:
+        self._saw(time)
         self._ledger.setdefault(kind, []).append(amount)
         self._entries.append(amount)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from shared.marketdata.candles import EPOCH
 from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
 from shared.marketdata.funding import FundingRate
+from shared.marketdata.interval import detect_interval_s, interval_name
 from shared.marketdata.prepared import PreparedMarketState, minute_frame
 from shared.marketdata.snapshot import MarketState
 from shared.models import Candle
@@ -149,14 +150,34 @@ class ReplayFeed(MarketFeed):
         since_epoch = frame["timestamp"] - pd.Timestamp("1970-01-01", tz="UTC")
         # when each candle closes (epoch seconds): the market clock after it
         self.open_stamps = (since_epoch // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
-        self.close_stamps = self.open_stamps + CANDLE_SECONDS
         if len(frame) < 2:
             raise ValueError(f"{path}: needs at least 2 candles")
+        # the file's interval from its timestamps (the most common step: a real feed misses a few candles)
+        self.interval_s = detect_interval_s(self.open_stamps)
+        if self.interval_s != CANDLE_SECONDS:
+            # the engine folds 1m candles into every timeframe: a 5m file taken as 1m would close every
+            # timeframe late and trade at the wrong times, so it is refused rather than mislabelled
+            raise ValueError(
+                f"{path}: candles every {interval_name(self.interval_s)} (the most common step between "
+                f"timestamps); the replay needs 1m candles: give a 1m file"
+            )
+        self.close_stamps = self.open_stamps + CANDLE_SECONDS
         if start_time is not None:  # the first candle at or after start_time; the ones before are history
             start_index = int(frame["timestamp"].searchsorted(pd.Timestamp(start_time), side="left"))
         self._start = min(max(start_index, 0), len(frame) - 1)
         self.cursor = self._start
         self.wrapped = 0
+
+    def resume_after(self, moment: datetime) -> None:
+        """Start with the first candle that closes after ``moment`` (the market time already booked by a
+        previous run on the same books): a restart goes on from there instead of rewinding the market clock
+        to the file's start (an open position would be stopped by a price from hours before it opened).
+        At the end of the file there is nothing more to give (with REPLAY_LOOP the file starts over, as
+        after any end)."""
+        stamp = int((moment - EPOCH).total_seconds())
+        start = int(np.searchsorted(self.close_stamps, stamp, side="right"))
+        if start > self._start:
+            self._start = self.cursor = start
 
     def _candle(self, index: int) -> Candle:
         o, h, low, c, v = self._ohlcv[index].tolist()

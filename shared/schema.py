@@ -8,6 +8,12 @@ beside the database), so the second finds the work done.
 An empty database is built from the models and stamped at head (alembic's recommended way; a test
 proves the migrations build the same schema). A database from before alembic (it has the old
 ``schema_version`` table) is brought up by the additive path it always used, then stamped.
+
+Rule for every revision: additive only (new tables, new columns with a server default, wider columns),
+never a rename or a drop in the same release that stops using it. ``./start_production.sh --update``
+upgrades the schema before it restarts the services one at a time, and leaves an agent with open
+positions running on the previous code until the trader says so: that agent must keep working on the
+new schema.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from shared.accounting import apply_fill
 from shared.db import Database, PaperFillRow, PaperOrderRow, PaperPositionRow
 from shared.errors import Rejected, Temporary
@@ -58,6 +60,7 @@ from shared.models import (
 )
 
 EPS = 1e-12
+MARKS_KEPT = 2_000  # live mark-price candles kept per market
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,23 @@ class PaperExchange(Exchange):
         (limit orders still fill on the last price)."""
         with self._lock:
             self._mark_series[series.symbol] = series
+
+    def add_mark_candle(
+        self, symbol: str, close_time: datetime, ohlc: tuple[float, float, float, float]
+    ) -> None:
+        """One more mark-price candle (live: from the exchange's feed), closing at ``close_time``; the last
+        MARKS_KEPT are kept. An older or repeated one is ignored."""
+        stamp = int((close_time - _EPOCH).total_seconds())
+        with self._lock:
+            series = self._mark_series.get(symbol)
+            if series is not None and len(series.close_stamps) and stamp <= series.close_stamps[-1]:
+                return
+            stamps = np.array([stamp], dtype=np.int64)
+            rows = np.array([ohlc], dtype=float)
+            if series is not None:
+                stamps = np.concatenate([series.close_stamps[-MARKS_KEPT + 1 :], stamps])
+                rows = np.concatenate([series.ohlc[-MARKS_KEPT + 1 :], rows])
+            self._mark_series[symbol] = MarkSeries(symbol, stamps, rows)
 
     def price_basis(self, symbol: str) -> str:
         """What triggers stops, liquidates and prices funding for ``symbol``: ``mark`` or ``last``."""

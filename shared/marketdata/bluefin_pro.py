@@ -33,6 +33,7 @@ from shared.models import Candle
 
 logger = logging.getLogger(__name__)
 MAX_CANDLES_PER_CALL = 1000
+MARK_CANDLES_KEPT = 2_000  # mark-price candles kept for the engine to pass on
 MARKET_STREAMS = ("Candlestick_1m_Last", "Mark_Price", "Ticker", "Partial_Depth_20", "Recent_Trade")
 EXTRAS_EVERY_S = 30.0
 LIVE_FOR_S = 30.0  # a book or ticker from the stream older than this is not used (REST is asked instead)
@@ -223,6 +224,8 @@ class BluefinProFeed(ExchangeFeed):
         self._extras_at = -EXTRAS_EVERY_S
         self._book: dict[str, float] | None = None
         self._funding: FundingRate | None = None
+        self.want_marks = False  # fetch the mark-price candle of every candle (a paper exchange follows them)
+        self._mark_candles: dict[datetime, Candle] = {}
 
     def _due(self, now: float) -> bool:
         if now < self._next_try or now - self._last_poll < 0.2:
@@ -264,6 +267,8 @@ class BluefinProFeed(ExchangeFeed):
             return fresh
         self._failures = 0
         self._last_success = time.monotonic()
+        if fresh and self.want_marks:
+            self._fetch_marks(fresh)
         if len(fresh) > 1:
             self.backfilled += len(fresh)
             log_event(logger, "bluefin_candles_backfilled", symbol=self.symbol, candles=len(fresh))
@@ -271,6 +276,35 @@ class BluefinProFeed(ExchangeFeed):
 
     def next_candle(self) -> Candle:
         raise Temporary("the Bluefin Pro feed is polled, not stepped")
+
+    def follow_mark(self) -> None:
+        self.want_marks = True
+
+    def _fetch_marks(self, fresh: list[Candle]) -> None:
+        """The mark-price candles of ``fresh`` (kept a while for ``mark_candle``); on a failure those minutes
+        go without (the paper exchange then uses the last price for them)."""
+        start_ms = int(fresh[0].open_time.timestamp() * 1000)
+        end_ms = int(fresh[-1].open_time.timestamp() * 1000)
+        try:
+            marks = self.hub.candles(
+                self.symbol,
+                min(len(fresh), MAX_CANDLES_PER_CALL),
+                start_ms=start_ms,
+                end_ms=end_ms,
+                price="Mark",
+            )
+        except Temporary as exc:
+            log_event(
+                logger, "bluefin_mark_candles_failed", logging.WARNING, symbol=self.symbol, error=str(exc)
+            )
+            return
+        for mark in marks:
+            self._mark_candles[mark.open_time] = mark
+        for stale in sorted(self._mark_candles)[:-MARK_CANDLES_KEPT]:
+            del self._mark_candles[stale]
+
+    def mark_candle(self, open_time: datetime) -> Candle | None:
+        return self._mark_candles.get(open_time)
 
     def derivatives(self) -> tuple[dict[str, float] | None, FundingRate | None]:
         """Order-book metrics and funding (the stream's when it has them, else REST every EXTRAS_EVERY_S);

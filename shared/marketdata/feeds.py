@@ -60,6 +60,14 @@ class MarketFeed(ABC):
         """A fresh state for this feed's market (folded minute by minute)."""
         return MarketState(self.symbol, self.source)
 
+    def follow_mark(self) -> None:
+        """Someone (a paper exchange) wants the mark-price candles too (``mark_candle``)."""
+        return None  # a source without mark prices has nothing to fetch
+
+    def mark_candle(self, open_time: datetime) -> Candle | None:
+        """The mark-price candle opening at ``open_time``, when the source has it (a live exchange's)."""
+        return None
+
 
 class CandleSource(Protocol):
     """An exchange's candle endpoint (Bluefin Pro, legacy v2): oldest first, at most a page at a time."""

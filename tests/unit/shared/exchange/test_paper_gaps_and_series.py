@@ -119,3 +119,19 @@ def test_stops_liquidation_and_funding_follow_the_mark_when_given(database: Data
 def test_without_a_mark_series_the_basis_is_the_last_price() -> None:
     paper = PaperExchange(None, NO_SLIP)
     assert paper.price_basis("BTC-PERP") == "last" and paper.mark_extremes("BTC-PERP", np.array([1])) is None
+
+
+def test_live_mark_candles_are_added_one_by_one_and_drive_the_stop() -> None:
+    paper = long_with(None, sl=sell("sl", OrderType.STOP_MARKET, trigger=39_000.0))
+    close = NOW + timedelta(minutes=1)
+    paper.add_mark_candle("BTC-PERP", close, (40_000.0, 40_100.0, 39_100.0, 39_500.0))
+    paper.add_mark_candle("BTC-PERP", close, (1.0, 1.0, 1.0, 1.0))  # a repeat is ignored
+    assert paper.price_basis("BTC-PERP") == "mark"
+    # the last price wicks to 38,800, the mark only to 39,100: the stop stays
+    paper.on_price("BTC-PERP", 39_500.0, close, 39_900.0, 38_800.0, 39_900.0)
+    assert paper.get_order("sl").status is OrderStatus.OPEN  # type: ignore[union-attr]
+    later = NOW + timedelta(minutes=2)
+    paper.add_mark_candle("BTC-PERP", later, (39_500.0, 39_600.0, 38_900.0, 39_000.0))
+    paper.on_price("BTC-PERP", 39_100.0, later, 39_600.0, 38_950.0, 39_500.0)
+    # the mark reached 38,900 <= 39,000; the last price traded down to 38,950, below the trigger: at 39,000
+    assert paper.get_order("sl").average_price == 39_000.0  # type: ignore[union-attr]

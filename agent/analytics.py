@@ -22,7 +22,8 @@ from shared.db import Database, TradeRow
 def trade_records(
     db: Database, since: datetime | None = None, until: datetime | None = None
 ) -> list[TradeRecord]:
-    """Closed trades from the journal, oldest first (optionally those closed in [since, until))."""
+    """Closed trades (one per position, with its fills as ``legs``) from the journal, oldest first
+    (optionally those closed in [since, until))."""
     query = select(TradeRow).order_by(TradeRow.closed_at, TradeRow.id)
     if since is not None:
         query = query.where(TradeRow.closed_at >= since)
@@ -34,7 +35,8 @@ def trade_records(
                 symbol=r.symbol, side=r.side, quantity=r.quantity, entry_price=r.entry_price,
                 exit_price=r.exit_price, pnl=r.pnl, fees=r.fees, opened_at=r.opened_at, closed_at=r.closed_at,
                 exit_reason=r.exit_reason, signal_source=r.signal_source, analyst=r.analyst,
-                r_multiple=r.r_multiple,
+                r_multiple=r.r_multiple, initial_risk=r.initial_risk, funding=r.funding or 0.0,
+                forfeited=r.forfeited or 0.0, legs=tuple(r.legs or ()),
             )
             for r in session.scalars(query)
         ]  # fmt: skip

@@ -32,7 +32,7 @@ import pandas as pd
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
 from agent.execution.algos import AlgoRunner
-from agent.execution.funding import book_funding
+from agent.execution.funding import book_funding, book_simulated_funding
 from agent.execution.orders import OrderExecutor, PlannedOrder
 from agent.journal import Journal
 from agent.positions import EntryContext, MarketView, PositionManager
@@ -467,6 +467,8 @@ class Engine:
         market = self.markets[symbol]
         if self.status.state == "running":
             with self.lock:
+                if getattr(self.exchange, "funding_pending", False):  # settled before this candle's fills
+                    book_simulated_funding(self.store, self.exchange, self.journal)
                 if self._exchange_changed():
                     changed = self.exchange.drain_changed_orders()
                     if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
@@ -674,6 +676,7 @@ class Engine:
             stats=self.trade_stats(source), account_stats=self.trade_stats(refresh=False),
             maintenance_ratio=spec.maintenance_margin_ratio, market_max_leverage=spec.max_leverage,
             step_size=float(spec.step_size), min_quantity=float(spec.min_quantity),
+            taker_fee=spec.taker_fee, slippage_bps=self.exchange.expected_slippage_bps(symbol),
         )  # fmt: skip
 
     def trade_stats(self, source: str | None = None, refresh: bool = True) -> TradeStats:

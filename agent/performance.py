@@ -27,12 +27,17 @@ Conventions
   denominator (win_rate = wins / trade_count). avg_win and avg_loss are the mean pnl of the wins and of
   the losses (avg_loss is negative); gross_profit is the sum of the wins, gross_loss the (negative) sum
   of the losses; profit_factor = gross_profit / |gross_loss|, None with no losing trade;
-  expectancy_usd = mean pnl per trade; expectancy_r = mean r_multiple over the trades that have one.
+  expectancy_usd = mean pnl per trade; expectancy_r = mean r_multiple over the trades that have one;
+  r_total = total pnl / total initial risk over the trades with an initial risk (what the positions made
+  in units of what they risked: a big loss on a big risk weighs more than in the mean of R).
+- A trade is a position, from open to flat (``agent.execution.booking``): a partial take-profit is a leg of
+  its position's trade, so win rate, expectancy and Kelly's inputs count positions, not fills. Its pnl is
+  everything that moved the account while it was open: price PnL - fees + funding - forfeited margin.
   Trade statistics are None when there is nothing to average (no trades, no wins, no losses).
 - exposure_time = the time covered by the union of the trades' [opened_at, closed_at] intervals, clipped to
   the equity series' span, divided by that span; None when the span is zero (empty or one-point equity).
 - fees_paid and funding_paid are reported as given (account-level totals, e.g. from the ledger); trade pnl
-  is already net of its fees.
+  is already net of its fees and funding, and of the margin a liquidation forfeited.
 - by_exit_reason, by_signal_source and by_symbol group trades by their exit_reason / signal_source /
   market ("unknown" when empty).
 """
@@ -57,14 +62,14 @@ _ZERO_STD = 1e-15
 
 @dataclass(frozen=True)
 class TradeRecord:
-    """One closed trade (or the closed part of one, e.g. a partial take-profit)."""
+    """One closed trade: a position from open to flat, with its fills in ``legs``."""
 
     symbol: str
     side: str  # "BUY" = it was a long, "SELL" = a short
     quantity: float
     entry_price: float
     exit_price: float
-    pnl: float  # net of the fees of both legs (and funding if known), in USD
+    pnl: float  # price PnL - every fee + funding - forfeited margin, in USD
     fees: float
     opened_at: datetime  # UTC-aware
     closed_at: datetime  # UTC-aware
@@ -72,6 +77,10 @@ class TradeRecord:
     signal_source: str = ""  # e.g. "tradingview", "internal:ema_cross"
     analyst: str = ""  # e.g. "rules", "claude"
     r_multiple: float | None = None  # pnl / initial risk, None when the risk was unknown
+    initial_risk: float | None = None  # USD lost at the initial stop
+    funding: float = 0.0  # received (+) or paid (-) while open, in pnl
+    forfeited: float = 0.0  # margin a liquidation gave to the insurance fund, out of pnl
+    legs: tuple[dict[str, Any], ...] = ()  # every fill of the position (agent.execution.booking)
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class PerformanceMetrics:
     profit_factor: float | None
     expectancy_usd: float | None
     expectancy_r: float | None
+    r_total: float | None
     best_trade: float | None
     worst_trade: float | None
     avg_trade_duration_s: float | None
@@ -160,6 +170,7 @@ def compute_metrics(
         profit_factor=stats["profit_factor"],
         expectancy_usd=stats["expectancy_usd"],
         expectancy_r=stats["expectancy_r"],
+        r_total=stats["r_total"],
         best_trade=stats["best_trade"],
         worst_trade=stats["worst_trade"],
         avg_trade_duration_s=_avg_duration(trades),
@@ -355,6 +366,8 @@ def _trade_stats(trades: Sequence[TradeRecord]) -> dict[str, Any]:
     """Win/loss statistics of ``trades`` (see the module docstring)."""
     pnl = np.fromiter((float(t.pnl) for t in trades), dtype=float, count=len(trades))
     r_values = np.array([float(t.r_multiple) for t in trades if t.r_multiple is not None], dtype=float)
+    risked = [t for t in trades if t.initial_risk]
+    total_risk = sum(float(t.initial_risk or 0.0) for t in risked)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     gross_profit, gross_loss = float(wins.sum()), float(losses.sum())
     return {
@@ -370,6 +383,7 @@ def _trade_stats(trades: Sequence[TradeRecord]) -> dict[str, Any]:
         "profit_factor": gross_profit / -gross_loss if len(losses) and gross_loss < 0 else None,
         "expectancy_usd": _mean(pnl),
         "expectancy_r": _mean(r_values),
+        "r_total": sum(float(t.pnl) for t in risked) / total_risk if total_risk > 0 else None,
         "best_trade": float(pnl.max()) if len(pnl) else None,
         "worst_trade": float(pnl.min()) if len(pnl) else None,
     }
@@ -385,6 +399,7 @@ _GROUP_FIELDS = (
     "profit_factor",
     "expectancy_usd",
     "expectancy_r",
+    "r_total",
 )
 _SOURCE_FIELDS = ("trade_count", "win_rate", "pnl", "expectancy_r")
 

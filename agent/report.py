@@ -1,5 +1,6 @@
-"""Backtest reports: report.json, trades.csv, equity.csv, PNG charts (equity, drawdown, price with the
-trades marked), one self-contained HTML page, and a plain-text metrics table for the terminal.
+"""Backtest reports: report.json, trades.csv (one row per position), fills.csv (every fill of each),
+equity.csv, PNG charts (equity, drawdown, price with the trades marked), one self-contained HTML page, and a
+plain-text metrics table for the terminal.
 
 Every file is deterministic: the same inputs give byte-identical files (no "now" timestamps, PNGs saved
 without a Software tag, fixed figure sizes and styles). Charts are drawn with matplotlib's Agg backend and
@@ -50,7 +51,13 @@ TRADES_HEADER = (
     "signal_source",
     "analyst",
     "r_multiple",
+    "initial_risk",
+    "funding",
+    "forfeited",
+    "legs",
 )
+# fills.csv: every fill (leg) of every trade, the trade numbered as its row in trades.csv (from 1)
+FILLS_HEADER = ("trade", "symbol", "time", "kind", "side", "quantity", "price", "fee", "pnl", "forfeited")
 _FIGSIZE = (10.0, 4.0)
 _DPI = 100
 
@@ -63,6 +70,7 @@ class ReportFiles:
     report_json: Path
     trades_csv: Path
     equity_csv: Path
+    fills_csv: Path
     report_html: Path
     equity_png: Path
     drawdown_png: Path
@@ -90,6 +98,7 @@ def write_report(
         report_json=out / "report.json",
         trades_csv=out / "trades.csv",
         equity_csv=out / "equity.csv",
+        fills_csv=out / "fills.csv",
         report_html=out / "report.html",
         equity_png=out / "equity.png",
         drawdown_png=out / "drawdown.png",
@@ -97,6 +106,7 @@ def write_report(
     )
     _write_text(files.report_json, report_json(metrics, settings))
     _write_trades_csv(files.trades_csv, trades)
+    _write_fills_csv(files.fills_csv, trades)
     _write_text(files.equity_csv, _equity_csv(equity))
     charts = {"Equity": equity_chart(equity), "Drawdown": drawdown_chart(equity)}
     files.equity_png.write_bytes(charts["Equity"])
@@ -134,6 +144,7 @@ def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
         ("Win rate", _pct(m.win_rate)),
         ("Profit factor", _num(m.profit_factor)),
         ("Expectancy (R)", _num(m.expectancy_r, 3)),
+        ("R total (PnL / risk)", _num(m.r_total, 3)),
         ("Expectancy (USD)", _usd(m.expectancy_usd)),
         ("Average win", _usd(m.avg_win)),
         ("Average loss", _usd(m.avg_loss)),
@@ -198,7 +209,23 @@ def _trade_row(trade: TradeRecord) -> list[Any]:
         trade.signal_source,
         trade.analyst,
         "" if trade.r_multiple is None else float(trade.r_multiple),
+        "" if trade.initial_risk is None else float(trade.initial_risk),
+        float(trade.funding),
+        float(trade.forfeited),
+        len(trade.legs),
     ]
+
+
+def _write_fills_csv(path: Path, trades: Sequence[TradeRecord]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FILLS_HEADER)
+        for number, trade in enumerate(trades, 1):
+            writer.writerows(
+                [number, trade.symbol, leg["time"], leg["kind"], leg["side"], float(leg["quantity"]),
+                 float(leg["price"]), float(leg["fee"]), float(leg["pnl"]), float(leg["forfeited"])]
+                for leg in trade.legs
+            )  # fmt: skip
 
 
 def _write_trades_csv(path: Path, trades: Sequence[TradeRecord]) -> None:
@@ -411,6 +438,10 @@ def _trade_cells(trade: TradeRecord) -> list[str]:
         trade.signal_source,
         trade.analyst,
         r,
+        "" if trade.initial_risk is None else f"{trade.initial_risk:,.2f}",
+        f"{trade.funding:,.2f}",
+        f"{trade.forfeited:,.2f}",
+        str(len(trade.legs)),
     ]
 
 

@@ -147,6 +147,11 @@ class Records(ABC):
         """(signal source, pnl) of every closed trade, oldest first."""
 
     @abstractmethod
+    def trade_at(self, symbol: str, time: datetime) -> TradeRow | None:
+        """The latest closed trade of the market that was open at ``time`` (opened before it, closed at or
+        after it)."""
+
+    @abstractmethod
     def plan(self, symbol: str) -> PositionPlanRow | None: ...
 
     @abstractmethod
@@ -304,6 +309,15 @@ class _SessionRecords(Records):
     def trade_pnls(self) -> list[tuple[str, float]]:
         query = select(TradeRow.signal_source, TradeRow.pnl).order_by(TradeRow.id)
         return [(source, pnl) for source, pnl in self._session.execute(query)]
+
+    def trade_at(self, symbol: str, time: datetime) -> TradeRow | None:
+        query = (
+            select(TradeRow)
+            .where(TradeRow.symbol == symbol, TradeRow.opened_at < time, TradeRow.closed_at >= time)
+            .order_by(TradeRow.id.desc())
+            .limit(1)
+        )
+        return self._session.scalar(query)
 
     def plan(self, symbol: str) -> PositionPlanRow | None:
         return self._session.get(PositionPlanRow, symbol)
@@ -519,6 +533,14 @@ class MemoryStore(Store, Records):
 
     def trade_pnls(self) -> list[tuple[str, float]]:
         return [(trade.signal_source, trade.pnl) for trade in self._trades]
+
+    def trade_at(self, symbol: str, time: datetime) -> TradeRow | None:
+        for trade in reversed(self._trades):  # in the order they closed
+            if trade.closed_at < time:
+                return None  # this one and every earlier one closed before
+            if trade.symbol == symbol and trade.opened_at < time:
+                return trade
+        return None
 
     def plan(self, symbol: str) -> PositionPlanRow | None:
         return self._plans.get(symbol)

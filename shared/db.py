@@ -218,6 +218,10 @@ class PositionRow(Base):
     fees: Mapped[float] = mapped_column(Float, default=0.0)
     opened_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # the open position's trade so far (agent.execution.booking): funding paid or received while it is open,
+    # and its fills (legs), each with its fee, price PnL and forfeited margin
+    funding: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class TradeRow(Base):
@@ -241,6 +245,11 @@ class TradeRow(Base):
     regime: Mapped[str] = mapped_column(String(30), default="", server_default="")
     initial_risk: Mapped[float | None] = mapped_column(Float)  # USD lost at the initial stop
     r_multiple: Mapped[float | None] = mapped_column(Float)  # pnl / initial_risk
+    # one trade per position, from open to flat: pnl = price PnL - fees + funding - forfeited (the margin a
+    # liquidation gave to the insurance fund); legs: every fill of the position (agent.execution.booking)
+    funding: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    forfeited: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class PositionPlanRow(Base):

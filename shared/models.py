@@ -187,6 +187,7 @@ class Fill:
     fee: float
     time: datetime
     cumulative: bool = False  # the order's total fill so far rather than one execution
+    forfeited: float = 0.0  # margin lost to the insurance fund with this fill (a liquidation's)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class RiskContext:
     market_max_leverage: float = 20.0
     step_size: float = QUANTITY_STEP  # the market's quantity step
     min_quantity: float = MIN_QUANTITY  # the market's smallest order
+    taker_fee: float = 0.0  # the market's taker fee (sizing counts it on the entry and on the stop's exit)
+    slippage_bps: float = 0.0  # expected on market orders (sizing counts it on the entry and the stop's exit)
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
             other_gross_notional=sum(abs(v) for v in ctx.other_notionals.values()),
             correlated_net=_correlated_net(ctx, side), kelly_fraction=edge.fraction,
             streak=streak_multiplier(ctx.account_stats or ctx.stats), step=ctx.step_size,
+            direction=side.sign, taker_fee=ctx.taker_fee, slippage_bps=ctx.slippage_bps,
         ),
         policy,
     )  # fmt: skip

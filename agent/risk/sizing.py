@@ -1,10 +1,11 @@
 """Position sizing: every applicable rule proposes a largest quantity; the smallest wins.
 
 Rules (each a maximum quantity for the new position):
-- ``volatility``: equity x RISK_PER_TRADE / stop distance (the stop distance is the decision's stop, else
-  STOP_ATR_MULTIPLE ATRs of RISK_ATR_TIMEFRAME): lose RISK_PER_TRADE of equity if the stop is hit;
-- ``kelly``: equity x KELLY_FRACTION x Kelly / stop distance, Kelly = p - (1 - p) / b from the win rate p and
-  payoff b of the signal source's closed trades, shrunk toward a prior (p 0.5, b 1.5) with weight
+- ``volatility``: equity x RISK_PER_TRADE / loss per unit at the stop (the stop distance is the decision's
+  stop, else STOP_ATR_MULTIPLE ATRs of RISK_ATR_TIMEFRAME): lose at most RISK_PER_TRADE of equity, fees and
+  slippage included, if the stop is hit (``loss_per_unit``);
+- ``kelly``: equity x KELLY_FRACTION x Kelly / loss per unit at the stop, Kelly = p - (1 - p) / b from the
+  win rate p and payoff b of the signal source's closed trades, shrunk toward a prior (p 0.5, b 1.5) with weight
   n / (n + KELLY_PRIOR_TRADES), and the prior alone below KELLY_MIN_TRADES trades;
 - ``max_position_size``: notional at most MAX_POSITION_SIZE x equity;
 - ``margin``: the initial margin (notional / leverage) fits in 99 % of the free collateral;
@@ -115,6 +116,26 @@ class SizingInputs:
     kelly_fraction: float  # full Kelly of the journal (shrunk)
     streak: float
     step: float = QUANTITY_STEP  # the market's step size
+    direction: int = 1  # +1 a long, -1 a short
+    taker_fee: float = 0.0  # the market's taker fee rate: paid on the entry and on the stop's exit
+    slippage_bps: float = 0.0  # paid on the entry and on the stop's exit (market orders)
+
+
+def loss_per_unit(
+    price: float, stop_distance: float, direction: int, taker_fee: float, slippage_bps: float
+) -> float:
+    """What one unit loses from an entry at market at ``price`` to an exit at its stop, as the paper exchange
+    fills them: the entry fills ``slippage_bps`` worse than ``price``, the stop (a stop-market) as much worse
+    than its trigger, and each pays the taker fee on its notional. For a long (stop S = price - distance,
+    s = slippage_bps / 10^4, f = taker_fee): price (1 + s) (1 + f) - S (1 - s) (1 - f); for a short
+    (S = price + distance): S (1 + s) (1 + f) - price (1 - s) (1 - f). Without fees and slippage: the
+    distance."""
+    slip = slippage_bps / 10_000
+    if direction > 0:
+        stop = price - stop_distance
+        return price * (1 + slip) * (1 + taker_fee) - stop * (1 - slip) * (1 - taker_fee)
+    stop = price + stop_distance
+    return stop * (1 + slip) * (1 + taker_fee) - price * (1 - slip) * (1 - taker_fee)
 
 
 @dataclass(frozen=True)
@@ -128,11 +149,14 @@ def size_position(inputs: SizingInputs, policy: RiskPolicy) -> Size:
     equity, price = inputs.equity, inputs.price
     candidates: dict[str, float] = {}
     if inputs.stop_distance is not None and inputs.stop_distance > 0:
-        candidates["volatility"] = equity * policy.risk_per_trade * inputs.streak / inputs.stop_distance
-    if inputs.stop_distance is not None and inputs.stop_distance > 0 and policy.kelly_fraction > 0:
-        candidates["kelly"] = (
-            equity * max(inputs.kelly_fraction, 0.0) * policy.kelly_fraction * inputs.streak
-        ) / inputs.stop_distance
+        loss = loss_per_unit(
+            price, inputs.stop_distance, inputs.direction, inputs.taker_fee, inputs.slippage_bps
+        )
+        candidates["volatility"] = equity * policy.risk_per_trade * inputs.streak / loss
+        if policy.kelly_fraction > 0:
+            candidates["kelly"] = (
+                equity * max(inputs.kelly_fraction, 0.0) * policy.kelly_fraction * inputs.streak
+            ) / loss
     candidates["max_position_size"] = equity * policy.max_position_size / price
     candidates["margin"] = max(inputs.free_collateral, 0.0) * MARGIN_BUFFER * inputs.leverage / price
     room = max(equity * policy.max_total_exposure - inputs.other_gross_notional, 0.0)

@@ -105,6 +105,10 @@ class Exchange(ABC):
         funding is already in its own books, like the paper exchange's ledger, has none to report)."""
         return []
 
+    def expected_slippage_bps(self, symbol: str) -> float:
+        """What a market order is expected to pay beyond the mark, in basis points (sizing counts it)."""
+        return 0.0
+
     def market_spec(self, symbol: str) -> MarketSpec:
         """Tick, step, limits and margin ratios of a market (``shared.exchange.markets``)."""
         return generic_spec(symbol)

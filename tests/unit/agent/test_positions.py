@@ -114,13 +114,22 @@ def test_partial_take_profit_break_even_and_trailing_stop_at_the_hand_calculated
         position = session.get(PositionRow, "BTC-PERP")
         plan = session.get(PositionPlanRow, "BTC-PERP")
     partial_index, _, partial_price = expected[0]
-    first, rest = trades
-    assert first.exit_reason == "partial_take_profit" and first.quantity == pytest.approx(0.010)
-    assert first.exit_price == pytest.approx(partial_price) and first.closed_at == close_time(partial_index)
-    assert first.r_multiple == pytest.approx(first.pnl / (first.quantity * risk))
-    assert rest.exit_reason == "trailing_stop" and rest.quantity == pytest.approx(0.011)
-    assert rest.exit_price == pytest.approx(exit_price) and rest.closed_at == close_time(last_index)
-    assert rest.signal_source == "tradingview" and rest.analyst == "rules"
+    # one trade for the position (0.021 opened; the partial take-profit is a leg of it, not a trade)
+    (trade,) = trades
+    entry_leg, first, rest = trade.legs
+    assert entry_leg["kind"] == "entry" and entry_leg["quantity"] == pytest.approx(0.021)
+    assert first["kind"] == "partial_take_profit" and first["quantity"] == pytest.approx(0.010)
+    assert first["price"] == pytest.approx(partial_price)
+    assert first["time"] == close_time(partial_index).isoformat()
+    assert rest["kind"] == "trailing_stop" and rest["quantity"] == pytest.approx(0.011)
+    assert rest["price"] == pytest.approx(exit_price)
+    assert trade.exit_reason == "trailing_stop" and trade.quantity == pytest.approx(0.021)
+    # the exit price is the legs' average: (0.010 x partial + 0.011 x trailing exit) / 0.021
+    assert trade.exit_price == pytest.approx((0.010 * partial_price + 0.011 * exit_price) / 0.021)
+    assert trade.closed_at == close_time(last_index)
+    assert trade.pnl == pytest.approx(first["pnl"] + rest["pnl"] - sum(leg["fee"] for leg in trade.legs))
+    assert trade.r_multiple == pytest.approx(trade.pnl / (0.021 * risk))
+    assert trade.signal_source == "tradingview" and trade.analyst == "rules"
     # after each candle that moved the stop, the stop where the hand calculation left it was placed (one
     # order per candle: break-even and the first trailing move can happen in the same candle)
     at_candle_end: dict[int, tuple[float, str]] = {}

@@ -75,15 +75,25 @@ def test_the_track_record_by_source_and_regime_comes_from_the_journal(tmp_path: 
     db.migrate()
     journal(db)
     record = track_record(db, "claude")
-    assert record["overall"] == {"trades": 4, "win_rate": 0.5, "average_r": 0.25, "pnl": 100.0}
-    # tradingview: 2 of 3 won, R (2 + 1 - 1) / 3
+    # total R: total pnl / total initial risk = (200 + 100 - 100 - 100) / (4 x 100) = 0.25
+    assert record["overall"] == {
+        "trades": 4,
+        "win_rate": 0.5,
+        "average_r": 0.25,
+        "pnl": 100.0,
+        "total_r": 0.25,
+    }
+    # tradingview: 2 of 3 won, R (2 + 1 - 1) / 3; total R 200 / 300
     assert record["by_signal_source"]["tradingview"] == {
         "trades": 3,
         "win_rate": 0.667,
         "average_r": 0.667,
         "pnl": 200.0,
+        "total_r": 0.667,
     }
-    assert record["by_regime"]["ranging"] == {"trades": 1, "win_rate": 0.0, "average_r": -1.0, "pnl": -100.0}
+    assert record["by_regime"]["ranging"] == {
+        "trades": 1, "win_rate": 0.0, "average_r": -1.0, "pnl": -100.0, "total_r": -1.0,
+    }  # fmt: skip
     assert [t["r"] for t in record["recent"]] == [2.0, 1.0, -1.0, -1.0]
 
 
@@ -104,8 +114,8 @@ def test_the_prompt_carries_every_section(tmp_path: Path, market: tuple[MarketSt
         )  # type: ignore[union-attr]
     assert '"strategy": "breakout"' in text
     assert (
-        'This source\'s record with you: {"average_r": 0.667, "pnl": 200.0, "trades": 3, "win_rate": 0.667}'
-        in text
+        'This source\'s record with you: {"average_r": 0.667, "pnl": 200.0, "total_r": 0.667, "trades": 3, '
+        '"win_rate": 0.667}' in text
     )
     assert '"trending_up": {"average_r": 0.667' in text  # by regime
     assert '"symbol": "ETH-PERP", "quantity": -2.0' in text and '"max_position_size": 0.1' in text

@@ -91,7 +91,7 @@ def test_files_and_contents(
     assert rows[0] == list(TRADES_HEADER)
     assert ",".join(rows[0]) == (
         "symbol,side,quantity,entry_time,entry_price,exit_time,exit_price,pnl,fees,exit_reason,"
-        "signal_source,analyst,r_multiple"
+        "signal_source,analyst,r_multiple,initial_risk,funding,forfeited,legs"
     )
     assert len(rows) == 1 + len(trades)
     assert rows[1][:5] == ["BTC-PERP", "BUY", "0.01", "2024-01-01T00:00:00+00:00", "40000.0"]
@@ -175,6 +175,7 @@ def test_output_is_deterministic(
         "drawdown.png",
         "equity.csv",
         "equity.png",
+        "fills.csv",
         "price.png",
         "report.html",
         "report.json",

@@ -20,6 +20,7 @@ from agent.execution.algos import AlgoKind, AlgoRequest
 from agent.metrics import agent_collectors
 from agent.risk.state import STATES
 from agent.upkeep import Upkeep
+from agent.vetoes import veto_summary
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, PositionRow, SignalRow, TradeRow
@@ -197,7 +198,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         ledger = getattr(engine.exchange, "ledger_total", None)
         funding = -ledger("funding") if ledger is not None else 0.0
         trades = trade_records(db)
-        return jsonify(journal_performance(trades, settings.starting_equity, account.fees_paid, funding))
+        performance = journal_performance(trades, settings.starting_equity, account.fees_paid, funding)
+        return jsonify({**performance, "vetoes": veto_summary(db).as_dict()})
 
     @app.get("/api/status")
     def status() -> Any:

@@ -112,6 +112,7 @@ class Engine:
         signal_sources: list[SignalSource] | None = None,
         funding_interval_hours: float = 1.0,
         store: Store | None = None,
+        signal_max_age_s: float = 120.0,
     ) -> None:
         self.db = db
         self.store = store or DatabaseStore(db)  # our records: the database, or memory for a backtest
@@ -128,6 +129,8 @@ class Engine:
         self.algos = AlgoRunner(self.store, self.executor, exchange, policy.order_leverage)
         self.signal_sources = signal_sources or []
         self.funding_interval_hours = funding_interval_hours
+        self.signal_max_age_s = signal_max_age_s  # SIGNAL_MAX_AGE_S: older signals are expired, not traded
+        self._vetoed_sources: set[str] = set()  # sources whose Kelly veto was announced (once each)
         self.candle_interval_s = candle_interval_s
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self._history_from: dict[str, ReplayFeed] = {}  # markets whose recent candles are read from the file
@@ -573,6 +576,10 @@ class Engine:
         the books are read again under the lock."""
         signal = _signal_from_row(row)
         symbol = signal.symbol
+        expired = self._expiry(row)
+        if expired:
+            self._expire(row, signal, expired)
+            return
         local = self.analyst.local
         with self.lock if local else nullcontext():
             books = self._books(symbol)
@@ -589,6 +596,7 @@ class Engine:
                     books = self._books(symbol)  # what changed while the analyst thought
                 context = self._risk_context(symbol, price or 0.0, signal.source, books)
                 verdict = assess(decision, signal, context, self.policy)
+                self._announce_veto(signal.source, verdict, context.stats)
                 committed = self._commit_decision(row, signal, decision, verdict)
                 self.status.signals_processed += 1
                 if committed is not None:
@@ -597,6 +605,50 @@ class Engine:
                     self.executor.submit(order.client_id, leverage, committed=order)
                     if symbol in self.views:
                         self.manager.protect(symbol, self.views[symbol], (order, decided, row))
+
+    def _signal_now(self) -> datetime:
+        """The "now" of a signal's age: the wall clock on live market data, else the market clock (a
+        backtest, a replay)."""
+        if any(feed.source == "bluefin" for feed in self.feeds.values()):
+            return max(datetime.now(UTC), self.market_now())
+        return self.market_now()
+
+    def _expiry(self, row: SignalRow) -> str:
+        """Why the signal is too old to trade (SIGNAL_MAX_AGE_S, from its alert's time, else from its
+        arrival), or ""."""
+        born = row.alert_time or row.received_at
+        if born is None:
+            return ""
+        if born.tzinfo is None:  # as SQLite gives it back: stored in UTC
+            born = born.replace(tzinfo=UTC)
+        age = (self._signal_now() - born).total_seconds()
+        if age <= self.signal_max_age_s:
+            return ""
+        since = "its alert's time" if row.alert_time is not None else "its arrival"
+        limit = self.signal_max_age_s
+        return f"expired: {age:,.0f} s old at decision time (from {since}), SIGNAL_MAX_AGE_S is {limit:g}"
+
+    def _expire(self, row: SignalRow, signal: Signal, reason: str) -> None:
+        """Record the signal as expired (a decision of its own, never traded)."""
+        decision = Decision(DecisionAction.HOLD, 0.0, reason, "engine")
+        verdict = RiskVerdict(False, reason, details={"rule": "expired"})
+        with self.lock:
+            self._commit_decision(row, signal, decision, verdict, action="expired")
+            self.status.signals_processed += 1
+        log_event(logger, "signal_expired", logging.WARNING, signal_id=row.id, source=signal.source,
+                  reason=reason)  # fmt: skip
+
+    def _announce_veto(self, source: str, verdict: RiskVerdict, stats: TradeStats) -> None:
+        """A Kelly veto shuts a whole signal source out: said once per source, with its record."""
+        if verdict.details.get("rule") != "kelly" or source in self._vetoed_sources:
+            return
+        self._vetoed_sources.add(source)
+        log_event(
+            logger, "source_vetoed", logging.WARNING, source=source, trades=stats.trades, wins=stats.wins,
+            losses=stats.losses, average_win=round(stats.average_win, 6),
+            average_loss=round(stats.average_loss, 6),
+            reason=verdict.details.get("vetoed_by", verdict.reason),
+        )  # fmt: skip
 
     def _books(self, symbol: str) -> OurBooks:
         """Our books as a decision about ``symbol`` needs them, read together."""
@@ -710,8 +762,9 @@ class Engine:
             return Decision(DecisionAction.HOLD, 0.0, f"analyst {self.analyst.name} failed: {exc}", "engine")
 
     def _commit_decision(
-        self, signal_row: SignalRow, signal: Signal, decision: Decision, verdict: RiskVerdict
-    ) -> tuple[OrderRow, DecisionRow] | None:
+        self, signal_row: SignalRow, signal: Signal, decision: Decision, verdict: RiskVerdict,
+        action: str | None = None,
+    ) -> tuple[OrderRow, DecisionRow] | None:  # fmt: skip
         """Decision (+ its order, if approved) in one transaction; the committed order and decision, or None
         if the signal was already decided or the decision vetoed."""
         signal_id = signal_row.id
@@ -719,7 +772,7 @@ class Engine:
         try:
             with self.store.transaction() as records:
                 row = DecisionRow(
-                    signal_id=signal_id, analyst=decision.analyst, action=decision.action.value,
+                    signal_id=signal_id, analyst=decision.analyst, action=action or decision.action.value,
                     confidence=decision.confidence, rationale=decision.rationale, factors=decision.factors,
                     stop_loss=decision.stop_loss, take_profit=decision.take_profit,
                     risk_approved=verdict.approved, risk_reason=verdict.reason, quantity=verdict.quantity,

@@ -30,6 +30,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from agent.performance import PerformanceMetrics, TradeRecord, as_utc, drawdown_series
+from agent.vetoes import VetoSummary
 
 matplotlib.use("Agg")
 
@@ -85,6 +86,7 @@ def write_report(
     prices: pd.Series | None = None,
     title: str = "Backtest",
     settings: Mapping[str, Any] | None = None,
+    vetoes: VetoSummary | None = None,
 ) -> ReportFiles:
     """Write the full report into ``out_dir`` (created if missing) and return the paths written.
 
@@ -104,7 +106,7 @@ def write_report(
         drawdown_png=out / "drawdown.png",
         price_png=None if prices is None else out / "price.png",
     )
-    _write_text(files.report_json, report_json(metrics, settings))
+    _write_text(files.report_json, report_json(metrics, settings, vetoes))
     _write_trades_csv(files.trades_csv, trades)
     _write_fills_csv(files.fills_csv, trades)
     _write_text(files.equity_csv, _equity_csv(equity))
@@ -114,7 +116,7 @@ def write_report(
     if prices is not None and files.price_png is not None:
         charts["Price"] = price_chart(prices, trades)
         files.price_png.write_bytes(charts["Price"])
-    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings))
+    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings, vetoes))
     return files
 
 
@@ -159,11 +161,16 @@ def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------------------------- JSON
 
 
-def report_json(metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None) -> str:
-    """report.json's text: the metrics (plus "settings"), sorted keys, floats to 10 significant digits."""
+def report_json(
+    metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None, vetoes: VetoSummary | None = None
+) -> str:
+    """report.json's text: the metrics (plus "settings" and "vetoes": by rule, and the sources Kelly
+    vetoed), sorted keys, floats to 10 significant digits."""
     data = metrics.as_dict()
     if settings is not None:
         data["settings"] = dict(settings)
+    if vetoes is not None:
+        data["vetoes"] = vetoes.as_dict()
     return json.dumps(_jsonable(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
@@ -471,14 +478,28 @@ def _charts_section(charts: Mapping[str, bytes]) -> str:
     return "".join(parts)
 
 
+def vetoes_section(vetoes: VetoSummary | None) -> str:
+    """The "Vetoes by rule" table and the signal sources Kelly vetoed (with the record of the first veto)."""
+    if vetoes is None:
+        return ""
+    rules = [[rule, str(count)] for rule, count in vetoes.by_rule.items()]
+    parts = ["<h2>Vetoes by rule</h2>", _table(["rule", "vetoes"], rules)]
+    if vetoes.sources_vetoed:
+        rows = [[s.source, str(s.vetoes), s.first_at or "", s.reason] for s in vetoes.sources_vetoed]
+        parts += ["<h2>Signal sources vetoed (no edge)</h2>",
+                  _table(["signal source", "vetoes", "first vetoed", "record"], rows)]  # fmt: skip
+    return "".join(parts)
+
+
 def report_html(
     title: str,
     metrics: PerformanceMetrics,
     trades: Sequence[TradeRecord],
     charts: Mapping[str, bytes],
     settings: Mapping[str, Any] | None = None,
+    vetoes: VetoSummary | None = None,
 ) -> str:
-    """One self-contained HTML page: metrics, breakdowns, settings, base64-embedded charts, trades."""
+    """One self-contained HTML page: metrics, breakdowns, vetoes, settings, base64-embedded charts, trades."""
     reasons = [[reason, str(count)] for reason, count in metrics.by_exit_reason.items()]
     body = "".join(
         [
@@ -491,6 +512,7 @@ def report_html(
             _table(["signal source", *SUMMARY_COLUMNS], _summary_rows(metrics.by_signal_source)),
             "<h2>Markets</h2>",
             _table(["market", *SUMMARY_COLUMNS], _summary_rows(metrics.by_symbol)),
+            vetoes_section(vetoes),
             _settings_section(settings),
             _charts_section(charts),
             _trades_section(trades),

@@ -9,7 +9,10 @@
   or JSON file, each stored when the market clock reaches its time, so a paper run and a backtest see them
   at the same candle. Columns: ``time`` (ISO or epoch seconds/ms), ``symbol``, ``action`` (buy, sell, long,
   short, close, exit); optional ``id``, ``price``, ``stop_loss``, ``take_profit``, ``confidence``,
-  ``strategy``, ``source`` (default ``tradingview``).
+  ``strategy``, ``source`` (default ``tradingview:<strategy>``, ``tradingview`` without a strategy), and
+  TradingView's ``market_position`` / ``prev_market_position`` (long, short, flat), which decide open,
+  close, reverse, add or reduce as for a webhook alert (``shared.alert_fields.position_intent``); every
+  other column is kept with the signal, as the webhook keeps an alert's extra fields.
 Every signal has an idempotency key, so a restart never stores one twice.
 """
 
@@ -28,7 +31,17 @@ import pandas as pd
 
 from agent.positions import MarketView
 from agent.store import Conflict, Store
-from shared.alert_fields import ACTIONS, parse_action, parse_time
+from shared.alert_fields import (
+    ACTIONS,
+    POSITIONS,
+    SOURCE_LENGTH,
+    STANDARD_FIELDS,
+    parse_action,
+    parse_position,
+    parse_time,
+    position_intent,
+    source_name,
+)
 from shared.db import SignalRow
 from shared.errors import FieldProblem, InvalidInput
 from shared.marketdata.prepared import PreparedMarketState
@@ -54,7 +67,7 @@ def store_signal(store: Store, **values: Any) -> bool:
     """Insert one signal; False if its idempotency key is already stored."""
     try:
         with store.transaction() as records:
-            records.add_signal(SignalRow(raw={}, **values))
+            records.add_signal(SignalRow(**{"raw": {}, **values}))
     except Conflict:
         return False
     return True
@@ -168,6 +181,20 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def _position(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if _blank(value):
+        return None
+    position = parse_position(value)
+    if position is None:
+        raise ValueError(f"{name} {value!r} is not {', '.join(POSITIONS)}")
+    return position
+
+
 def read_alerts(path: Path) -> list[Signal]:
     """Alerts from a CSV or JSON (a list of objects) file as signals, sorted by their ``alert_time``;
     InvalidInput names each bad row."""
@@ -190,14 +217,21 @@ def read_alerts(path: Path) -> list[Signal]:
                 raise ValueError(
                     f"time {record['time']!r} is neither ISO 8601 nor epoch seconds/milliseconds"
                 )
+            positions = [_position(record, name) for name in ("market_position", "prev_market_position")]
+            action, _ = position_intent(action, positions[0], positions[1])
+            strategy = str(record.get("strategy") or "").strip() or None
+            source = str(record.get("source") or source_name("tradingview", strategy))
+            if len(source) > SOURCE_LENGTH:
+                raise ValueError(f"source must be at most {SOURCE_LENGTH} characters")
+            raw = {str(k): v for k, v in record.items() if k not in STANDARD_FIELDS and not _blank(v)}
+            raw["action"] = record.get("action")  # what the alert said, as a webhook alert's raw keeps it
             alerts.append(
                 Signal(
                     idempotency_key=str(record.get("id") or f"replay:{number}:{time.isoformat()}"),
-                    source=str(record.get("source") or "tradingview"),
-                    symbol=normalise_symbol(str(record["symbol"])), action=action,
-                    price=_number(record.get("price")), strategy=record.get("strategy") or None,
+                    source=source, symbol=normalise_symbol(str(record["symbol"])), action=action,
+                    price=_number(record.get("price")), strategy=strategy,
                     confidence=_number(record.get("confidence")), stop_loss=_number(record.get("stop_loss")),
-                    take_profit=_number(record.get("take_profit")), alert_time=time,
+                    take_profit=_number(record.get("take_profit")), alert_time=time, raw=raw,
                 )
             )  # fmt: skip
         except (KeyError, ValueError, TypeError, UnknownSymbol) as exc:
@@ -230,6 +264,6 @@ class ReplayedSignals(SignalSource):
                 self._store, idempotency_key=alert.idempotency_key, source=alert.source, symbol=alert.symbol,
                 action=alert.action.value, price=alert.price, stop_loss=alert.stop_loss,
                 take_profit=alert.take_profit, confidence=alert.confidence, strategy=alert.strategy,
-                alert_time=alert.alert_time,
+                alert_time=alert.alert_time, raw=dict(alert.raw),
             ) or stored  # fmt: skip
         return stored

@@ -194,4 +194,5 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
         candle_interval_s=interval,
         signal_sources=build_signal_sources(settings, store),
         funding_interval_hours=settings.funding_interval_hours,
+        signal_max_age_s=settings.signal_max_age_s,
     )

@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     webhook_passphrase: SecretStr | None = None
     api_token: SecretStr | None = None
     webhook_max_age_s: int = Field(300, ge=1)
+    signal_max_age_s: float = Field(120.0, gt=0, le=86_400)
 
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = Field("", repr=False)  # may hold a password

@@ -345,6 +345,8 @@ def classify(
             return "breaker", None, "trading is ACTIVE again"
         moved = f"trading {state} ({f.get('cause')}): {f.get('reason')}" + (f"; until {until}" * bool(until))
         return "breaker", None, moved
+    if event == "source_vetoed":  # Kelly shut a whole signal source out (agent.engine, once per source)
+        return "breaker", None, f"signal source {f.get('source')} vetoed, no edge: {f.get('reason')}"
     if event == "ai_breaker_open":
         degraded = f"AI analyst {f.get('provider')} degraded: {f.get('error')}; fallback decides"
         return "ai_degraded", None, degraded

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.alert_fields import extra_fields
 from shared.db import DecisionRow, FillRow, OrderRow, PositionRow, SignalRow, TradeRow
 
 
@@ -23,6 +24,7 @@ def signal_dict(row: SignalRow, decision: DecisionRow | None) -> dict[str, Any]:
         "confidence": row.confidence, "stop_loss": row.stop_loss, "take_profit": row.take_profit,
         "received_at": _iso(row.received_at), "status": status,
         "decision_id": decision.id if decision else None,
+        "fields": extra_fields(row.raw or {}),  # the alert's other fields: market_position, contracts...
     }  # fmt: skip
 
 

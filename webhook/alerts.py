@@ -16,12 +16,22 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from shared.alert_fields import ACTIONS, parse_action, parse_time
+from shared.alert_fields import (
+    ACTIONS,
+    POSITIONS,
+    parse_action,
+    parse_position,
+    parse_time,
+    position_intent,
+    source_name,
+)
 from shared.errors import FieldProblem, InvalidInput, Rejected
 from shared.models import Signal, SignalAction
 from shared.symbols import UnknownSymbol, normalise_symbol
 
 PRICE_FIELDS = ("price", "stop_loss", "take_profit")
+POSITION_FIELDS = ("market_position", "prev_market_position")  # TradingView's strategy position
+QUANTITY_FIELDS = ("quantity", "contracts")  # the strategy's order size: recorded (risk sizes ours)
 TEXT_FIELDS = {"timeframe": 10, "strategy": 120}  # the columns' lengths (shared/db.py SignalRow)
 MAX_ID_LENGTH = 128
 MAX_NUMBER_TEXT = 40
@@ -163,6 +173,31 @@ def _check_sides(
         problems.append(FieldProblem("stop_loss", f"must be {word} take_profit for a {action.value}"))
 
 
+def _positions(alert: dict[str, Any], problems: list[FieldProblem]) -> tuple[str | None, str | None]:
+    """market_position and prev_market_position (long, short, flat), each None when absent; a
+    prev_market_position alone says nothing."""
+    found: list[str | None] = []
+    for name in POSITION_FIELDS:
+        value = alert.get(name)
+        position = None if value is None else parse_position(value)
+        if value is not None and position is None:
+            problems.append(FieldProblem(name, f"must be one of {', '.join(POSITIONS)}"))
+        found.append(position)
+    return found[0], found[1]
+
+
+def _check_order_fields(alert: dict[str, Any], problems: list[FieldProblem]) -> None:
+    """quantity / contracts (the strategy's order size) and order_id ({{strategy.order.id}}), optional:
+    recorded with the signal as sent."""
+    for name in QUANTITY_FIELDS:
+        if alert.get(name) is not None and _positive_number(alert[name]) is None:
+            problems.append(FieldProblem(name, "must be a finite number greater than 0"))
+    order_id = alert.get("order_id")
+    text = isinstance(order_id, str | int) and not isinstance(order_id, bool)
+    if order_id is not None and (not text or len(str(order_id)) > MAX_ID_LENGTH):
+        problems.append(FieldProblem("order_id", f"must be text of at most {MAX_ID_LENGTH} characters"))
+
+
 def parse_alert(
     body: bytes, *, passphrase: str, max_age_s: int, now: datetime, symbols: Collection[str] | None = None
 ) -> Signal:
@@ -176,6 +211,10 @@ def parse_alert(
     action = parse_action(alert.get("action"))
     if action is None:
         problems.append(FieldProblem("action", f"must be one of {', '.join(ACTIONS)}"))
+    positions = _positions(alert, problems)
+    intent = ""
+    if action is not None:
+        action, intent = position_intent(action, *positions)
 
     symbol = ""
     raw_symbol = alert.get("symbol")
@@ -200,7 +239,9 @@ def parse_alert(
         prices[name] = _positive_number(alert[name])
         if prices[name] is None:
             problems.append(FieldProblem(name, "must be a finite number greater than 0"))
-    _check_sides(action, prices, problems)
+    # a partial exit or an add keeps the position: its stop and target are the strategy's business
+    _check_sides(action if intent in ("", "open", "reverse") else None, prices, problems)
+    _check_order_fields(alert, problems)
 
     confidence = None
     if alert.get("confidence") is not None:
@@ -242,8 +283,9 @@ def parse_alert(
     if problems:
         raise InvalidInput(problems)
     assert action is not None
+    source = source_name("tradingview", texts["strategy"])
     return Signal(
-        idempotency_key=key, source="tradingview", symbol=symbol, action=action, price=prices["price"],
+        idempotency_key=key, source=source, symbol=symbol, action=action, price=prices["price"],
         timeframe=texts["timeframe"], strategy=texts["strategy"], confidence=confidence,
         stop_loss=prices["stop_loss"], take_profit=prices["take_profit"], alert_time=alert_time, raw=alert,
     )  # fmt: skip

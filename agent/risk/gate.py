@@ -2,6 +2,8 @@
 
 ``assess`` turns a decision into a verdict: approved (side, quantity, effective stop) or vetoed with the
 reason. In order:
+0. a TradingView strategy's add or partial exit (market_position unchanged in side: ``intent_of``) keeps
+   the position as it is and opens nothing; it only closes a position of ours on the other side;
 1. hold: vetoed, except that a signal against the open position closes it (EXIT_ON_REVERSAL);
 2. close: the whole position, reduce-only (always allowed: it only shrinks exposure);
 3. entries: trading state (HALTED: no entry; REDUCING: an opposite entry only closes), market blocked
@@ -29,6 +31,7 @@ from agent.risk.sizing import (
     size_position,
     streak_multiplier,
 )
+from shared.alert_fields import intent_of
 from shared.exchange.margin import liquidation_price
 from shared.models import Decision, DecisionAction, Position, Side, Signal, SignalAction
 
@@ -87,8 +90,27 @@ def _against(signal: Signal, position: Position) -> bool:
     )
 
 
+def _keep(signal: Signal, position: Position, intent: str) -> RiskVerdict:
+    """An add or a partial exit of a TradingView strategy: our position is sized by risk, not by the
+    strategy's contracts, so it is kept; one of ours on the other side of the strategy closes."""
+    held = signal.action.value.replace("buy", "long").replace("sell", "short")
+    if position.side is not None and _against(signal, position):
+        return _close(
+            position, f"the strategy is {held} ({intent}) and we are not: close", "signal_reversed",
+            {"checks": ["position_intent"], "intent": intent},
+        )  # fmt: skip
+    what = "an add to" if intent == "add" else "a partial exit of"
+    return RiskVerdict(
+        False, f"{what} the strategy's {held} position: ours is kept as it is, nothing new opens",
+        details={"rule": "position_kept", "intent": intent},
+    )  # fmt: skip
+
+
 def assess(decision: Decision, signal: Signal, ctx: RiskContext, policy: RiskPolicy) -> RiskVerdict:
     position = ctx.position
+    intent = intent_of(signal.raw)
+    if intent in ("add", "reduce"):
+        return _keep(signal, position, intent)
     if decision.action is DecisionAction.HOLD:
         if policy.exit_on_reversal and position.side is not None and _against(signal, position):
             return _close(

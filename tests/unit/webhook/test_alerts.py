@@ -50,7 +50,7 @@ def test_full_alert_is_normalised_and_passphrase_is_not_kept() -> None:
          "time": "2026-11-24T11:59:00Z", "extra": "kept"}
     )  # fmt: skip
     assert signal.price == 41000.5 and signal.stop_loss == 40000 and signal.take_profit == 43000
-    assert signal.idempotency_key == "tv:42" and signal.source == "tradingview"
+    assert signal.idempotency_key == "tv:42" and signal.source == "tradingview:ema-cross"
     assert signal.alert_time == datetime(2026, 11, 24, 11, 59, tzinfo=UTC)
     assert "passphrase" not in signal.raw and signal.raw["extra"] == "kept"
 

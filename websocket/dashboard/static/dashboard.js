@@ -232,6 +232,7 @@
       upsert("signals", d.id, "data-signal-id", (r) => {
         cell(r, d.id); cell(r, d.symbol); cell(r, d.action, sideClass(d.action === "close" ? "" : d.action));
         cell(r, d.strategy ? `${d.source} · ${d.strategy}` : d.source); cell(r, d.status); cell(r, time(d.received_at), "mono");
+        cell(r, signalFields(d.fields), "mono");
       });
     },
     decision(d) {
@@ -410,7 +411,21 @@
     }
   }
 
+  // the alert's fields without a column of their own (market_position, contracts, order_id, ...), as sent
+  function signalFields(fields) {
+    return Object.entries(fields || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+  }
+
+  // /api/performance's vetoes: the count by rule, and the signal sources Kelly vetoed (no edge)
+  function renderVetoes(v) {
+    const rules = Object.entries((v && v.by_rule) || {});
+    setText("perf-vetoes", rules.length ? `vetoes: ${rules.map(([rule, n]) => `${rule} ${n}`).join(" · ")}` : "vetoes: none");
+    const sources = (v && v.sources_vetoed) || [];
+    setText("perf-sources-vetoed", sources.length ? `sources vetoed (no edge): ${sources.map((s) => `${s.source} (${s.vetoes})`).join(", ")}` : "");
+  }
+
   function renderPerformance(p) {
+    renderVetoes(p && p.vetoes);
     const o = (p && p.overall) || {};
     setText("perf-trades", missing(o.trade_count) ? "—" : String(o.trade_count));
     setText("perf-win-rate", pct(o.win_rate, 1));

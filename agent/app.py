@@ -67,8 +67,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         settings.log_dir,
         settings.log_line_max_bytes,
     )
-    db = Database(settings.database_url)
     install_notifications(settings, "agent")
+    db = Database(settings.database_url)
     refuse_unless_schema_current(db)
     try:
         engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
@@ -89,7 +89,6 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     app = Flask(__name__)
     app.extensions["engine"] = engine
     app.extensions["db"] = db
-
     install_metrics(app, "agent", agent_collectors(engine, db))
 
     @app.before_request

@@ -209,6 +209,15 @@ def _backtest_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slippage-bps", type=float, help="SLIPPAGE_BPS of market orders")
     parser.add_argument("--funding-rate", type=float, default=0.0, help="funding per FUNDING_INTERVAL_HOURS")
     parser.add_argument(
+        "--funding", action="append", default=[], metavar="[SYMBOL=]FILE",
+        help="funding-rate series (freqtrade funding_rate file, `data download --funding`, or time,rate), "
+        "each rate settled at its own time; repeat per market",
+    )  # fmt: skip
+    parser.add_argument(
+        "--mark", action="append", default=[], metavar="[SYMBOL=]FILE",
+        help="mark-price candles: stops, liquidations and funding on the mark (default: the last price)",
+    )  # fmt: skip
+    parser.add_argument(
         "--analyst",
         choices=["rules", "follow", "claude", "perplexity", "openai-compatible"],
         help="AI_MODEL_PROVIDER",

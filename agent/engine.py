@@ -234,7 +234,13 @@ class Engine:
     # start-up ----------------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Warm up history, reconcile with the exchange; trading starts only if all of that succeeds."""
+        booked_until = getattr(self.exchange, "booked_until", None)
+        booked = booked_until() if booked_until is not None else None
         for symbol, feed in self.feeds.items():
+            if booked is not None and isinstance(feed, ReplayFeed):
+                feed.resume_after(booked)  # a restart goes on after the market time already booked
+            if hasattr(self.exchange, "add_mark_candle"):
+                feed.follow_mark()  # a simulated exchange measures stops, liquidation and funding on the mark
             for candle in feed.history(HISTORY_CANDLES):
                 self._take_candle(candle)
             log_event(
@@ -438,7 +444,12 @@ class Engine:
         close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
         on_price = getattr(self.exchange, "on_price", None)
         if on_price is not None:  # a simulated exchange follows the market through the candles
-            on_price(candle.symbol, candle.close, close_time, candle.high, candle.low)
+            mark = self.feeds[candle.symbol].mark_candle(candle.open_time)
+            if mark is not None:
+                self.exchange.add_mark_candle(  # type: ignore[attr-defined]
+                    candle.symbol, close_time, (mark.open, mark.high, mark.low, mark.close)
+                )
+            on_price(candle.symbol, candle.close, close_time, candle.high, candle.low, candle.open)
         self.status.market_time = close_time
         atr = market.indicator(self.policy.atr_timeframe, "atr")
         view = MarketView(

@@ -145,8 +145,9 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     agent_url: str = ""
     socket_url: str = ""
-    # where the dashboard reads the webhook's health (default http://127.0.0.1:WEBHOOK_PORT)
-    webhook_url: str = ""
+    webhook_url: str = (
+        ""  # where the dashboard reads the webhook's health (default http://127.0.0.1:WEBHOOK_PORT)
+    )
     # Let's Encrypt through compose's certbot (profile letsencrypt): the domain and the account's email
     acme_domain: str = ""
     acme_email: str = ""
@@ -310,7 +311,6 @@ class Settings(BaseSettings):
             self.agent_url = f"http://127.0.0.1:{self.agent_port}"
         if not self.socket_url:
             self.socket_url = f"http://127.0.0.1:{self.socket_port}"
-
         if not self.webhook_url:
             self.webhook_url = f"http://127.0.0.1:{self.webhook_port}"
 

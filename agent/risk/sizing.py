@@ -4,9 +4,9 @@ Rules (each a maximum quantity for the new position):
 - ``volatility``: equity x RISK_PER_TRADE / loss per unit at the stop (the stop distance is the decision's
   stop, else STOP_ATR_MULTIPLE ATRs of RISK_ATR_TIMEFRAME): lose at most RISK_PER_TRADE of equity, fees and
   slippage included, if the stop is hit (``loss_per_unit``);
-- ``kelly``: equity x KELLY_FRACTION x Kelly / loss per unit at the stop, Kelly = p - (1 - p) / b from the
-  win rate p and payoff b of the signal source's closed trades, shrunk toward a prior (p 0.5, b 1.5) with weight
-  n / (n + KELLY_PRIOR_TRADES), and the prior alone below KELLY_MIN_TRADES trades;
+- ``kelly``: equity x KELLY_FRACTION x Kelly / loss per unit at the stop, Kelly = p - (1 - p) / b from
+  the win rate p and payoff b of the signal source's closed trades, shrunk toward a prior (p 0.5, b 1.5)
+  with weight n / (n + KELLY_PRIOR_TRADES), and the prior alone below KELLY_MIN_TRADES trades;
 - ``max_position_size``: notional at most MAX_POSITION_SIZE x equity;
 - ``margin``: the initial margin (notional / leverage) fits in 99 % of the free collateral;
 - ``total_exposure``: the gross notional of all positions stays within MAX_TOTAL_EXPOSURE x equity;

@@ -387,7 +387,7 @@ def cross_field_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]
     if agent and s.ai_model_provider == "perplexity" and s.perplexity_api_key is None:
         problem(("AI_MODEL_PROVIDER",), "perplexity needs PERPLEXITY_API_KEY")
     replay_named = "replay_file" in s.model_fields_set or s.market_data_source == "replay"
-    if replay_named and s.holds_secrets_of("agent") and not s.replay_file.exists():
+    if replay_named and agent and not s.replay_file.exists():
         problem(("REPLAY_FILE",), f"not found: {s.replay_file}")
     if s.signals_replay_file is not None and agent and not s.signals_replay_file.exists():
         problem(("SIGNALS_REPLAY_FILE",), f"not found: {s.signals_replay_file}")

@@ -34,7 +34,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 5
 # Columns widened after they first shipped (PostgreSQL enforces VARCHAR lengths; SQLite does not).
 WIDENED = (("fills", "trade_id", 160), ("orders", "exchange_id", 160))
 

@@ -57,3 +57,14 @@ def test_with_the_tv_certificate_required_only_nginx_verified_tradingview_may_po
     # straight to the service port from elsewhere: the headers are not believed
     direct = app.post("/webhook", data=ALERT, headers=ok, environ_base={"REMOTE_ADDR": "8.8.4.4"})
     assert direct.status_code == 403
+
+
+def test_a_database_that_cannot_take_the_alert_is_a_503_asking_to_send_again(make_settings: Any) -> None:
+    from sqlalchemy import text
+
+    app = client(make_settings)
+    with app.application.extensions["db"].engine.begin() as connection:
+        connection.execute(text("DROP TABLE signals"))
+    response = app.post("/webhook", data=ALERT)
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database unavailable, send again"}

@@ -36,13 +36,14 @@ from agent.report import ReportFiles, write_report
 from agent.risk.presets import policy_from_settings
 from agent.store import DatabaseStore, MemoryStore, Store
 from agent.vetoes import veto_summary
-from agent.wiring import build_exchange, build_signal_sources
+from agent.wiring import build_exchange, build_signal_sources, refuse_timeframes_below
 from shared.config import Settings, load_settings
 from shared.db import Database
 from shared.errors import ConfigError
 from shared.exchange.paper import PaperExchange
 from shared.marketdata.feeds import ReplayFeed
 from shared.marketdata.funding import FundingRate
+from shared.marketdata.interval import interval_name
 from shared.marketdata.series import read_funding, read_mark
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Data
         ReplayFeed(path, symbol, start_index=HISTORY, start_time=request.start)
         for symbol, path in request.data.items()
     ]
+    refuse_timeframes_below(settings, list(feeds))
     return Engine(
         db=db,
         store=store,
@@ -144,7 +146,14 @@ def _set_series(engine: Engine, request: BacktestRequest) -> None:
     for symbol, path in request.funding.items():
         exchange.set_funding_series(read_funding(path, symbol))
     for symbol, path in request.mark.items():
-        exchange.set_mark_series(read_mark(path, symbol))
+        marks, candle_s = read_mark(path, symbol), engine.feeds[symbol].interval_s
+        if marks.interval_s > candle_s or candle_s % marks.interval_s:
+            raise ValueError(
+                f"--mark {symbol}: mark candles every {interval_name(marks.interval_s)} cannot be matched "
+                f"to the {interval_name(candle_s)} price candles: give mark candles of "
+                f"{interval_name(candle_s)} or finer"
+            )
+        exchange.set_mark_series(marks.resampled(candle_s))  # 1m marks fold into 5m price candles
 
 
 def _stops(feeds: list[ReplayFeed], end: datetime | None) -> dict[str, int]:
@@ -236,7 +245,8 @@ def _prices(engine: Engine, symbol: str, index: pd.DatetimeIndex) -> pd.Series:
     )
     if len(index) == 0:
         return closes.iloc[:0]
-    return closes.loc[(closes.index >= index[0] - pd.Timedelta(minutes=1)) & (closes.index <= index[-1])]
+    one_candle = pd.Timedelta(seconds=feed.interval_s)
+    return closes.loc[(closes.index >= index[0] - one_candle) & (closes.index <= index[-1])]
 
 
 def _shown_settings(settings: Settings, request: BacktestRequest) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from shared.exchange.base import Exchange
 from shared.exchange.margin import liquidation_price
 from shared.logs import log_event
 from shared.market_structure import correlation_matrix
-from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed
+from shared.marketdata.feeds import MarketFeed, ReplayFeed
 from shared.models import (
     Candle,
     Decision,
@@ -135,6 +135,8 @@ class Engine:
         self.history: dict[str, deque[Candle]] = {s: deque(maxlen=HISTORY_CANDLES) for s in self.feeds}
         self._history_from: dict[str, ReplayFeed] = {}  # markets whose recent candles are read from the file
         self.markets = {s: feed.market_state() for s, feed in self.feeds.items()}
+        # how often each replay started over (a new pass gets a new market state)
+        self._passes = {s: feed.wrapped for s, feed in self.feeds.items()}
         self.views: dict[str, MarketView] = {}
         self.equity_samples: deque[float] = deque(maxlen=EQUITY_SAMPLES)
         self.last_equity = 0.0  # after the latest candle
@@ -432,19 +434,22 @@ class Engine:
 
     # market data -------------------------------------------------------------------------------------
     def _take_candle(self, candle: Candle) -> MarketView:
-        """Fold a closed 1m candle into the market state and the exchange; returns the market's view."""
+        """Fold a closed candle (of the feed's interval) into the market state and the exchange; returns the
+        market's view."""
         market = self.markets[candle.symbol]
-        if market.time is not None and candle.open_time <= market.time:  # the replay started over
+        feed = self.feeds[candle.symbol]
+        if feed.wrapped != self._passes[candle.symbol]:  # the replay started over, later on the clock
+            self._passes[candle.symbol] = feed.wrapped
             log_event(logger, "replay_restarted", symbol=candle.symbol, at=candle.open_time.isoformat())
-            self.markets[candle.symbol] = market = self.feeds[candle.symbol].market_state()
+            self.markets[candle.symbol] = market = feed.market_state()
             self.history[candle.symbol].clear()
-        closed = {built.candle.timeframe: built.candle for built in market.add_minute(candle)}
+        closed = {built.candle.timeframe: built.candle for built in market.add_candle(candle)}
         if candle.symbol not in self._history_from:
             self.history[candle.symbol].append(candle)
-        close_time = candle.open_time + timedelta(seconds=CANDLE_SECONDS)
+        close_time = candle.open_time + timedelta(seconds=feed.interval_s)
         on_price = getattr(self.exchange, "on_price", None)
         if on_price is not None:  # a simulated exchange follows the market through the candles
-            mark = self.feeds[candle.symbol].mark_candle(candle.open_time)
+            mark = feed.mark_candle(candle.open_time)
             if mark is not None:
                 self.exchange.add_mark_candle(  # type: ignore[attr-defined]
                     candle.symbol, close_time, (mark.open, mark.high, mark.low, mark.close)
@@ -459,6 +464,7 @@ class Engine:
             atr if atr == atr else None,
             market.funding,
             self.funding_interval_hours,
+            market.levels_timeframe,
         )
         self.views[candle.symbol] = view
         return view
@@ -541,7 +547,7 @@ class Engine:
         market = self.markets[symbol]
         regime = market.trend("1h")
         if regime in ("unknown", ""):
-            regime = market.trend("15m")
+            regime = market.trend("15m" if "15m" in market.timeframes else market.base_timeframe)
         levels = market.levels() if self.policy.level_break_exit else []
         return EntryContext(
             regime,
@@ -552,7 +558,8 @@ class Engine:
     def review(self, symbol: str, side: Side) -> str | None:
         """The analyst's risk view of a held position (the rules analyst's: deterministic and free)."""
         reviewer = getattr(self.analyst, "review", None)
-        return reviewer(side, self.markets[symbol]) if reviewer is not None else None
+        market = self.markets[symbol]
+        return reviewer(side, market, market.levels_timeframe) if reviewer is not None else None
 
     # signals -----------------------------------------------------------------------------------------
     @property
@@ -688,17 +695,18 @@ class Engine:
         }  # fmt: skip
         record = track_record(self.db, self.analyst.name) if self.analyst.wants_track_record else None
         snapshot = self.markets[symbol].snapshot() if self.analyst.reads_market else None
-        one_minute = snapshot.timeframes.get("1m") if snapshot is not None else None
-        # the raw candles only where the snapshot cannot stand in for them (no 1m indicators yet): analysts
-        # read the snapshot first, and framing 300 candles costs more than the rest of a rules decision
+        base = snapshot.base if snapshot is not None else None
+        # the raw candles only where the snapshot cannot stand in for them (no base-candle indicators yet):
+        # analysts read the snapshot first, and framing 300 candles costs more than the rest of a decision
         candles = (
             self.candles_frame(symbol)
-            if snapshot is not None and (one_minute is None or not one_minute.indicators)
+            if snapshot is not None and (base is None or not base.indicators)
             else pd.DataFrame()
         )
         return MarketContext(
             symbol, price, candles, position, snapshot,
             portfolio=portfolio, limits=limits, track_record=record,
+            candles_timeframe=self.markets[symbol].base_timeframe,
         )  # fmt: skip
 
     def _blocked(self, symbol: str, unknown: str | None) -> str:

@@ -27,7 +27,7 @@ from agent.engine import Engine
 from agent.positions import MarketView
 from shared.exchange.paper import PaperExchange
 from shared.marketdata.candles import EPOCH
-from shared.marketdata.feeds import CANDLE_SECONDS, ReplayFeed
+from shared.marketdata.feeds import ReplayFeed
 from shared.marketdata.prepared import PreparedMarketState
 
 CHUNK = 2_048  # candles examined at a time
@@ -163,13 +163,19 @@ class FastForward:
         engine.read_history_from(feed)
         feed.cursor = start + count
         (last,) = feed.candles(start + count - 1, start + count)
-        now = last.open_time + timedelta(seconds=CANDLE_SECONDS)
+        now = last.open_time + timedelta(seconds=feed.interval_s)
         engine.exchange.advance(symbol, last.close, now)  # type: ignore[attr-defined]
         engine.manager.skip(symbol, float(candles[:, 1].max()), float(candles[:, 2].min()))
         engine.status.market_time = now
         atr = market.indicator(engine.policy.atr_timeframe, "atr")
         engine.views[symbol] = MarketView(
-            now, last, {}, atr if atr == atr else None, market.funding, engine.funding_interval_hours
+            now,
+            last,
+            {},
+            atr if atr == atr else None,
+            market.funding,
+            engine.funding_interval_hours,
+            market.levels_timeframe,
         )
 
 

@@ -108,11 +108,12 @@ class MarketView:
     """What the manager needs from the market at one candle."""
 
     now: datetime  # the market clock: the candle's close time
-    candle: Candle  # the closed 1m candle
+    candle: Candle  # the closed base candle (1m, or a candle file's coarser interval)
     closed: dict[str, Candle] = field(default_factory=dict)  # higher timeframes that closed with it
     atr: float | None = None  # of the policy's ATR timeframe
     funding: FundingRate | None = None
     funding_interval_hours: float = 1.0
+    level_timeframe: str = LEVEL_TIMEFRAME  # level breaks and reviews: 15m, or the base when coarser
 
 
 @dataclass
@@ -253,7 +254,7 @@ class PositionManager:
         if (policy.level_break_exit and plan.level_price is not None) or (
             policy.review_exits and self._reviewer is not None
         ):
-            timeframes.add(LEVEL_TIMEFRAME)
+            timeframes.add(view.level_timeframe)
         close, quantity = view.candle.close, abs(book.quantity)
         keep, missing = self._match(book.legs, self._wanted_legs(plan, quantity, close))
         if missing or len(keep) != len(book.legs):
@@ -412,7 +413,7 @@ class PositionManager:
         sign, close, policy = plan.sign, view.candle.close, self.policy
         if plan.stop_price is not None and (close - plan.stop_price) * sign <= 0:
             return plan.stop_kind, f"closed at {close:,.2f} through the stop {plan.stop_price:,.2f}"
-        level_candle = view.closed.get(LEVEL_TIMEFRAME)
+        level_candle = view.closed.get(view.level_timeframe)
         broken = self._level_broken(plan, level_candle)
         if policy.level_break_exit and broken:
             return "level_break", broken
@@ -441,7 +442,7 @@ class PositionManager:
         if candle is None or level is None or (candle.close - level) * plan.sign >= 0:
             return ""
         return (
-            f"{LEVEL_TIMEFRAME} candle closed at {candle.close:,.2f} through the {plan.level_kind} "
+            f"{candle.timeframe} candle closed at {candle.close:,.2f} through the {plan.level_kind} "
             f"{level:,.2f} the entry depended on"
         )
 

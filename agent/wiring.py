@@ -25,7 +25,8 @@ from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
 from shared.marketdata.bluefin_pro import BluefinProFeed, BluefinProMarketData
-from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed, SyntheticFeed
+from shared.marketdata.candles import NAMES, TIMEFRAMES
+from shared.marketdata.feeds import MarketFeed, ReplayFeed, SyntheticFeed
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +122,36 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
         else:
             if use_replay:
                 log_event(logger, "replay_file_missing", logging.WARNING, path=str(settings.replay_file))
-            feeds.append(SyntheticFeed(symbol))
-        log_event(logger, "feed_selected", symbol=symbol, source=feeds[-1].source)
+            # beside a replay, candles of its interval: every market's clock moves alike
+            feeds.append(SyntheticFeed(symbol, interval_s=feeds[0].interval_s if feeds else 60))
+        log_event(logger, "feed_selected", symbol=symbol, source=feeds[-1].source,
+                  interval=NAMES[feeds[-1].interval_s])  # fmt: skip
+    refuse_timeframes_below(settings, feeds)
     return feeds
+
+
+def refuse_timeframes_below(settings: Settings, feeds: list[MarketFeed]) -> None:
+    """Every market steps one candle at a time, so all feeds must share one interval; and a timeframe the
+    settings trade or size on must be at least that interval (5m candles cannot make 1m ones). ConfigError
+    with one line per problem."""
+    intervals = sorted({feed.interval_s for feed in feeds})
+    problems = []
+    if len(intervals) > 1:
+        shown = ", ".join(f"{feed.symbol} {NAMES[feed.interval_s]}" for feed in feeds)
+        problems.append(f"the markets' candles differ in interval ({shown}): give files of one interval")
+    base = intervals[-1] if intervals else 60
+    wanted = {"RISK_ATR_TIMEFRAME": settings.risk_atr_timeframe}
+    if settings.internal_signals != "none":
+        wanted["INTERNAL_SIGNAL_TIMEFRAME"] = settings.internal_signal_timeframe
+    for name, timeframe in wanted.items():
+        seconds = TIMEFRAMES[timeframe]
+        if seconds < base or seconds % base:
+            problems.append(
+                f"{name}={timeframe}: the candles are {NAMES[base]}, so {timeframe} candles cannot be built "
+                f"from them; choose a timeframe of at least {NAMES[base]} that it divides, or give finer data"
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 def build_exchange(settings: Settings, db: Database, books_in_memory: bool = False) -> Exchange:
@@ -181,7 +209,9 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
     if any(isinstance(f, BluefinFeed | BluefinProFeed) for f in feeds):
         interval = 1.0  # live: poll often, the feeds pace their own requests
     else:
-        interval = CANDLE_SECONDS / settings.replay_speed if settings.replay_speed > 0 else 0.0
+        # REPLAY_SPEED times real time: a 5m file plays a candle every 5 s at 60
+        candle_s = max(feed.interval_s for feed in feeds)
+        interval = candle_s / settings.replay_speed if settings.replay_speed > 0 else 0.0
     store = DatabaseStore(db)
     return Engine(
         db=db,

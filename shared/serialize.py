@@ -71,4 +71,7 @@ def trade_dict(row: TradeRow) -> dict[str, Any]:
         "id": row.id, "symbol": row.symbol, "side": row.side, "quantity": row.quantity,
         "entry_price": row.entry_price, "exit_price": row.exit_price, "pnl": row.pnl, "fees": row.fees,
         "opened_at": _iso(row.opened_at), "closed_at": _iso(row.closed_at), "exit_reason": row.exit_reason,
+        "exit_detail": row.exit_detail, "funding": row.funding or 0.0, "forfeited": row.forfeited or 0.0,
+        "signal_source": row.signal_source, "analyst": row.analyst, "initial_risk": row.initial_risk,
+        "r_multiple": row.r_multiple, "legs": list(row.legs or []),
     }  # fmt: skip

@@ -17,12 +17,13 @@ from shared.models import Decision, Position, Signal
 class MarketContext:
     symbol: str
     price: float
-    candles: pd.DataFrame  # recent closed 1m candles: open high low close volume, UTC index
+    candles: pd.DataFrame  # recent closed base candles: open high low close volume, UTC index
     position: Position
     snapshot: MarketSnapshot | None = None  # every timeframe, levels, book and funding, when known
     portfolio: tuple[Position, ...] = ()  # every open position, all markets
     limits: Mapping[str, Any] = field(default_factory=dict)  # the risk limits and trading state
     track_record: Mapping[str, Any] | None = None  # this analyst's outcomes (agent.analysis.track_record)
+    candles_timeframe: str = "1m"  # what ``candles`` are: 1m, or a candle file's coarser interval
 
 
 class Analyst(ABC):

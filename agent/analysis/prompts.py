@@ -61,13 +61,14 @@ def _number(value: Any, digits: int) -> str:
 
 
 def _timeframe_lines(context: MarketContext, snapshot: MarketSnapshot | None) -> dict[str, str]:
-    """One line per timeframe; without a snapshot, the 1m indicators from the candles."""
+    """One line per timeframe; without a snapshot, the base candles' indicators (1m unless coarser)."""
     if snapshot is None:
         latest = compute(context.candles).iloc[-1] if len(context.candles) else None
         if latest is None:
             return {}
         values = {k: float(v) for k, v in latest.items()}
-        return {"1m": "1m: " + ", ".join(f"{label} {_number(values.get(k), d)}" for k, label, d in SHOWN)}
+        shown = ", ".join(f"{label} {_number(values.get(k), d)}" for k, label, d in SHOWN)
+        return {context.candles_timeframe: f"{context.candles_timeframe}: {shown}"}
     lines = {}
     for timeframe, view in snapshot.timeframes.items():
         if view.last_closed is None:

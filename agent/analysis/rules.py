@@ -80,9 +80,10 @@ class RulesAnalyst(Analyst):
 
     @staticmethod
     def _latest(context: MarketContext) -> tuple[int, Mapping[str, float]]:
-        """The 1m indicators of the last closed candle and how many candles they rest on: from the market
-        state when there is one (kept up to date candle by candle), else computed from the candles."""
-        view = context.snapshot.timeframes.get("1m") if context.snapshot is not None else None
+        """The indicators of the last closed base candle (1m, or a candle file's coarser interval) and how
+        many candles they rest on: from the market state when there is one (kept up to date candle by
+        candle), else computed from the candles."""
+        view = context.snapshot.base if context.snapshot is not None else None
         if view is not None and view.indicators:
             return view.candles, view.indicators
         if not len(context.candles):
@@ -118,11 +119,8 @@ class RulesAnalyst(Analyst):
                 vote(0.05, f"{timeframe} {view.trend}")
             elif view.trend == against:
                 vote(-0.05, f"{timeframe} {view.trend}")
-        atr = (
-            snapshot.timeframes["1m"].indicators.get("atr", math.nan)
-            if "1m" in snapshot.timeframes
-            else math.nan
-        )
+        base = snapshot.base
+        atr = base.indicators.get("atr", math.nan) if base is not None else math.nan
         if not math.isnan(atr) and context.price:
             factors["atr_pct"] = atr / context.price * 100
             if factors["atr_pct"] > 0.3:

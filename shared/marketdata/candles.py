@@ -1,10 +1,14 @@
-"""Candles from ticks and from 1-minute candles, on UTC boundaries, for every timeframe the agent uses.
+"""Candles from ticks and from base candles, on UTC boundaries, for every timeframe the agent uses.
 
-One code path for live and bulk: ``TimeframeAggregator.add`` folds one closed 1m candle and returns the
+The base candles are what the feed delivers: 1m from a live exchange, whatever interval a candle file has
+(1m, 5m, 15m, 1h ...). The timeframes are the base one and those above it that it divides
+(``timeframes_above``); a timeframe below the base cannot be built and is never shown.
+
+One code path for live and bulk: ``TimeframeAggregator.add`` folds one closed base candle and returns the
 higher-timeframe candles it closes; ``aggregate_history`` is that same fold over a list. A candle closes
-when its last minute arrives, or, across a gap, when a minute of a later bucket arrives. Gaps stay gaps:
-an empty bucket produces no candle. The still-open candle of each timeframe is available as ``partial``
-and is flagged ``partial=True``; it is never passed on as closed.
+when its last base candle arrives, or, across a gap, when a base candle of a later bucket arrives. Gaps
+stay gaps: an empty bucket produces no candle. The still-open candle of each timeframe is available as
+``partial`` and is flagged ``partial=True``; it is never passed on as closed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,16 @@ from shared.models import Candle
 
 TIMEFRAMES: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BASE_SECONDS = 60  # the base candles of a live feed
+NAMES = {seconds: name for name, seconds in TIMEFRAMES.items()}
+
+
+def timeframes_above(base_s: int) -> tuple[str, ...]:
+    """The timeframes that candles of ``base_s`` seconds build: the base one and every longer one it
+    divides (a 1h timeframe from 15m candles, never a 5m one)."""
+    if base_s not in NAMES:
+        raise ValueError(f"no timeframe of {base_s} s (known: {', '.join(TIMEFRAMES)})")
+    return tuple(tf for tf, seconds in TIMEFRAMES.items() if seconds >= base_s and seconds % base_s == 0)
 
 
 def bucket_start(time: datetime, seconds: int) -> datetime:
@@ -28,7 +42,7 @@ def bucket_start(time: datetime, seconds: int) -> datetime:
 @dataclass(frozen=True)
 class BuiltCandle:
     candle: Candle
-    minutes: int  # how many 1m candles it was built from (fewer than the bucket holds across a gap)
+    minutes: int  # how many base candles it was built from (fewer than the bucket holds across a gap)
     partial: bool
 
 
@@ -43,9 +57,10 @@ def _merge(current: Candle, minute: Candle) -> Candle:
 
 
 class _Bucket:
-    def __init__(self, timeframe: str, seconds: int) -> None:
+    def __init__(self, timeframe: str, seconds: int, base_s: int) -> None:
         self.timeframe = timeframe
         self.seconds = seconds
+        self.base = timedelta(seconds=base_s)
         self.candle: Candle | None = None
         self.minutes = 0
 
@@ -61,7 +76,7 @@ class _Bucket:
         else:
             self.candle = _merge(self.candle, minute)
             self.minutes += 1
-        if minute.open_time + timedelta(seconds=60) >= start + timedelta(seconds=self.seconds):
+        if minute.open_time + self.base >= start + timedelta(seconds=self.seconds):
             closed.append(BuiltCandle(self.candle, self.minutes, partial=False))
             self.candle = None
         return closed
@@ -71,16 +86,23 @@ class _Bucket:
 
 
 class TimeframeAggregator:
-    """Folds closed 1m candles of one symbol into every timeframe of ``TIMEFRAMES``."""
+    """Folds closed base candles (``base_s`` seconds) of one symbol into every timeframe they build
+    (``timeframes``, by default all of ``timeframes_above(base_s)``)."""
 
-    def __init__(self, timeframes: Iterable[str] = TIMEFRAMES) -> None:
-        self._buckets = [_Bucket(tf, TIMEFRAMES[tf]) for tf in timeframes]
+    def __init__(self, timeframes: Iterable[str] | None = None, base_s: int = BASE_SECONDS) -> None:
+        usable = timeframes_above(base_s)
+        chosen = usable if timeframes is None else tuple(timeframes)
+        below = [tf for tf in chosen if tf not in usable]
+        if below:
+            raise ValueError(f"{', '.join(below)} cannot be built from {NAMES[base_s]} candles")
+        self.base_timeframe = NAMES[base_s]
+        self._buckets = [_Bucket(tf, TIMEFRAMES[tf], base_s) for tf in chosen]
         self._last_minute: datetime | None = None
 
     def add(self, minute: Candle) -> list[BuiltCandle]:
-        """Fold one closed 1m candle; return the candles it closes (shortest timeframe first)."""
-        if minute.timeframe != "1m":
-            raise ValueError(f"expected a 1m candle, got {minute.timeframe}")
+        """Fold one closed base candle; return the candles it closes (shortest timeframe first)."""
+        if minute.timeframe != self.base_timeframe:
+            raise ValueError(f"expected a {self.base_timeframe} candle, got {minute.timeframe}")
         if self._last_minute is not None and minute.open_time <= self._last_minute:
             raise ValueError(f"candle at {minute.open_time} is not after {self._last_minute}")
         self._last_minute = minute.open_time
@@ -94,11 +116,12 @@ class TimeframeAggregator:
 
 
 def aggregate_history(
-    minutes: Iterable[Candle], timeframes: Iterable[str] = TIMEFRAMES
+    minutes: Iterable[Candle], timeframes: Iterable[str] | None = None, base_s: int = BASE_SECONDS
 ) -> dict[str, list[BuiltCandle]]:
     """Bulk history through the live code path: closed candles per timeframe, then each partial last."""
-    aggregator = TimeframeAggregator(timeframes)
-    result: dict[str, list[BuiltCandle]] = {tf: [] for tf in timeframes}
+    chosen = timeframes_above(base_s) if timeframes is None else tuple(timeframes)
+    aggregator = TimeframeAggregator(chosen, base_s)
+    result: dict[str, list[BuiltCandle]] = {tf: [] for tf in chosen}
     for minute in minutes:
         for built in aggregator.add(minute):
             result[built.candle.timeframe].append(built)

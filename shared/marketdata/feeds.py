@@ -1,8 +1,9 @@
 """Market feeds behind one interface.
 
-``ReplayFeed`` replays real 1-minute candles from a CSV file; ``SyntheticFeed`` makes a seeded random walk
-for demos without data. Both are pulled by the engine one candle at a time (``next_candle``) and give the
-history before their start (``history``) so indicators are warm from the first decision.
+``ReplayFeed`` replays real candles of any interval (1m, 5m, 1h ...) from a file; ``SyntheticFeed`` makes a
+seeded random walk for demos without data. Both are pulled by the engine one candle at a time
+(``next_candle``) and give the history before their start (``history``) so indicators are warm from the first
+decision.
 """
 
 from __future__ import annotations
@@ -18,22 +19,26 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from shared.marketdata.candles import EPOCH
+from shared.marketdata.candles import BASE_SECONDS, EPOCH, NAMES, TIMEFRAMES
 from shared.marketdata.files import find_problems, read_candles, read_candles_with_lines
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.interval import detect_interval_s, interval_name
-from shared.marketdata.prepared import PreparedMarketState, minute_frame
+from shared.marketdata.prepared import PreparedMarketState, candle_frame
 from shared.marketdata.snapshot import MarketState
 from shared.models import Candle
 
-CANDLE_SECONDS = 60
+CANDLE_SECONDS = BASE_SECONDS  # the candles of a live feed and of the synthetic walk
+DAY_S = 86_400
 
 
 class MarketFeed(ABC):
-    """A source of closed 1-minute candles for one symbol."""
+    """A source of closed candles of one interval (``interval_s``: 1m unless a file says otherwise) for one
+    symbol."""
 
     source: str
     symbol: str
+    interval_s: int = CANDLE_SECONDS
+    wrapped: int = 0  # how often the data started over (a looping replay); its times always move on
 
     @abstractmethod
     def history(self, count: int) -> list[Candle]:
@@ -57,8 +62,8 @@ class MarketFeed(ABC):
         return None, None
 
     def market_state(self) -> MarketState:
-        """A fresh state for this feed's market (folded minute by minute)."""
-        return MarketState(self.symbol, self.source)
+        """A fresh state for this feed's market (folded candle by candle)."""
+        return MarketState(self.symbol, self.source, self.interval_s)
 
     def follow_mark(self) -> None:
         """Someone (a paper exchange) wants the mark-price candles too (``mark_candle``)."""
@@ -128,10 +133,12 @@ def load_candle_csv(path: Path) -> pd.DataFrame:
 
 
 class ReplayFeed(MarketFeed):
-    """Real candles from a file (CSV, Parquet, Feather or JSON), in order. At the end it starts again from
-    the beginning (``wrapped`` counts how often), unless ``loop`` is off (REPLAY_LOOP=false): then it has
-    nothing more to give. Gaps in the file stay gaps: no candle is invented. A file
-    with bad rows is refused with their line numbers (``bluefinai data import`` cleans one)."""
+    """Real candles from a file (CSV, Parquet, Feather or JSON), in order, at the file's own interval
+    (detected from its timestamps: 1m, 5m, 15m, 1h, 4h or 1d; any other is refused). At the end it starts
+    again from the beginning (``wrapped`` counts how often) with its times moved on by whole days past the
+    end, so the market clock never goes back; unless ``loop`` is off (REPLAY_LOOP=false): then it has
+    nothing more to give. Gaps in the file stay gaps: no candle is invented. A file with bad rows is refused
+    with their line numbers (``bluefinai data import`` cleans one)."""
 
     source = "replay"
 
@@ -162,14 +169,23 @@ class ReplayFeed(MarketFeed):
             raise ValueError(f"{path}: needs at least 2 candles")
         # the file's interval from its timestamps (the most common step: a real feed misses a few candles)
         self.interval_s = detect_interval_s(self.open_stamps)
-        if self.interval_s != CANDLE_SECONDS:
-            # the engine folds 1m candles into every timeframe: a 5m file taken as 1m would close every
-            # timeframe late and trade at the wrong times, so it is refused rather than mislabelled
+        if self.interval_s not in NAMES:
             raise ValueError(
                 f"{path}: candles every {interval_name(self.interval_s)} (the most common step between "
-                f"timestamps); the replay needs 1m candles: give a 1m file"
+                f"timestamps); a replay takes candles of {', '.join(TIMEFRAMES)}"
             )
-        self.close_stamps = self.open_stamps + CANDLE_SECONDS
+        self.timeframe = NAMES[self.interval_s]
+        off_grid = self.open_stamps % self.interval_s != 0
+        if off_grid.any():
+            first = int(np.flatnonzero(off_grid)[0])
+            raise ValueError(
+                f"{path}: the candle at {frame['timestamp'].iloc[first]} does not open on a "
+                f"{self.timeframe} boundary (UTC); every candle of a {self.timeframe} file must"
+            )
+        self.close_stamps = self.open_stamps + self.interval_s
+        # a loop starts over this much later (whole days, so every timeframe's buckets stay aligned)
+        span = int(self.close_stamps[-1] - self.open_stamps[0])
+        self.loop_shift_s = -(-span // DAY_S) * DAY_S
         if start_time is not None:  # the first candle at or after start_time; the ones before are history
             start_index = int(frame["timestamp"].searchsorted(pd.Timestamp(start_time), side="left"))
         self._start = min(max(start_index, 0), len(frame) - 1)
@@ -183,21 +199,33 @@ class ReplayFeed(MarketFeed):
         At the end of the file there is nothing more to give (with REPLAY_LOOP the file starts over, as
         after any end)."""
         stamp = int((moment - EPOCH).total_seconds())
+        if self.loop and stamp >= self.close_stamps[-1]:  # booked into a later pass of the loop
+            self.wrapped = int((stamp - self.open_stamps[0]) // self.loop_shift_s)
+            stamp -= self.wrapped * self.loop_shift_s
+            self._start = 0
         start = int(np.searchsorted(self.close_stamps, stamp, side="right"))
-        if start > self._start:
+        if start > self._start or self.wrapped:
             self._start = self.cursor = start
 
     def _candle(self, index: int) -> Candle:
         o, h, low, c, v = self._ohlcv[index].tolist()
-        return Candle(self.symbol, self._time(index), o, h, low, c, v)
+        return Candle(self.symbol, self._time(index), o, h, low, c, v, self.timeframe)
+
+    @property
+    def shift_s(self) -> int:
+        """How far this pass of the loop is moved on from the file's own times (0 on the first pass)."""
+        return self.wrapped * self.loop_shift_s
 
     def _time(self, index: int) -> datetime:
-        return EPOCH + timedelta(seconds=int(self.open_stamps[index]))
+        return EPOCH + timedelta(seconds=int(self.open_stamps[index]) + self.shift_s)
 
     def market_state(self) -> MarketState:
-        """The file is known in advance: its state is prepared in one vectorised pass (equal results)."""
-        times = pd.to_datetime(self.open_stamps, unit="s", utc=True)
-        return PreparedMarketState(self.symbol, self.source, minute_frame(times, self._ohlcv))
+        """The file is known in advance: its state is prepared in one vectorised pass (equal results), at
+        the times of the current pass of the loop."""
+        times = pd.to_datetime(self.open_stamps + self.shift_s, unit="s", utc=True)
+        return PreparedMarketState(
+            self.symbol, self.source, candle_frame(times, self._ohlcv), self.interval_s
+        )
 
     def history(self, count: int) -> list[Candle]:
         first = max(0, self._start - count)
@@ -241,8 +269,15 @@ class SyntheticFeed(MarketFeed):
 
     source = "synthetic"
 
-    def __init__(self, symbol: str, seed: int = 7, start_price: float = 50_000.0) -> None:
+    def __init__(
+        self, symbol: str, seed: int = 7, start_price: float = 50_000.0, interval_s: int = CANDLE_SECONDS
+    ) -> None:
+        if interval_s not in NAMES:
+            raise ValueError(f"no timeframe of {interval_s} s (known: {', '.join(TIMEFRAMES)})")
         self.symbol = symbol
+        self.interval_s = interval_s  # beside a coarser replay file, candles of its interval
+        self._timeframe = NAMES[interval_s]
+        self._scale = math.sqrt(interval_s / CANDLE_SECONDS)  # the same volatility per unit of time
         self._rng = random.Random(f"{seed}:{symbol}")
         self._price = start_price
         self._time = datetime(2024, 1, 1, tzinfo=UTC)
@@ -254,15 +289,14 @@ class SyntheticFeed(MarketFeed):
         open_ = self._price
         path = [open_]
         for _ in range(4):
-            path.append(path[-1] * math.exp(self._rng.gauss(0, self._vol / 2)))
+            path.append(path[-1] * math.exp(self._rng.gauss(0, self._vol * self._scale / 2)))
         if self._rng.random() < 0.002:  # a jump
             path.append(path[-1] * math.exp(self._rng.choice((-1, 1)) * self._rng.uniform(0.02, 0.06)))
         close = path[-1]
-        candle = Candle(
-            self.symbol, self._time, open_, max(path), min(path), close, abs(self._rng.gauss(50, 20))
-        )
+        volume = abs(self._rng.gauss(50, 20)) * self._scale**2
+        candle = Candle(self.symbol, self._time, open_, max(path), min(path), close, volume, self._timeframe)
         self._price = close
-        self._time += timedelta(seconds=CANDLE_SECONDS)
+        self._time += timedelta(seconds=self.interval_s)
         return candle
 
     def history(self, count: int) -> list[Candle]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.marketdata.candles import TIMEFRAMES
-
-NAMES = {seconds: name for name, seconds in TIMEFRAMES.items()}
+from shared.marketdata.candles import NAMES
 
 
 def detect_interval_s(stamps: np.ndarray) -> int:

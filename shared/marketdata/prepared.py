@@ -1,12 +1,12 @@
 """``PreparedMarketState``: the market state of a replay, computed ahead in one vectorised pass.
 
-A backtest knows every candle in advance. Instead of folding each minute into six aggregators and six
-incremental indicator states (``MarketState``), this computes, once and with numpy/pandas, the candles of
-every timeframe with the aggregator's exact rules (a candle closes with its last minute, or across a gap
-when a minute of a later bucket arrives; empty buckets make no candle), the minute at which each closes,
-and the indicators of every closed candle (``shared.indicators.compute``, equal to the incremental fold;
-computed per timeframe when first read).
-``add_minute`` then only moves a cursor. Everything it shows is what ``MarketState`` would show after the
+A backtest knows every candle in advance. Instead of folding each base candle (a "minute" below: 1m, or
+the file's own interval) into six aggregators and six incremental indicator states (``MarketState``), this
+computes, once and with numpy/pandas, the candles of every timeframe with the aggregator's exact rules (a
+candle closes with its last minute, or across a gap when a minute of a later bucket arrives; empty buckets
+make no candle), the minute at which each closes, and the indicators of every closed candle
+(``shared.indicators.compute``, equal to the incremental fold; computed per timeframe when first read).
+``add_candle`` then only moves a cursor. Everything it shows is what ``MarketState`` would show after the
 same minutes (a test compares them minute by minute on the real month); besides, a reader that plans ahead
 (internal signals finding their next cross, so a backtest can skip to it) reads every row at once
 (``indicator_rows``, ``closing_minutes``, ``close_time_of_row``).
@@ -26,7 +26,7 @@ import pandas as pd
 
 from shared.indicators import INDICATOR_COLUMNS, compute
 from shared.market_structure import ADX_TRENDING, Level, support_resistance
-from shared.marketdata.candles import EPOCH, TIMEFRAMES, BuiltCandle
+from shared.marketdata.candles import BASE_SECONDS, EPOCH, TIMEFRAMES, BuiltCandle
 from shared.marketdata.snapshot import RECENT_CANDLES, MarketSnapshot, MarketState, TimeframeView
 from shared.models import Candle
 
@@ -39,7 +39,7 @@ class _Timeframe:
     seconds: int
     open_time: np.ndarray  # epoch seconds of each candle's bucket start
     ohlcv: np.ndarray  # (n, 5)
-    minutes: np.ndarray  # how many 1m candles each was built from
+    minutes: np.ndarray  # how many base candles each was built from
     closes_at: np.ndarray  # the minute index whose arrival closes it (non-decreasing)
     first_minute: np.ndarray  # per minute: index of the first minute of its bucket
     bucket_end: np.ndarray  # per minute: does this minute close its own bucket
@@ -70,13 +70,13 @@ def _trends(indicators: dict[str, np.ndarray]) -> np.ndarray:
     return result
 
 
-def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray) -> _Timeframe:
+def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray, base_s: int) -> _Timeframe:
     count = len(stamps)
     bucket = stamps - stamps % seconds
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if count else np.zeros(0, dtype=int)
     ends = np.r_[starts[1:], count] - 1  # the last minute present in each bucket
     first_minute = np.repeat(starts, ends - starts + 1)
-    complete = stamps[ends] + 60 >= bucket[ends] + seconds
+    complete = stamps[ends] + base_s >= bucket[ends] + seconds
     closes_at = np.where(complete, ends, ends + 1)  # its last minute, or the next minute across a gap
     closed = closes_at < count  # the last bucket may still be open at the end of the data
     candles = np.zeros((int(closed.sum()), 5))
@@ -88,7 +88,7 @@ def _timeframe(name: str, seconds: int, stamps: np.ndarray, ohlcv: np.ndarray) -
         candles[:, 4] = np.add.reduceat(ohlcv[:, 4], starts)[closed]
     return _Timeframe(
         name, seconds, bucket[starts[closed]], candles, (ends - starts + 1)[closed], closes_at[closed],
-        first_minute, stamps + 60 >= bucket + seconds,
+        first_minute, stamps + base_s >= bucket + seconds,
     )  # fmt: skip
 
 
@@ -101,10 +101,10 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 class PreparedMarketState(MarketState):
     """A ``MarketState`` whose minutes are known in advance (``frame``: timestamp, open, high, low, close,
-    volume, in order, starting with the first minute the state will be given)."""
+    volume, in order, starting with the first minute the state will be given; minutes of ``base_s``)."""
 
-    def __init__(self, symbol: str, source: str, frame: pd.DataFrame) -> None:
-        super().__init__(symbol, source)
+    def __init__(self, symbol: str, source: str, frame: pd.DataFrame, base_s: int = BASE_SECONDS) -> None:
+        super().__init__(symbol, source, base_s)
         stamps = pd.to_datetime(frame["timestamp"], utc=True) - pd.Timestamp(EPOCH)
         self._all_stamps = (stamps // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
         self._all_minutes = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
@@ -114,7 +114,7 @@ class PreparedMarketState(MarketState):
         self._closes_at: dict[str, list[int]] = {}
         self._higher: list[tuple[str, list[int]]] = []
         self._cursor = -1  # the last minute given
-        self._closed = dict.fromkeys(TIMEFRAMES, 0)  # candles closed so far, per timeframe
+        self._closed = dict.fromkeys(self.timeframes, 0)  # candles closed so far, per timeframe
         self._levels_cache: tuple[int, list[Level]] = (-1, [])
 
     @property
@@ -126,16 +126,19 @@ class PreparedMarketState(MarketState):
         """Everything from the first minute this state is given (as ``MarketState`` would start there)."""
         first = int(np.searchsorted(self._all_stamps, stamp))
         self._stamps, self._minutes = self._all_stamps[first:], self._all_minutes[first:]
-        self._frames = {tf: _timeframe(tf, s, self._stamps, self._minutes) for tf, s in TIMEFRAMES.items()}
+        stamps, minutes = self._stamps, self._minutes
+        self._frames = {
+            tf: _timeframe(tf, TIMEFRAMES[tf], stamps, minutes, self.base_s) for tf in self.timeframes
+        }
         self._closes_at = {tf: frame.closes_at.tolist() for tf, frame in self._frames.items()}
-        self._higher = [(tf, closes) for tf, closes in self._closes_at.items() if tf != "1m"]
+        self._higher = [(tf, closes) for tf, closes in self._closes_at.items() if tf != self.base_timeframe]
 
     def _candle(self, tf: _Timeframe, index: int) -> Candle:
         o, h, low, c, v = tf.ohlcv[index]
         stamp = EPOCH + timedelta(seconds=int(tf.open_time[index]))
         return Candle(self.symbol, stamp, float(o), float(h), float(low), float(c), float(v), tf.name)
 
-    def add_minute(self, candle: Candle) -> list[BuiltCandle]:
+    def add_candle(self, candle: Candle) -> list[BuiltCandle]:
         stamp = int((candle.open_time - EPOCH).total_seconds())
         if self._cursor < 0:
             self._prepare_from(stamp)
@@ -143,9 +146,9 @@ class PreparedMarketState(MarketState):
         if index >= len(self._stamps) or stamp != self._stamps[index]:
             raise ValueError(f"{candle.open_time} is not the next prepared minute of {self.symbol}")
         self._cursor = index
-        built = [BuiltCandle(candle, 1, partial=False)]  # every minute closes its 1m candle
+        built = [BuiltCandle(candle, 1, partial=False)]  # every minute closes its own (base) candle
         closed = self._closed
-        closed["1m"] = index + 1
+        closed[self.base_timeframe] = index + 1
         for name, closes_at in self._higher:
             done = closed[name]
             while done < len(closes_at) and closes_at[done] == index:
@@ -159,7 +162,7 @@ class PreparedMarketState(MarketState):
     def next_close(self, timeframe: str, minute: int) -> int | None:
         """The index (in minutes given so far + ahead) of the first minute at or after ``minute`` that closes
         a candle of ``timeframe`` (None: none before the end of the data)."""
-        if timeframe == "1m":
+        if timeframe == self.base_timeframe:
             return minute if minute < len(self._stamps) else None
         closes = self._closes_at[timeframe]
         at = bisect_left(closes, minute)
@@ -182,25 +185,25 @@ class PreparedMarketState(MarketState):
     def close_time_of_row(self, timeframe: str, row: int) -> datetime:
         """The market time (close of the minute) at which candle ``row`` of ``timeframe`` closes."""
         minute = self._frames[timeframe].closes_at[row]
-        return EPOCH + timedelta(seconds=int(self._stamps[minute]) + TIMEFRAMES["1m"])
+        return EPOCH + timedelta(seconds=int(self._stamps[minute]) + self.base_s)
 
     def skip(self, count: int) -> None:
         """Take the next ``count`` minutes at once (a run of quiet candles in a backtest): the state is then
-        exactly what ``count`` calls of ``add_minute`` leave behind."""
+        exactly what ``count`` calls of ``add_candle`` leave behind."""
         if count <= 0:
             return
         index = self._cursor + count
         if self._cursor < 0 or index >= len(self._stamps):
             raise ValueError("skip needs a prepared state and minutes ahead")
         self._cursor = index
-        self._closed["1m"] = index + 1
+        self._closed[self.base_timeframe] = index + 1
         for name, closes_at in self._higher:
             self._closed[name] = bisect_right(closes_at, index)
         self.price = float(self._minutes[index, 3])
         self.time = EPOCH + timedelta(seconds=int(self._stamps[index]))
 
     def _row(self, timeframe: str) -> int:
-        return self._closed[timeframe] - 1
+        return self._closed.get(timeframe, 0) - 1  # -1: nothing closed (or below the base candles)
 
     def indicator(self, timeframe: str, name: str) -> float:
         row = self._row(timeframe)
@@ -217,17 +220,22 @@ class PreparedMarketState(MarketState):
         return str(self._frames[timeframe].trends[row]) if row >= 0 else "unknown"
 
     def _recent_slice(self, timeframe: str) -> range:
-        done = self._closed[timeframe]
+        done = self._closed.get(timeframe, 0)
         return range(max(done - RECENT_CANDLES, 0), done)
 
     def closes(self, timeframe: str) -> pd.Series:
+        if timeframe not in self._frames:
+            return pd.Series(dtype=float)
         tf, rows = self._frames[timeframe], self._recent_slice(timeframe)
         index = pd.to_datetime(tf.open_time[rows.start : rows.stop], unit="s", utc=True)
         return pd.Series(tf.ohlcv[rows.start : rows.stop, 3], index=index, dtype=float)
 
-    def levels(self, timeframe: str = "15m") -> list[Level]:
+    def levels(self, timeframe: str | None = None) -> list[Level]:
+        timeframe = timeframe or self.levels_timeframe
+        if timeframe not in self._frames:
+            return []
         done = self._closed[timeframe]
-        if self._levels_cache[0] == done and timeframe == "15m":
+        if self._levels_cache[0] == done and timeframe == self.levels_timeframe:
             return self._levels_cache[1]
         tf, rows = self._frames[timeframe], self._recent_slice(timeframe)
         if len(rows) < 20:
@@ -237,7 +245,7 @@ class PreparedMarketState(MarketState):
             index=pd.to_datetime(tf.open_time[rows.start : rows.stop], unit="s", utc=True),
         )  # fmt: skip
         levels = support_resistance(frame)
-        if timeframe == "15m":
+        if timeframe == self.levels_timeframe:
             self._levels_cache = (done, levels)
         return levels
 
@@ -267,7 +275,7 @@ class PreparedMarketState(MarketState):
         )  # fmt: skip
 
 
-def minute_frame(times: pd.DatetimeIndex, ohlcv: np.ndarray) -> pd.DataFrame:
+def candle_frame(times: pd.DatetimeIndex, ohlcv: np.ndarray) -> pd.DataFrame:
     """The frame ``PreparedMarketState`` wants, from a feed's arrays."""
     frame = pd.DataFrame(ohlcv, columns=["open", "high", "low", "close", "volume"])
     frame.insert(0, "timestamp", times)

@@ -7,7 +7,8 @@ writes it (``time, rate``), or any CSV/Parquet/Feather with a time column and a 
 ``funding_rate``) column. Each rate is applied at its own timestamp.
 
 ``MarkSeries``: mark-price candles (any candle format ``shared.marketdata.files`` reads), looked up by the
-close time of the last-price candle they belong to.
+close time of the last-price candle they belong to; finer mark candles than the price candles are folded
+into the price candles' interval (``resampled``), coarser ones are refused.
 """
 
 from __future__ import annotations
@@ -94,6 +95,34 @@ class MarkSeries:
     symbol: str
     close_stamps: np.ndarray
     ohlc: np.ndarray  # (n, 4): open, high, low, close
+    interval_s: int = 60  # of each candle
+
+    def resampled(self, interval_s: int) -> MarkSeries:
+        """The same marks as candles of ``interval_s`` (a multiple of this series' interval) on UTC
+        boundaries: first open, highest high, lowest low, last close of each bucket; empty buckets stay
+        empty. Price candles of 5m need 5m marks: a 1m mark looked up at the 5m close would miss the wicks
+        of its first four minutes."""
+        if interval_s == self.interval_s:
+            return self
+        if interval_s < self.interval_s or interval_s % self.interval_s:
+            raise ValueError(
+                f"mark candles of {self.symbol} every {self.interval_s} s cannot make {interval_s} s candles"
+            )
+        if not len(self.close_stamps):
+            return MarkSeries(self.symbol, self.close_stamps, self.ohlc, interval_s)
+        opens = self.close_stamps - self.interval_s
+        buckets = opens - opens % interval_s
+        starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+        ends = np.r_[starts[1:], len(buckets)] - 1
+        ohlc = np.column_stack(
+            [
+                self.ohlc[starts, 0],
+                np.maximum.reduceat(self.ohlc[:, 1], starts),
+                np.minimum.reduceat(self.ohlc[:, 2], starts),
+                self.ohlc[ends, 3],
+            ]
+        )
+        return MarkSeries(self.symbol, buckets[starts] + interval_s, ohlc, interval_s)
 
     def at_close(self, stamp: int) -> tuple[float, float, float, float] | None:
         """The mark candle that closes at ``stamp`` (None: the mark series has no such candle)."""
@@ -119,4 +148,4 @@ def read_mark(path: Path, symbol: str) -> MarkSeries:
     stamps = _epoch_seconds(frame["timestamp"])
     interval = detect_interval_s(stamps)
     ohlc = frame[["open", "high", "low", "close"]].to_numpy(dtype=float)
-    return MarkSeries(symbol, stamps + interval, ohlc)
+    return MarkSeries(symbol, stamps + interval, ohlc, interval)

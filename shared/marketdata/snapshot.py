@@ -1,8 +1,9 @@
 """``MarketState`` keeps one symbol's view across timeframes; ``MarketSnapshot`` is what analysts get.
 
-Every closed 1m candle goes through the multi-timeframe aggregator; each closed candle of a timeframe is
-folded into that timeframe's incremental indicators. Partial (still open) candles are shown separately
-and never reach the indicators.
+Every closed base candle (1m live; a candle file's own interval in a replay) goes through the
+multi-timeframe aggregator; each closed candle of a timeframe is folded into that timeframe's incremental
+indicators. Partial (still open) candles are shown separately and never reach the indicators. Timeframes
+below the base do not exist here: they are not in the snapshot, and reading one gives NaN / "unknown".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from shared.indicators import IncrementalIndicators
 from shared.market_structure import Level, support_resistance, trend_regime
-from shared.marketdata.candles import TIMEFRAMES, BuiltCandle, TimeframeAggregator
+from shared.marketdata.candles import BASE_SECONDS, NAMES, BuiltCandle, TimeframeAggregator, timeframes_above
 from shared.marketdata.funding import FundingRate
 from shared.models import Candle
 
@@ -57,6 +58,11 @@ class MarketSnapshot:
     funding: FundingRate | None = None
     stale: bool = False
 
+    @property
+    def base(self) -> TimeframeView | None:
+        """The shortest timeframe shown: the base candles' (1m unless the data is coarser)."""
+        return next(iter(self.timeframes.values()), None)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "symbol": self.symbol,
@@ -88,23 +94,28 @@ class MarketSnapshot:
 
 
 class MarketState:
-    """One symbol across every timeframe."""
+    """One symbol across every timeframe its base candles (``base_s`` seconds) build."""
 
-    def __init__(self, symbol: str, source: str) -> None:
+    def __init__(self, symbol: str, source: str, base_s: int = BASE_SECONDS) -> None:
         self.symbol = symbol
         self.source = source
-        self._aggregator = TimeframeAggregator()
-        self._indicators = {tf: IncrementalIndicators() for tf in TIMEFRAMES}
-        self._latest: dict[str, dict[str, float]] = {tf: {} for tf in TIMEFRAMES}
-        self._recent: dict[str, deque[Candle]] = {tf: deque(maxlen=RECENT_CANDLES) for tf in TIMEFRAMES}
-        self._counts = dict.fromkeys(TIMEFRAMES, 0)
+        self.base_s = base_s
+        self.base_timeframe = NAMES[base_s]
+        self.timeframes = timeframes = timeframes_above(base_s)
+        self._aggregator = TimeframeAggregator(timeframes, base_s)
+        self._indicators = {tf: IncrementalIndicators() for tf in timeframes}
+        self._latest: dict[str, dict[str, float]] = {tf: {} for tf in timeframes}
+        self._recent: dict[str, deque[Candle]] = {tf: deque(maxlen=RECENT_CANDLES) for tf in timeframes}
+        self._counts = dict.fromkeys(timeframes, 0)
+        # support and resistance from 15m candles, or the base ones when the data is coarser
+        self.levels_timeframe = "15m" if "15m" in timeframes else self.base_timeframe
         self.price: float | None = None
         self.time: datetime | None = None
         self.book: dict[str, float] | None = None
         self.funding: FundingRate | None = None
         self.stale = False
 
-    def add_minute(self, candle: Candle) -> list[BuiltCandle]:
+    def add_candle(self, candle: Candle) -> list[BuiltCandle]:
         closed = self._aggregator.add(candle)
         for built in closed:
             tf = built.candle.timeframe
@@ -116,25 +127,26 @@ class MarketState:
         return closed
 
     def indicator(self, timeframe: str, name: str) -> float:
-        """The latest value of one indicator on the last closed candle of a timeframe (NaN if unknown)."""
-        return self._latest[timeframe].get(name, math.nan)
+        """The latest value of one indicator on the last closed candle of a timeframe (NaN if unknown or
+        below the base candles)."""
+        return self._latest.get(timeframe, {}).get(name, math.nan)
 
     def indicators(self, timeframe: str) -> dict[str, float]:
-        return dict(self._latest[timeframe])
+        return dict(self._latest.get(timeframe, {}))
 
     def closes(self, timeframe: str) -> pd.Series:
         """Closes of the recent closed candles of a timeframe (at most RECENT_CANDLES), by open time."""
-        recent = self._recent[timeframe]
+        recent = self._recent.get(timeframe, ())
         return pd.Series(
             [c.close for c in recent], index=pd.DatetimeIndex([c.open_time for c in recent]), dtype=float
         )
 
     def trend(self, timeframe: str) -> str:
-        latest = self._latest[timeframe]
+        latest = self._latest.get(timeframe)
         return trend_regime(pd.Series(latest)) if latest else "unknown"
 
-    def levels(self, timeframe: str = "15m") -> list[Level]:
-        recent = self._recent[timeframe]
+    def levels(self, timeframe: str | None = None) -> list[Level]:
+        recent = self._recent.get(timeframe or self.levels_timeframe, ())
         if len(recent) < 20:
             return []
         frame = pd.DataFrame(
@@ -150,7 +162,7 @@ class MarketState:
     def snapshot(self) -> MarketSnapshot:
         partials = self._aggregator.partials()
         views = {}
-        for tf in TIMEFRAMES:
+        for tf in self.timeframes:
             recent = self._recent[tf]
             latest = self._latest[tf]
             partial = partials.get(tf)

@@ -72,3 +72,48 @@ def test_a_restart_resumes_after_the_booked_market_time(data: Path, make_setting
     for fill in fills:  # no fill before the order it fills was placed
         assert fill.time >= orders[fill.exchange_id].created_at, fill.trade_id
     db.dispose()
+
+
+def test_a_looping_replay_goes_on_later_and_a_restart_goes_on_in_the_same_pass(
+    tmp_path: Path, make_settings: Any
+) -> None:
+    path = tmp_path / "btc-1500.csv"
+    real = load_candle_csv(REAL_CANDLES).iloc[:1_500]
+    real.assign(timestamp=real["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")).to_csv(path, index=False)
+    settings = make_settings(
+        market_data_source="replay", replay_file=str(path), replay_speed=0, replay_loop=True,
+        internal_signals="ema_cross", internal_signal_timeframe="5m", kelly_fraction=0,
+    )  # fmt: skip
+    db = Database(settings.database_url)
+    db.migrate()
+    engine = build_engine(settings, db, publisher=None)
+    feed = engine.feeds["BTC-PERP"]
+    assert isinstance(feed, ReplayFeed)
+    file_end = real["timestamp"].iloc[-1].to_pydatetime()
+    engine.start()
+    try:
+        wait_for(lambda: feed.wrapped == 1 and feed.cursor >= 1_000, timeout_s=120)
+    finally:
+        engine.stop()
+    # the second pass runs a whole day past the first (before the fix the clock went back to the start)
+    assert engine.status.market_time is not None and engine.status.market_time > file_end
+    booked = engine.exchange.booked_until()
+    assert booked is not None and booked > file_end
+    again = build_engine(settings, db, publisher=None)
+    again_feed = again.feeds["BTC-PERP"]
+    again.start()
+    try:
+        wait_for(lambda: again.status.market_time is not None and again_feed.cursor > 0, timeout_s=60)
+    finally:
+        again.stop()
+    assert again_feed.wrapped == 1 and again.status.market_time > booked  # type: ignore[operator]
+    with db.session() as session:
+        trades = list(session.scalars(select(TradeRow)))
+        orders = {o.exchange_id: o for o in session.scalars(select(PaperOrderRow))}
+        fills = list(session.scalars(select(PaperFillRow)))
+    assert len(trades) >= 3 and any(t.closed_at > file_end for t in trades)
+    for trade in trades:
+        assert trade.opened_at <= trade.closed_at, trade
+    for fill in fills:
+        assert fill.time >= orders[fill.exchange_id].created_at, fill.trade_id
+    db.dispose()

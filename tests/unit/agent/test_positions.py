@@ -241,7 +241,7 @@ def test_review_of_the_rules_analyst_names_the_values() -> None:
     for row in REAL.iloc[:6000].itertuples():
         from shared.models import Candle
 
-        state.add_minute(
+        state.add_candle(
             Candle(
                 "BTC-PERP", row.timestamp.to_pydatetime(), row.open, row.high, row.low, row.close, row.volume
             )

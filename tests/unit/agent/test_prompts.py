@@ -25,7 +25,7 @@ def market() -> tuple[MarketState, pd.DataFrame]:
     state = MarketState("BTC-PERP", "replay")
     candles = [feed.next_candle() for _ in range(3000)]
     for candle in candles:
-        state.add_minute(candle)
+        state.add_candle(candle)
     frame = pd.DataFrame(
         [(c.open, c.high, c.low, c.close, c.volume) for c in candles[-300:]],
         columns=["open", "high", "low", "close", "volume"],

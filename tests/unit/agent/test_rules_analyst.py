@@ -33,7 +33,7 @@ def decision_list() -> list[tuple[int, str, str, float, str]]:
     decisions = []
     for index in range(12_000):
         candle = feed.next_candle()
-        state.add_minute(candle)
+        state.add_candle(candle)
         history.append(candle)
         if index >= 1000 and index % 1000 == 0:
             context = MarketContext(
@@ -68,7 +68,7 @@ def test_book_and_funding_move_confidence_and_are_named() -> None:
     state = MarketState("BTC-PERP", "replay")
     candles = [feed.next_candle() for _ in range(400)]
     for candle in candles:
-        state.add_minute(candle)
+        state.add_candle(candle)
     plain = state.snapshot()
     leaning = replace(
         plain, book={"imbalance": 0.5}, funding=FundingRate("BTC-PERP", 0.0001, datetime.now(UTC))

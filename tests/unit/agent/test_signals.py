@@ -68,7 +68,7 @@ def replay(market: MarketState, frame: pd.DataFrame, join: int) -> Answers:
         candle = Candle(
             SYMBOL, row.timestamp.to_pydatetime(), row.open, row.high, row.low, row.close, row.volume
         )
-        closed = {built.candle.timeframe: built.candle for built in market.add_minute(candle)}
+        closed = {built.candle.timeframe: built.candle for built in market.add_candle(candle)}
         if index < join:
             continue
         view = MarketView(candle.open_time + timedelta(minutes=1), candle, closed)

@@ -3,6 +3,7 @@ position: the sum of trade PnL is the change of equity, on both record stores.""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from shared.db import Database, OrderRow, PositionPlanRow, TradeRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.funding import FundingRate
 from shared.models import Fill, OrderStatus, Side
+from shared.serialize import trade_dict
 
 SYMBOL = "BTC-PERP"
 T0 = datetime(2022, 1, 1, tzinfo=UTC)
@@ -89,6 +91,13 @@ def test_a_partial_take_profit_funding_and_a_liquidation_make_one_trade(store: S
     assert [leg["kind"] for leg in trade.legs] == ["entry", "partial_take_profit", "liquidation"]
     assert [leg["pnl"] for leg in trade.legs] == pytest.approx([0.0, 5.0, -5.0])
     assert trade.opened_at == T0 and trade.closed_at == T0 + timedelta(minutes=90)
+    # the API and the dashboard show all of it: what moved the account and every fill of the position
+    shown = json.loads(json.dumps(trade_dict(trade)))
+    assert (shown["pnl"], shown["fees"], shown["funding"], shown["forfeited"]) == pytest.approx(
+        (-2.455, 0.155, -0.30, 2.0)
+    )
+    assert [leg["kind"] for leg in shown["legs"]] == ["entry", "partial_take_profit", "liquidation"]
+    assert shown["r_multiple"] == pytest.approx(-0.2455) and shown["signal_source"] == "tradingview"
 
 
 def test_a_flip_closes_the_trade_with_its_share_of_the_fee_and_opens_the_next(store: Store) -> None:

@@ -46,7 +46,7 @@ def test_every_minute_closes_the_same_candles_and_every_snapshot_is_equal(minute
         candle = Candle(
             "BTC-PERP", row.timestamp.to_pydatetime(), row.open, row.high, row.low, row.close, row.volume
         )
-        closed_incremental, closed_prepared = incremental.add_minute(candle), prepared.add_minute(candle)
+        closed_incremental, closed_prepared = incremental.add_candle(candle), prepared.add_candle(candle)
         assert [b.candle.timeframe for b in closed_incremental] == [
             b.candle.timeframe for b in closed_prepared
         ]
@@ -63,6 +63,6 @@ def test_every_minute_closes_the_same_candles_and_every_snapshot_is_equal(minute
 def test_a_minute_out_of_order_is_refused(minutes: pd.DataFrame) -> None:
     prepared = PreparedMarketState("BTC-PERP", "replay", minutes)
     first, third = minutes.iloc[0], minutes.iloc[2]
-    prepared.add_minute(Candle("BTC-PERP", first.timestamp.to_pydatetime(), 1, 1, 1, 1, 1))
+    prepared.add_candle(Candle("BTC-PERP", first.timestamp.to_pydatetime(), 1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match="not the next prepared minute"):
-        prepared.add_minute(Candle("BTC-PERP", third.timestamp.to_pydatetime(), 1, 1, 1, 1, 1))
+        prepared.add_candle(Candle("BTC-PERP", third.timestamp.to_pydatetime(), 1, 1, 1, 1, 1))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.marketdata.feeds import ReplayFeed, load_candle_csv
+from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.files import CandleFileError
 from shared.marketdata.interval import detect_interval_s, interval_name
 from shared.marketdata.series import read_funding, read_mark
@@ -91,14 +91,3 @@ def test_the_interval_is_the_modal_step_of_the_real_month() -> None:
     five = real.set_index("timestamp").resample("5min").agg({"open": "first", "close": "last"}).dropna()
     assert detect_interval_s(seconds(pd.DatetimeIndex(five.index))) == 300
     assert interval_name(300) == "5m" and interval_name(90) == "90s"
-
-
-def test_a_5m_file_is_refused_not_taken_as_1m(tmp_path: Path) -> None:
-    real = load_candle_csv(REAL_CANDLES).iloc[:3_000].set_index("timestamp")
-    five = real.resample("5min").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    ).dropna().reset_index()  # fmt: skip
-    path = tmp_path / "btc-5m.csv"
-    five.to_csv(path, index=False)
-    with pytest.raises(ValueError, match="candles every 5m"):
-        ReplayFeed(path, "BTC-PERP")

@@ -17,7 +17,7 @@ def test_snapshot_indicators_equal_batch_per_timeframe() -> None:
     minutes = [feed.next_candle() for _ in range(3000)]
     state = MarketState("BTC-PERP", feed.source)
     for minute in minutes:
-        state.add_minute(minute)
+        state.add_candle(minute)
     snap = state.snapshot()
     assert snap.price == minutes[-1].close and snap.source == "replay"
     built = aggregate_history(minutes)

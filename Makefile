@@ -57,7 +57,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared agent
+	$(BIN)/mypy shared agent bluefinai
 
 test: install frontend system-deps lint typecheck
 	$(BIN)/python -m pytest -q

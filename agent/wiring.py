@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from agent.analysis.factory import build_analyst
-from agent.engine import Engine
-from agent.journal import Journal
+from agent.engine.engine import Engine
+from agent.engine.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
+from agent.journal.events import Journal
+from agent.journal.store import DatabaseStore, Store
 from agent.risk.presets import policy_from_settings
-from agent.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
-from agent.store import DatabaseStore, Store
 from shared.bluefin_pro.network import pro_hosts
 from shared.bluefin_pro.rest import ProClient
 from shared.bluefin_pro.signing import SuiKey

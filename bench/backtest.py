@@ -10,7 +10,7 @@
    no slippage, no stops. Ours: INTERNAL_SIGNALS=sma_cross with the ``follow`` analyst and every exit rule
    off. backtesting.py: ``FractionalBacktest`` (units of 0.001 BTC) with the conventions of our engine:
    - the signal candle: the 1m candle that closes a 15m candle (its SMAs are known from that close; the
-     crosses follow ``agent.signals.signal_rows``: the sign of SMA20 - SMA50 at this close against the
+     crosses follow ``agent.engine.signals.signal_rows``: the sign of SMA20 - SMA50 at this close against the
      previous close, neither NaN, this one not 0);
    - the fill: at that candle's close (ours: a market order on the paper exchange at the mark, which is the
      close of the candle just folded in; backtesting.py: ``trade_on_close=True``), the reversal in one go
@@ -50,9 +50,9 @@ os.environ.setdefault("BLUEFINAI_ENV_FILE", "")
 
 from indicators import YEAR, synthetic_year  # noqa: E402
 
-from agent.backtest import HISTORY, BacktestRequest, BacktestResult, run_backtest  # noqa: E402
-from agent.engine import Engine  # noqa: E402
-from agent.performance import TradeRecord  # noqa: E402
+from agent.analytics.performance import TradeRecord  # noqa: E402
+from agent.backtest.run import HISTORY, BacktestRequest, BacktestResult, run_backtest  # noqa: E402
+from agent.engine.engine import Engine  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 TAKER_FEE = 0.0005

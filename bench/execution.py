@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.analysis.rules import RulesAnalyst  # noqa: E402
-from agent.engine import Engine  # noqa: E402
-from agent.journal import Journal  # noqa: E402
+from agent.engine.engine import Engine  # noqa: E402
+from agent.journal.events import Journal  # noqa: E402
 from agent.risk.presets import PRESETS  # noqa: E402
 from shared.bluefin_pro.network import pro_hosts  # noqa: E402
 from shared.bluefin_pro.rest import ProClient  # noqa: E402

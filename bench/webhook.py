@@ -26,8 +26,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.runner import start_stack
-from agent.services import find_nginx
+from bluefinai.nginx import find_nginx
+from bluefinai.runner import start_stack
 from shared.config import load_settings
 
 TOKEN = "bench-api-token-0123456789"

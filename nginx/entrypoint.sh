@@ -1,6 +1,6 @@
 #!/bin/sh
 # The nginx container's entrypoint: renders nginx.conf.template into $RUN_DIR (the same text as
-# agent/services.py:render_nginx_conf for the same inputs; a test compares them), makes a temporary
+# bluefinai/nginx.py:render_nginx_conf for the same inputs; a test compares them), makes a temporary
 # self-signed certificate when TLS_CERT does not exist yet (first start with Let's Encrypt, so nginx can
 # start and answer the ACME challenge), runs nginx, and reloads it every RELOAD_HOURS so renewed
 # certificates are picked up (and as soon as the real certificate appears, when the temporary one is used).

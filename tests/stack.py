@@ -16,17 +16,9 @@ from subprocess import Popen
 import pytest
 import requests
 
-from agent.services import (
-    ServiceSpec,
-    find_nginx,
-    nginx_inputs,
-    render_nginx_conf,
-    service_specs,
-    start_nginx,
-    start_service,
-    stop_process,
-    wait_healthy,
-)
+from bluefinai.nginx import find_nginx, nginx_inputs, render_nginx_conf, start_nginx
+from bluefinai.processes import stop_process
+from bluefinai.services import ServiceSpec, service_specs, start_service, wait_healthy
 from shared.config import load_settings
 from shared.db import Database
 from tests.conftest import PASSPHRASE, TOKEN, free_port

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
+from agent.journal.store import Store
 from agent.risk.sizing import floor_to_step
-from agent.store import Store
 from shared.db import AlgoRow, OrderRow
 from shared.exchange.base import Exchange
 from shared.logs import log_event

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.store import Records
+from agent.journal.store import Records
 from shared.accounting import EPSILON, apply_fill
 from shared.db import OrderRow, PositionPlanRow, PositionRow, TradeRow
 from shared.models import Fill, Position

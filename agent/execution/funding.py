@@ -17,8 +17,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from agent.journal import Journal
-from agent.store import Records, Store
+from agent.journal.events import Journal
+from agent.journal.store import Records, Store
 from shared.db import FundingRow
 from shared.exchange.base import Exchange, FundingPayment
 from shared.logs import log_event

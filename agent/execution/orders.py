@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from agent.execution.booking import book_fill
 from agent.execution.lifecycle import ALLOWED, NOT_FOUND_LIMIT, transition
-from agent.journal import Journal
-from agent.store import Records, Store
+from agent.journal.events import Journal
+from agent.journal.store import Records, Store
 from shared.db import FillRow, OrderRow, PositionRow
 from shared.errors import Rejected, Temporary, UnknownOutcome
 from shared.exchange.base import Exchange, OrderRef

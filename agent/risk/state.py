@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from agent.journal.store import Store
 from agent.risk.presets import RiskPolicy
-from agent.store import Store
 from shared.logs import log_event
 
 logger = logging.getLogger(__name__)

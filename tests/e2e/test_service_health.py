@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import tests.stack
-from agent.services import ServiceSpec
+from bluefinai.services import ServiceSpec
 from tests.conftest import TOKEN
 from tests.integration.test_notifications import metered_webhook, notifying_agent
 from tests.stack import RunningStack

@@ -19,15 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from agent.services import (
-    NGINX_TEMPLATE,
-    check_nginx_conf,
-    find_nginx,
-    render_nginx_conf,
-    start_nginx,
-    stop_process,
-    wait_healthy,
-)
+from bluefinai.nginx import NGINX_TEMPLATE, check_nginx_conf, find_nginx, render_nginx_conf, start_nginx
+from bluefinai.processes import stop_process
+from bluefinai.services import wait_healthy
 from shared.config import PROJECT_ROOT
 from tests.conftest import PASSPHRASE, TOKEN, free_port
 from tests.stack import RunningStack, Tls, launch_stack

@@ -16,7 +16,8 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
-from agent.services import ServiceSpec, start_service, stop_process, wait_healthy
+from bluefinai.processes import stop_process
+from bluefinai.services import ServiceSpec, start_service, wait_healthy
 from shared.db import Database, OrderRow, SignalRow
 from shared.metrics import scrape_samples
 from tests.conftest import PASSPHRASE, TOKEN, free_port, wait_for
@@ -28,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 # gunicorn app factories: each service exactly as create_app builds it (notifications and metrics included)
 def notifying_agent() -> Flask:
-    from agent.app import create_app
+    from agent.api.app import create_app
 
     return create_app()
 

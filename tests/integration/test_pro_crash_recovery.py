@@ -17,7 +17,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from agent.services import service_specs, start_service, stop_process, wait_healthy
+from bluefinai.processes import stop_process
+from bluefinai.services import service_specs, start_service, wait_healthy
 from shared.db import Database, OrderRow, SignalRow
 from tests.conftest import PASSPHRASE, TOKEN, free_port, wait_for
 from tests.fakes.bluefin_pro import FakeBluefinPro

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from agent.services import find_nginx
+from bluefinai.nginx import find_nginx
 from shared.config import PROJECT_ROOT
 from tests.conftest import free_port
 
@@ -42,7 +42,7 @@ def test_run_creates_env_starts_all_services_and_stops_on_sigterm(tmp_path: Path
         "DATA_DIR": str(tmp_path / "data"), **{k: str(v) for k, v in ports.items()},
     }  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run"], cwd=PROJECT_ROOT, env=env, text=True,
+        [sys.executable, "-m", "bluefinai.cli", "run"], cwd=PROJECT_ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -48,7 +48,7 @@ def run_env(tmp_path: Path, **values: object) -> dict[str, str]:
 
 def run_to_the_end(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", "run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+        [sys.executable, "-m", "bluefinai.cli", "run"], cwd=PROJECT_ROOT, env=env, capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
 
@@ -108,7 +108,7 @@ def test_run_serves_https_redirects_http_and_rotates_its_logs(tmp_path: Path, pk
         LOG_MAX_MB=0.002, LOG_BACKUPS=2, BLUEFINAI_ACCESS_LOG=1,
     )  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run"], cwd=PROJECT_ROOT, env=env, text=True,
+        [sys.executable, "-m", "bluefinai.cli", "run"], cwd=PROJECT_ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

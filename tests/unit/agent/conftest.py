@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from agent.app import create_app
-from agent.engine import Engine
+from agent.api.app import create_app
+from agent.engine.engine import Engine
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agent.analytics import write_daily_report
+from agent.analytics.live import write_daily_report
 from shared.db import Database, TradeRow
 from shared.logs import log_event
 from shared.notify import (
@@ -121,8 +121,8 @@ def installed(make_settings: Any, receiver: Receiver, **overrides: Any) -> Notif
 
 
 orders_log = logging.getLogger("agent.execution.orders")
-engine_log = logging.getLogger("agent.engine")
-app_log = logging.getLogger("agent.app")
+engine_log = logging.getLogger("agent.engine.engine")
+app_log = logging.getLogger("agent.api.app")
 
 
 def test_lost_order_liquidation_and_kill_switch_arrive_with_their_text(
@@ -374,14 +374,14 @@ def test_classify(event: str, fields: dict[str, Any], expected: Any) -> None:
 
 
 def test_engine_errors_and_alerts_are_engine_errors() -> None:
-    assert classify("engine_step_crashed", {}, logging.ERROR, "agent.engine", "ZeroDivisionError: boom") == (
+    assert classify("engine_step_crashed", {}, logging.ERROR, "agent.engine.engine", "ZeroDivisionError: boom") == (
         "engine_error", None, "engine_step_crashed: ZeroDivisionError: boom",
     )  # fmt: skip
     assert classify("cancel_failed", {"client_id": "c", "alert": True}, logging.ERROR, "agent.execution.orders") == (
         "engine_error", None, "cancel_failed: client_id=c",
     )  # fmt: skip
     assert classify("snapshot_failed", {"error": "x"}, logging.ERROR, "dashboard.app") is None
-    assert classify("engine_step_failed", {"error": "x"}, logging.WARNING, "agent.engine") is None
+    assert classify("engine_step_failed", {"error": "x"}, logging.WARNING, "agent.engine.engine") is None
 
 
 def test_the_daily_report_is_summed_up(tmp_path: Path) -> None:

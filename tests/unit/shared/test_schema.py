@@ -68,7 +68,7 @@ def test_a_database_from_before_alembic_is_caught_up_and_keeps_its_rows(tmp_path
 
 
 def _concurrent_upgrades(env: dict[str, str], count: int) -> list[str]:
-    command_line = [sys.executable, "-m", "agent.cli", "db", "upgrade"]
+    command_line = [sys.executable, "-m", "bluefinai.cli", "db", "upgrade"]
     processes = [
         subprocess.Popen(
             command_line, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

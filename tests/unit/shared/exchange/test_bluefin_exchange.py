@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent.execution.orders import OrderExecutor, PlannedOrder
-from agent.journal import Journal
-from agent.store import DatabaseStore
+from agent.journal.events import Journal
+from agent.journal.store import DatabaseStore
 from shared.db import Database, FillRow, OrderRow
 from shared.errors import Rejected, UnknownOutcome
 from shared.exchange.bluefin import BluefinExchange

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agent.cli import main
+from bluefinai.cli import main
 from shared.bluefin_pro.network import pro_hosts
 from shared.bluefin_pro.rest import ProClient
 from shared.marketdata.bluefin_pro import BluefinProFeed, BluefinProMarketData

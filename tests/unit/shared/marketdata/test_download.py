@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agent.cli import main
+from bluefinai.cli import main
 from shared.marketdata.feeds import load_candle_csv
 from shared.marketdata.files import read_candles
 from tests.conftest import REAL_CANDLES

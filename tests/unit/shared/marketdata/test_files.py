@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from agent.cli import main
+from bluefinai.cli import main
 from shared.marketdata.feeds import ReplayFeed
 from shared.marketdata.files import CandleFileError, find_problems, read_candles, read_candles_with_lines
 from tests.conftest import REAL_CANDLES

@@ -1,0 +1,541 @@
+"""Backtest reports: report.json, trades.csv (one row per position), fills.csv (every fill of each),
+equity.csv, PNG charts (equity, drawdown, price with the trades marked), one self-contained HTML page, and a
+plain-text metrics table for the terminal.
+
+Every file is deterministic: the same inputs give byte-identical files (no "now" timestamps, PNGs saved
+without a Software tag, fixed figure sizes and styles). Charts are drawn with matplotlib's Agg backend and
+never open a window.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import enum
+import html
+import io
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+
+from agent.analytics.performance import PerformanceMetrics, TradeRecord, as_utc, drawdown_series
+from agent.analytics.vetoes import VetoSummary
+
+matplotlib.use("Agg")
+
+MAX_PLOT_POINTS = 5_000
+MAX_HTML_TRADES = 500
+JSON_SIGNIFICANT_DIGITS = 10
+SUMMARY_COLUMNS = ["trades", "win rate", "pnl", "expectancy R"]  # per signal source, per market
+TRADES_HEADER = (
+    "symbol",
+    "side",
+    "quantity",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "pnl",
+    "fees",
+    "exit_reason",
+    "signal_source",
+    "analyst",
+    "r_multiple",
+    "initial_risk",
+    "funding",
+    "forfeited",
+    "legs",
+)
+# fills.csv: every fill (leg) of every trade, the trade numbered as its row in trades.csv (from 1)
+FILLS_HEADER = ("trade", "symbol", "time", "kind", "side", "quantity", "price", "fee", "pnl", "forfeited")
+_FIGSIZE = (10.0, 4.0)
+_DPI = 100
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths of the files ``write_report`` wrote (``price_png`` is None when no prices were given)."""
+
+    directory: Path
+    report_json: Path
+    trades_csv: Path
+    equity_csv: Path
+    fills_csv: Path
+    report_html: Path
+    equity_png: Path
+    drawdown_png: Path
+    price_png: Path | None
+
+
+def write_report(
+    out_dir: Path,
+    metrics: PerformanceMetrics,
+    equity: pd.Series,
+    trades: Sequence[TradeRecord],
+    prices: pd.Series | None = None,
+    title: str = "Backtest",
+    settings: Mapping[str, Any] | None = None,
+    vetoes: VetoSummary | None = None,
+) -> ReportFiles:
+    """Write the full report into ``out_dir`` (created if missing) and return the paths written.
+
+    ``prices`` is the traded market's price series for the price chart; when it is named after a symbol
+    that some trades have, only those trades are marked on it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(
+        directory=out,
+        report_json=out / "report.json",
+        trades_csv=out / "trades.csv",
+        equity_csv=out / "equity.csv",
+        fills_csv=out / "fills.csv",
+        report_html=out / "report.html",
+        equity_png=out / "equity.png",
+        drawdown_png=out / "drawdown.png",
+        price_png=None if prices is None else out / "price.png",
+    )
+    _write_text(files.report_json, report_json(metrics, settings, vetoes))
+    _write_trades_csv(files.trades_csv, trades)
+    _write_fills_csv(files.fills_csv, trades)
+    _write_text(files.equity_csv, _equity_csv(equity))
+    charts = {"Equity": equity_chart(equity), "Drawdown": drawdown_chart(equity)}
+    files.equity_png.write_bytes(charts["Equity"])
+    files.drawdown_png.write_bytes(charts["Drawdown"])
+    if prices is not None and files.price_png is not None:
+        charts["Price"] = price_chart(prices, trades)
+        files.price_png.write_bytes(charts["Price"])
+    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings, vetoes))
+    return files
+
+
+def terminal_table(metrics: PerformanceMetrics) -> str:
+    """The key metrics as an aligned plain-text table (no trailing newline); the caller prints it."""
+    period, *rows = metric_rows(metrics)
+    label_width = max(len(label) for label, _ in rows)
+    value_width = max(len(value) for _, value in rows)
+    lines = [f"{period[0]}: {period[1]}"]
+    lines += [f"{label:<{label_width}}  {value:>{value_width}}" for label, value in rows]
+    return "\n".join(lines)
+
+
+def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
+    """(label, formatted value) for the key metrics, shared by the terminal table and the HTML page."""
+    m = metrics
+    return [
+        ("Period", f"{m.start or 'n/a'} to {m.end or 'n/a'}"),
+        ("Starting equity", _usd(m.starting_equity)),
+        ("Final equity", _usd(m.final_equity)),
+        ("Total return", _pct(m.total_return)),
+        ("CAGR", _pct(m.cagr)),
+        ("Max drawdown", _pct(m.max_drawdown)),
+        ("Max drawdown duration", f"{m.max_drawdown_duration_s / 86_400:.2f} days"),
+        ("Sharpe (daily, ann.)", _num(m.sharpe)),
+        ("Sortino (daily, ann.)", _num(m.sortino)),
+        ("Win rate", _pct(m.win_rate)),
+        ("Profit factor", _num(m.profit_factor)),
+        ("Expectancy (R)", _num(m.expectancy_r, 3)),
+        ("R total (PnL / risk)", _num(m.r_total, 3)),
+        ("Expectancy (USD)", _usd(m.expectancy_usd)),
+        ("Average win", _usd(m.avg_win)),
+        ("Average loss", _usd(m.avg_loss)),
+        ("Trades", str(m.trade_count)),
+        ("Wins / losses", f"{m.wins} / {m.losses}"),
+        ("Exposure", _pct(m.exposure_time)),
+        ("Fees paid", _usd(m.fees_paid)),
+        ("Funding paid", _usd(m.funding_paid)),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------- JSON
+
+
+def report_json(
+    metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None, vetoes: VetoSummary | None = None
+) -> str:
+    """report.json's text: the metrics (plus "settings" and "vetoes": by rule, and the sources Kelly
+    vetoed), sorted keys, floats to 10 significant digits."""
+    data = metrics.as_dict()
+    if settings is not None:
+        data["settings"] = dict(settings)
+    if vetoes is not None:
+        data["vetoes"] = vetoes.as_dict()
+    return json.dumps(_jsonable(data), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` made JSON-safe: rounded finite floats, None for NaN/inf, str for unknown objects."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return float(f"{value:.{JSON_SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------ CSV
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _trade_row(trade: TradeRecord) -> list[Any]:
+    return [
+        trade.symbol,
+        trade.side,
+        float(trade.quantity),
+        as_utc(trade.opened_at).isoformat(),
+        float(trade.entry_price),
+        as_utc(trade.closed_at).isoformat(),
+        float(trade.exit_price),
+        float(trade.pnl),
+        float(trade.fees),
+        trade.exit_reason,
+        trade.signal_source,
+        trade.analyst,
+        "" if trade.r_multiple is None else float(trade.r_multiple),
+        "" if trade.initial_risk is None else float(trade.initial_risk),
+        float(trade.funding),
+        float(trade.forfeited),
+        len(trade.legs),
+    ]
+
+
+def _write_fills_csv(path: Path, trades: Sequence[TradeRecord]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FILLS_HEADER)
+        for number, trade in enumerate(trades, 1):
+            writer.writerows(
+                [number, trade.symbol, leg["time"], leg["kind"], leg["side"], float(leg["quantity"]),
+                 float(leg["price"]), float(leg["fee"]), float(leg["pnl"]), float(leg["forfeited"])]
+                for leg in trade.legs
+            )  # fmt: skip
+
+
+def _write_trades_csv(path: Path, trades: Sequence[TradeRecord]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(TRADES_HEADER)
+        writer.writerows(_trade_row(trade) for trade in trades)
+
+
+def _iso_utc(index: pd.DatetimeIndex) -> np.ndarray:
+    """ISO-8601 strings with a +00:00 offset, like ``Timestamp.isoformat()``, vectorised."""
+    naive = _utc_index(index).tz_localize(None)
+    ns = naive.as_unit("ns").asi8
+    unit: Literal["s", "us", "ns"] = "ns"
+    if not np.any(ns % 1_000_000_000):
+        unit = "s"
+    elif not np.any(ns % 1_000):
+        unit = "us"
+    return np.char.add(np.datetime_as_string(naive.to_numpy(), unit=unit), "+00:00")
+
+
+def _equity_csv(equity: pd.Series) -> str:
+    """equity.csv's text: every point, ``timestamp,equity``."""
+    index = pd.DatetimeIndex(equity.index)
+    stamps = _iso_utc(index) if len(index) else np.array([], dtype=str)
+    values = [repr(float(v)) for v in equity.to_numpy(dtype=float)]
+    lines = ["timestamp,equity", *(f"{s},{v}" for s, v in zip(stamps.tolist(), values, strict=True))]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------- charts
+
+
+def _utc_index(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
+def _downsample(series: pd.Series, max_points: int = MAX_PLOT_POINTS, keep: Sequence[int] = ()) -> pd.Series:
+    """Every k-th point (k chosen for at most ~``max_points``), the last point and the ``keep`` positions."""
+    n = len(series)
+    if n <= max_points:
+        return series
+    step = math.ceil(n / max_points)
+    positions = np.union1d(np.arange(0, n, step), np.array([n - 1, *keep], dtype=int))
+    return series.iloc[positions]
+
+
+def _plot_x(index: pd.Index) -> np.ndarray:
+    """Timestamps as naive UTC datetime64 for matplotlib."""
+    return _utc_index(pd.DatetimeIndex(index)).tz_localize(None).to_numpy()
+
+
+def _new_axes(title: str, ylabel: str) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=_FIGSIZE, dpi=_DPI)
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.set_ylabel(ylabel)
+    axes.set_xlabel("time (UTC)")
+    return figure, axes
+
+
+def _finish(figure: Figure, axes: Axes, has_data: bool) -> bytes:
+    if has_data:
+        locator = AutoDateLocator()
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    else:
+        axes.text(0.5, 0.5, "no data", ha="center", va="center", transform=axes.transAxes)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _render(draw: Callable[[], bytes]) -> bytes:
+    with matplotlib.rc_context(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 9.0,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "lines.linewidth": 1.0,
+            "path.simplify": True,
+        }
+    ):
+        return draw()
+
+
+def equity_chart(equity: pd.Series) -> bytes:
+    """PNG bytes of the equity curve."""
+
+    def draw() -> bytes:
+        figure, axes = _new_axes("Equity", "USD")
+        series = _downsample(equity.dropna())
+        if len(series):
+            axes.plot(_plot_x(series.index), series.to_numpy(dtype=float), color="tab:blue")
+        return _finish(figure, axes, bool(len(series)))
+
+    return _render(draw)
+
+
+def drawdown_chart(equity: pd.Series) -> bytes:
+    """PNG bytes of the drawdown curve (in %), the deepest point always kept."""
+
+    def draw() -> bytes:
+        figure, axes = _new_axes("Drawdown", "% below peak")
+        drawdown = drawdown_series(equity) * 100.0
+        keep = [int(np.argmin(drawdown.to_numpy()))] if len(drawdown) else []
+        series = _downsample(drawdown, keep=keep)
+        if len(series):
+            x = _plot_x(series.index)
+            values = series.to_numpy(dtype=float)
+            axes.fill_between(x, values, 0.0, color="tab:red", alpha=0.3, linewidth=0)
+            axes.plot(x, values, color="tab:red")
+        return _finish(figure, axes, bool(len(series)))
+
+    return _render(draw)
+
+
+def _trades_for(prices: pd.Series, trades: Sequence[TradeRecord]) -> list[TradeRecord]:
+    """The trades of the priced symbol when ``prices`` is named after one, else all of them."""
+    symbol = prices.name
+    if isinstance(symbol, str) and any(t.symbol == symbol for t in trades):
+        return [t for t in trades if t.symbol == symbol]
+    return list(trades)
+
+
+def _mark(axes: Axes, moments: list[datetime], levels: list[float], style: dict[str, Any]) -> None:
+    if moments:
+        x = _plot_x(pd.DatetimeIndex([as_utc(m) for m in moments]))
+        axes.plot(x, levels, linestyle="none", zorder=3, **style)
+
+
+def price_chart(prices: pd.Series, trades: Sequence[TradeRecord]) -> bytes:
+    """PNG bytes of the price with entries (green ^ long, red v short) and exits (black x) marked."""
+
+    def draw() -> bytes:
+        figure, axes = _new_axes(f"Price {prices.name}" if isinstance(prices.name, str) else "Price", "price")
+        series = _downsample(prices.dropna())
+        if len(series):
+            axes.plot(_plot_x(series.index), series.to_numpy(dtype=float), color="tab:gray")
+        marked = _trades_for(prices, trades)
+        longs = [t for t in marked if t.side.upper() == "BUY"]
+        shorts = [t for t in marked if t.side.upper() != "BUY"]
+        long_style = {"marker": "^", "color": "green", "label": "long entry"}
+        short_style = {"marker": "v", "color": "red", "label": "short entry"}
+        _mark(axes, [t.opened_at for t in longs], [t.entry_price for t in longs], long_style)
+        _mark(axes, [t.opened_at for t in shorts], [t.entry_price for t in shorts], short_style)
+        exit_style = {"marker": "x", "color": "black", "label": "exit"}
+        _mark(axes, [t.closed_at for t in marked], [t.exit_price for t in marked], exit_style)
+        if marked:
+            axes.legend(loc="best")
+        return _finish(figure, axes, bool(len(series)) or bool(marked))
+
+    return _render(draw)
+
+
+# ----------------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td.label, th.label { text-align: left; }
+img { max-width: 100%; display: block; margin-bottom: 1.5em; }
+.note { color: #666; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(
+        f'<th class="label">{_e(h)}</th>' if i == 0 else f"<th>{_e(h)}</th>" for i, h in enumerate(header)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="label">{_e(c)}</td>' if i == 0 else f"<td>{_e(c)}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _summary_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    return [
+        [group, str(s["trade_count"]), _pct(s["win_rate"]), _usd(s["pnl"]), _num(s["expectancy_r"], 3)]
+        for group, s in groups.items()
+    ]
+
+
+def _trade_cells(trade: TradeRecord) -> list[str]:
+    r = "" if trade.r_multiple is None else f"{trade.r_multiple:.2f}"
+    return [
+        trade.symbol,
+        trade.side,
+        f"{trade.quantity:g}",
+        as_utc(trade.opened_at).isoformat(),
+        f"{trade.entry_price:g}",
+        as_utc(trade.closed_at).isoformat(),
+        f"{trade.exit_price:g}",
+        f"{trade.pnl:,.2f}",
+        f"{trade.fees:,.2f}",
+        trade.exit_reason,
+        trade.signal_source,
+        trade.analyst,
+        r,
+        "" if trade.initial_risk is None else f"{trade.initial_risk:,.2f}",
+        f"{trade.funding:,.2f}",
+        f"{trade.forfeited:,.2f}",
+        str(len(trade.legs)),
+    ]
+
+
+def _trades_section(trades: Sequence[TradeRecord]) -> str:
+    shown = trades[:MAX_HTML_TRADES]
+    note = ""
+    if len(trades) > MAX_HTML_TRADES:
+        note = (
+            f'<p class="note">Showing the first {MAX_HTML_TRADES} of {len(trades)} trades; '
+            "all of them are in trades.csv.</p>"
+        )
+    return f"<h2>Trades ({len(trades)})</h2>{note}" + _table(TRADES_HEADER, [_trade_cells(t) for t in shown])
+
+
+def _settings_section(settings: Mapping[str, Any] | None) -> str:
+    if not settings:
+        return ""
+    rows = [[key, json.dumps(_jsonable(settings[key]), sort_keys=True)] for key in sorted(settings, key=str)]
+    return "<h2>Settings</h2>" + _table(["setting", "value"], rows)
+
+
+def _charts_section(charts: Mapping[str, bytes]) -> str:
+    parts = []
+    for name, png in charts.items():
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<h2>{_e(name)}</h2><img src="data:image/png;base64,{data}" alt="{_e(name)} chart">')
+    return "".join(parts)
+
+
+def vetoes_section(vetoes: VetoSummary | None) -> str:
+    """The "Vetoes by rule" table and the signal sources Kelly vetoed (with the record of the first veto)."""
+    if vetoes is None:
+        return ""
+    rules = [[rule, str(count)] for rule, count in vetoes.by_rule.items()]
+    parts = ["<h2>Vetoes by rule</h2>", _table(["rule", "vetoes"], rules)]
+    if vetoes.sources_vetoed:
+        rows = [[s.source, str(s.vetoes), s.first_at or "", s.reason] for s in vetoes.sources_vetoed]
+        parts += ["<h2>Signal sources vetoed (no edge)</h2>",
+                  _table(["signal source", "vetoes", "first vetoed", "record"], rows)]  # fmt: skip
+    return "".join(parts)
+
+
+def report_html(
+    title: str,
+    metrics: PerformanceMetrics,
+    trades: Sequence[TradeRecord],
+    charts: Mapping[str, bytes],
+    settings: Mapping[str, Any] | None = None,
+    vetoes: VetoSummary | None = None,
+) -> str:
+    """One self-contained HTML page: metrics, breakdowns, vetoes, settings, base64-embedded charts, trades."""
+    reasons = [[reason, str(count)] for reason, count in metrics.by_exit_reason.items()]
+    body = "".join(
+        [
+            f"<h1>{_e(title)}</h1>",
+            "<h2>Metrics</h2>",
+            _table(["metric", "value"], metric_rows(metrics)),
+            "<h2>Exit reasons</h2>",
+            _table(["exit reason", "trades"], reasons),
+            "<h2>Signal sources</h2>",
+            _table(["signal source", *SUMMARY_COLUMNS], _summary_rows(metrics.by_signal_source)),
+            "<h2>Markets</h2>",
+            _table(["market", *SUMMARY_COLUMNS], _summary_rows(metrics.by_symbol)),
+            vetoes_section(vetoes),
+            _settings_section(settings),
+            _charts_section(charts),
+            _trades_section(trades),
+        ]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:,.2f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"

@@ -1,0 +1,113 @@
+"""TWAP and iceberg on the paper exchange, on the market clock, through restarts and cancels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from agent.execution.algos import AlgoRequest, AlgoRunner
+from agent.execution.orders import OrderExecutor
+from agent.journal.events import Journal
+from agent.journal.store import DatabaseStore
+from shared.db import Database, OrderRow
+from shared.exchange.paper import PaperConfig, PaperExchange
+from shared.marketdata.orderbook import OrderBook
+from shared.models import Side
+
+T0 = datetime(2022, 1, 3, 12, 0, tzinfo=UTC)
+
+
+def setup(database: Database, book: bool = True) -> tuple[PaperExchange, OrderExecutor, AlgoRunner]:
+    paper = PaperExchange(database, PaperConfig(slippage_bps=0.0))
+    paper.on_price("BTC-PERP", 40_000.0, T0)
+    if book:
+        paper.on_book(OrderBook("BTC-PERP", T0, ((39_990.0, 5.0),), ((40_010.0, 5.0),)))
+    executor = OrderExecutor(DatabaseStore(database), paper, Journal(None))
+    return paper, executor, AlgoRunner(DatabaseStore(database), executor, paper, 3.0)
+
+
+def test_twap_slices_rest_at_the_touch_then_fall_back_to_market(database: Database) -> None:
+    paper, executor, runner = setup(database)
+    algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.04, slices=4, duration_s=240), T0)
+    view = runner.progress(algo)
+    assert view is not None and view["slices_sent"] == 1 and view["filled"] == 0
+    (first,) = [o for o in paper.open_orders()]
+    assert first.quantity == pytest.approx(0.01)
+    for minute in range(1, 5):  # nobody trades down to our bid: every slice falls back to market
+        now = T0 + timedelta(minutes=minute)
+        paper.on_price("BTC-PERP", 40_000.0, now)
+        executor.reconcile_pending()
+        runner.step(now)
+    view = runner.progress(algo)
+    assert view is not None and view["status"] == "DONE" and view["filled"] == pytest.approx(0.04)
+    roles = [role for _, role, _ in view["orders"]]
+    assert roles.count("twap_slice") == 4 and roles.count("twap_fallback") == 4
+    assert paper.open_orders() == []
+    assert sum(p.quantity for p in paper.positions()) == pytest.approx(0.04)
+
+
+def test_twap_slice_that_fills_passively_needs_no_fallback(database: Database) -> None:
+    paper, executor, runner = setup(database)
+    algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.02, slices=2, duration_s=120), T0)
+    paper.on_price("BTC-PERP", 39_995.0, T0 + timedelta(seconds=30), low=39_980.0)  # trades through our bid
+    executor.reconcile_pending()
+    runner.step(T0 + timedelta(minutes=1))
+    paper.on_price("BTC-PERP", 39_995.0, T0 + timedelta(seconds=90), low=39_980.0)
+    executor.reconcile_pending()
+    runner.step(T0 + timedelta(minutes=2))
+    view = runner.progress(algo)
+    assert view is not None and view["status"] == "DONE"
+    assert [role for _, role, _ in view["orders"]] == ["twap_slice", "twap_slice"]
+
+
+def test_iceberg_shows_one_slice_at_a_time(database: Database) -> None:
+    paper, executor, runner = setup(database, book=False)
+    algo = runner.start(
+        AlgoRequest("iceberg", "BTC-PERP", Side.SELL, 0.03, visible_quantity=0.01, limit_price=40_100.0), T0
+    )
+    for step in range(1, 4):
+        (visible,) = paper.open_orders()
+        assert visible.quantity == pytest.approx(0.01)
+        paper.on_price("BTC-PERP", 40_050.0, T0 + timedelta(minutes=step), high=40_150.0)
+        executor.reconcile_pending()
+        runner.step(T0 + timedelta(minutes=step))
+    view = runner.progress(algo)
+    assert view is not None and view["status"] == "DONE" and view["filled"] == pytest.approx(0.03)
+    with database.session() as session:
+        prices = {o.price for o in session.scalars(select(OrderRow))}
+    assert prices == {40_100.0}
+
+
+def test_cancel_stops_the_algo_and_its_open_slice(database: Database) -> None:
+    paper, _, runner = setup(database)
+    algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.04, slices=4, duration_s=240), T0)
+    runner.cancel(algo)
+    view = runner.progress(algo)
+    assert view is not None and view["status"] == "CANCELED" and paper.open_orders() == []
+    runner.step(T0 + timedelta(minutes=5))
+    assert runner.progress(algo)["slices_sent"] == 1  # type: ignore[index]
+
+
+def test_a_restart_resumes_where_the_algo_stood(database: Database) -> None:
+    paper, _, runner = setup(database)
+    algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.02, slices=2, duration_s=120), T0)
+    restarted = AlgoRunner(
+        DatabaseStore(database), OrderExecutor(DatabaseStore(database), paper, Journal(None)), paper, 3.0
+    )
+    for minute in (1, 2):
+        paper.on_price("BTC-PERP", 40_000.0, T0 + timedelta(minutes=minute))
+        restarted.step(T0 + timedelta(minutes=minute))
+    view = restarted.progress(algo)
+    assert view is not None and view["status"] == "DONE" and view["filled"] == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"kind": "twap", "quantity": 0}, "quantity"), ({"kind": "iceberg", "quantity": 1, "visible_quantity": 2, "limit_price": 1}, "visible_quantity"),
+     ({"kind": "iceberg", "quantity": 1, "visible_quantity": 0.5}, "limit_price"), ({"kind": "twap", "quantity": 1, "slices": 0}, "slices")],
+)  # fmt: skip
+def test_bad_requests_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        AlgoRequest(symbol="BTC-PERP", side=Side.BUY, **kwargs)  # type: ignore[arg-type]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 
+from shared.errors import InvalidInput
+
 _QUOTES = ("USDT", "USDC", "USD", "PERP")
 _BLUEFIN = re.compile(r"^([A-Z0-9]{2,15})-PERP$")
 _BASE = re.compile(r"^[A-Z0-9]{2,15}$")
 
 
-class UnknownSymbol(ValueError):
+class UnknownSymbol(InvalidInput):
     """The text is not a perpetual-futures symbol we can map to a Bluefin market."""
+
+    FIELD = "symbol"
 
 
 def normalise_symbol(raw: str) -> str:

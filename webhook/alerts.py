@@ -229,7 +229,7 @@ def parse_alert(
                 FieldProblem("symbol", f"{symbol} is not traded here (SYMBOLS: {', '.join(symbols)})")
             )
     except UnknownSymbol as exc:
-        problems.append(FieldProblem("symbol", "is required" if raw_symbol is None else str(exc)))
+        problems.extend([FieldProblem("symbol", "is required")] if raw_symbol is None else exc.problems)
 
     prices: dict[str, float | None] = {}
     for name in PRICE_FIELDS:

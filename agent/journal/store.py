@@ -50,6 +50,7 @@ from shared.db import (
     utcnow,
     with_defaults,
 )
+from shared.errors import Conflict
 from shared.models import OrderStatus
 
 # an entry order with its decision and signal (each may be missing)
@@ -58,10 +59,6 @@ EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
 # queries of working ones
 TERMINAL = frozenset((OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value))
 BY_ID, BY_SYMBOL = attrgetter("id"), attrgetter("symbol")
-
-
-class Conflict(Exception):
-    """A unique key is taken (see the module docstring): the transaction changed nothing."""
 
 
 class Records(ABC):

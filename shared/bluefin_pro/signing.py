@@ -28,6 +28,8 @@ import bech32
 import nacl.exceptions
 import nacl.signing
 
+from shared.errors import InvalidInput
+
 SUI_PRIVATE_KEY_PREFIX = "suiprivkey"
 ED25519_FLAG = 0
 PERSONAL_MESSAGE_INTENT = bytes([3, 0, 0])
@@ -36,8 +38,10 @@ LEVERAGE_TYPE = "Bluefin Pro Leverage Adjustment"
 MARGIN_TYPE = "Bluefin Pro Margin Adjustment"
 
 
-class BadKey(ValueError):
+class BadKey(InvalidInput):
     """The private key cannot be read (the message never contains the key)."""
+
+    FIELD = "BLUEFIN_PRIVATE_KEY"
 
 
 def _blake2b_256(data: bytes) -> bytes:

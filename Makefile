@@ -57,7 +57,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared agent bluefinai
+	$(BIN)/mypy shared agent bluefinai webhook websocket/dashboard
 
 test: install frontend system-deps lint typecheck
 	$(BIN)/python -m pytest -q

@@ -110,7 +110,7 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
     """High - low on the first candle, then the largest of the three true-range legs."""
     previous = np.concatenate(([np.nan], close[:-1]))
     legs = np.vstack((high - low, np.abs(high - previous), np.abs(low - previous)))
-    return np.nanmax(legs, axis=0)
+    return np.asarray(np.nanmax(legs, axis=0), dtype=float)
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int = ATR_WINDOW) -> np.ndarray:

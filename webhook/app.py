@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=remote)
             return jsonify(error="invalid alert", details=[p.as_dict() for p in exc.problems]), 400
         signal_id, created = store_signal(db, signal)
-        fields = {
+        fields: dict[str, Any] = {
             "signal_id": signal_id,
             "symbol": signal.symbol,
             "action": signal.action.value,

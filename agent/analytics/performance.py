@@ -293,7 +293,7 @@ def _daily_values(curve: pd.Series) -> np.ndarray:
     values = day_ends.to_numpy(dtype=float)
     if day_ends.index[0] > curve.index[0]:
         values = np.concatenate(([float(curve.iloc[0])], values))
-    return values
+    return np.asarray(values, dtype=float)
 
 
 def _daily_returns(curve: pd.Series) -> np.ndarray:
@@ -302,7 +302,7 @@ def _daily_returns(curve: pd.Series) -> np.ndarray:
         return np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = values[1:] / values[:-1] - 1.0
-    return returns[np.isfinite(returns)]
+    return np.asarray(returns[np.isfinite(returns)], dtype=float)
 
 
 def _sharpe(returns: np.ndarray) -> float | None:
@@ -348,7 +348,7 @@ def _exposure(trades: Sequence[TradeRecord], curve: pd.Series) -> float | None:
 def _offsets(moments: list[datetime], start: pd.Timestamp, span: float) -> np.ndarray:
     """Seconds from ``start``, clipped to [0, span]."""
     stamps = pd.to_datetime([as_utc(m) for m in moments], utc=True)
-    return np.clip(np.asarray((stamps - start).total_seconds(), dtype=float), 0.0, span)
+    return np.asarray(np.clip(np.asarray((stamps - start).total_seconds(), dtype=float), 0.0, span))
 
 
 def _avg_duration(trades: Sequence[TradeRecord]) -> float | None:

@@ -282,7 +282,7 @@ def _downsample(series: pd.Series, max_points: int = MAX_PLOT_POINTS, keep: Sequ
 
 def _plot_x(index: pd.Index) -> np.ndarray:
     """Timestamps as naive UTC datetime64 for matplotlib."""
-    return _utc_index(pd.DatetimeIndex(index)).tz_localize(None).to_numpy()
+    return np.asarray(_utc_index(pd.DatetimeIndex(index)).tz_localize(None).to_numpy())
 
 
 def _new_axes(title: str, ylabel: str) -> tuple[Figure, Axes]:

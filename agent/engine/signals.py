@@ -86,7 +86,7 @@ def signal_rows(spread: np.ndarray, closing_minutes: np.ndarray, first_row: int)
     seen = seen[seen >= first_row]
     before, now = spread[seen[:-1]], spread[seen[1:]]
     crosses = ~np.isnan(before) & ~np.isnan(now) & (now != 0) & ((before > 0) != (now > 0))
-    return seen[1:][crosses]
+    return np.asarray(seen[1:][crosses])
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from shared.db import (
     utcnow,
     with_defaults,
 )
-from shared.errors import Conflict
+from shared.errors import Conflict as Conflict  # the store raises it; callers may import it from here
 from shared.models import OrderStatus
 
 # an entry order with its decision and signal (each may be missing)

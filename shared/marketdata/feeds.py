@@ -161,7 +161,7 @@ class ReplayFeed(MarketFeed):
                 f"{path}: {len(problems)} bad rows ({shown}); clean it with `bluefinai data import`"
             )
         frame = raw.reset_index(drop=True)
-        self._ohlcv = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
+        self._ohlcv: np.ndarray = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=float)
         since_epoch = frame["timestamp"] - pd.Timestamp("1970-01-01", tz="UTC")
         # when each candle closes (epoch seconds): the market clock after it
         self.open_stamps = (since_epoch // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)

@@ -49,7 +49,7 @@ class FundingSeries:
 
 def _epoch_seconds(times: pd.Series) -> np.ndarray:
     since = times - pd.Timestamp("1970-01-01", tz="UTC")
-    return (since // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    return np.asarray((since // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64))
 
 
 def _read_table(path: Path) -> pd.DataFrame:

@@ -1,12 +1,15 @@
-"""Benchmark: N TradingView alerts through nginx to a running local stack.
+"""Benchmark: TradingView alerts through nginx to a running local stack, while the agent trades them.
 
-Prints accepted alerts per second, p50/p99 latency of the 202, and the counts of signals stored and orders
-made, which must equal the number of unique alerts sent (each resend is answered as a duplicate).
-Alerts alternate buy/sell so that, sent in order, every one of them trades (open, then flip) on the paper
-exchange. With --concurrency above 1 the arrival order is scrambled and two buys in a row are vetoed
-("already long"), so the check is then: every approved decision has exactly one order.
+Two ways to send: flat out (``--alerts N`` with ``--concurrency C`` senders) or at a set rate (``--rate R``
+alerts/s for ``--duration S`` seconds, open loop: each alert leaves at its scheduled time whatever the answers
+before it took, as TradingView's would). Prints the load average, accepted alerts/s, the 202's p50/p99/max,
+lost alerts (no answer, a 5xx, or slower than TradingView's 3 s cutoff) and, read from the database itself
+(any number of alerts), the signals stored and processed, the decisions and the orders by role: every
+approved decision must have made exactly one entry order, every unique alert one signal, every resend a
+duplicate answer. ``--database postgresql`` runs the same on a fresh schema of the local PostgreSQL.
 
     python bench/webhook.py [--alerts 500] [--concurrency 1] [--resend-every 10]
+    python bench/webhook.py --rate 200 --duration 10 [--database postgresql]
 """
 
 from __future__ import annotations
@@ -18,20 +21,30 @@ import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bluefinai.nginx import find_nginx
 from bluefinai.runner import start_stack
 from shared.config import load_settings
+from shared.db import Database, DecisionRow, OrderRow, SignalRow
 
 TOKEN = "bench-api-token-0123456789"
 PASSPHRASE = "bench-passphrase-0123456789"
+TRADINGVIEW_CUTOFF_S = 3.0  # TradingView gives up on a webhook that has not answered by then
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -42,92 +55,172 @@ def free_port() -> int:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+@contextmanager
+def database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh schema of the local PostgreSQL dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int  # 0: no answer (a connection error or a timeout)
+    latency_s: float
+
+
+def schedule(args: argparse.Namespace) -> list[tuple[float, int]]:
+    """(when to send, seconds from the start; which alert) for every alert, resends included."""
+    if args.rate:
+        count = int(args.rate * args.duration)
+        unique = [(i / args.rate, i) for i in range(count)]
+    else:
+        unique = [(0.0, i) for i in range(args.alerts)]
+    if not args.resend_every:
+        return unique
+    resends = [(at + 0.5 / (args.rate or 1e9), i) for at, i in unique if i % args.resend_every == 0]
+    return sorted(unique + resends)
+
+
+def count_records(url: str) -> dict[str, object]:
+    db = Database(url)
+    try:
+        with db.session() as session:
+            roles = Counter(
+                dict(session.execute(select(OrderRow.role, func.count()).group_by(OrderRow.role)).all())
+            )
+            entries_filled = session.scalar(
+                select(func.count()).where(OrderRow.role == "entry", OrderRow.status == "FILLED")
+            )
+            return {
+                "signals": session.scalar(select(func.count()).select_from(SignalRow)),
+                "processed": session.scalar(select(func.count(func.distinct(DecisionRow.signal_id)))),
+                "decisions": session.scalar(select(func.count()).select_from(DecisionRow)),
+                "approved": session.scalar(select(func.count()).where(DecisionRow.risk_approved.is_(True))),
+                "roles": dict(roles),
+                "entries_filled": entries_filled,
+            }
+    finally:
+        db.dispose()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=500, help="unique alerts to send (at most 500)")
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--alerts", type=int, default=500, help="unique alerts, flat out (without --rate)")
+    parser.add_argument("--concurrency", type=int, default=1, help="senders at once (with --rate: at most)")
+    parser.add_argument("--rate", type=float, default=0.0, help="alerts per second, open loop")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of --rate")
     parser.add_argument("--resend-every", type=int, default=10, help="resend every Nth alert (0 = never)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
-    if not 1 <= args.alerts <= 500:
-        parser.error("--alerts must be from 1 to 500 (the API lists at most 500 rows)")
+    if args.alerts < 1 or args.rate < 0 or args.duration <= 0:
+        parser.error("--alerts must be at least 1, --rate not negative, --duration positive")
     if find_nginx() is None:
         print("nginx is not installed; run `make test` once (it installs nginx) or apt-get install nginx")
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
+    with database_url(args.database, tmp) as url:
+        return run(args, tmp, url)
+
+
+def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
     overrides = {
-        "api_token": TOKEN, "webhook_passphrase": PASSPHRASE, "data_dir": tmp,
-        "database_url": f"sqlite:///{tmp / 'bench.db'}", "agent_port": free_port(),
-        "webhook_port": free_port(), "socket_port": free_port(), "nginx_port": free_port(),
-        "replay_speed": 0.01, "log_level": "WARNING",
+        "api_token": TOKEN, "webhook_passphrase": PASSPHRASE, "data_dir": tmp, "database_url": url,
+        "agent_port": free_port(), "webhook_port": free_port(), "socket_port": free_port(),
+        "nginx_port": free_port(), "replay_speed": 0.01, "log_level": "WARNING",
     }  # fmt: skip
     settings = load_settings(**overrides)
     env = {**os.environ, "BLUEFINAI_ENV_FILE": ""} | {k.upper(): str(v) for k, v in overrides.items()}
     # nginx's per-sender limit (20 alerts/s) would answer most of a benchmark from one address itself
     stack = start_stack(
-        settings, env, with_nginx=True, nginx_overrides={"WEBHOOK_RATE": "10000r/s", "WEBHOOK_BURST": "10000"}
+        settings,
+        env,
+        with_nginx=True,
+        nginx_overrides={"WEBHOOK_RATE": "100000r/s", "WEBHOOK_BURST": "100000"},
     )
     base = f"http://127.0.0.1:{settings.nginx_port}"
-    session = requests.Session()
+    local = threading.local()
 
-    def send(index: int) -> tuple[int, float]:
+    def send(index: int) -> Answer:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
         body = {"passphrase": PASSPHRASE, "id": f"bench-{index}", "symbol": "BTCUSDT.P",
                 "action": "buy" if index % 2 == 0 else "sell"}  # fmt: skip
         started = time.perf_counter()
-        response = session.post(f"{base}/webhook", data=json.dumps(body), timeout=10)
-        return response.status_code, time.perf_counter() - started
+        try:
+            response = session.post(f"{base}/webhook", data=json.dumps(body), timeout=10)
+        except requests.RequestException:
+            return Answer(0, time.perf_counter() - started)
+        return Answer(response.status_code, time.perf_counter() - started)
 
     try:
-        sequence = list(range(args.alerts))
-        if args.resend_every:
-            sequence += list(range(0, args.alerts, args.resend_every))
+        plan = schedule(args)
+        unique = len({index for _, index in plan})
+        senders = max(args.concurrency, 64 if args.rate else 1)
+        print(f"{len(plan)} alerts ({unique} unique) to {args.database}, "
+              f"{f'{args.rate:g}/s for {args.duration:g} s' if args.rate else 'flat out'}, "
+              f"{senders} senders; {load()}")  # fmt: skip
         started = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            results = list(pool.map(send, sequence))
+
+        def timed(item: tuple[float, int]) -> Answer:
+            delay = started + item[0] - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            return send(item[1])
+
+        with ThreadPoolExecutor(senders) as pool:
+            answers = list(pool.map(timed, plan))
         elapsed = time.perf_counter() - started
-        accepted = [latency for status, latency in results if status == 202]
-        duplicates = sum(1 for status, _ in results if status == 200)
-        errors = sum(1 for status, _ in results if status not in (200, 202))
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        deadline = time.monotonic() + 120
-        status: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            status = session.get(f"{base}/api/status", headers=headers, timeout=10).json()["engine"]
-            if status["signals_processed"] >= args.alerts:
-                break
+        accepted = [a.latency_s for a in answers if a.status == 202]
+        duplicates = sum(1 for a in answers if a.status == 200)
+        lost = [a for a in answers if a.status == 0 or a.status >= 500 or a.latency_s > TRADINGVIEW_CUTOFF_S]
+        refused = sum(1 for a in answers if 400 <= a.status < 500)
+        deadline = time.monotonic() + 300
+        records = count_records(url)
+        while records["processed"] != records["signals"] and time.monotonic() < deadline:
             time.sleep(0.5)
-        signals = len(
-            session.get(f"{base}/api/signals?limit=500", headers=headers, timeout=10).json()["signals"]
-        )
-        orders = session.get(f"{base}/api/orders?limit=500", headers=headers, timeout=10).json()["orders"]
-        decisions = session.get(f"{base}/api/decisions?limit=500", headers=headers, timeout=10).json()[
-            "decisions"
-        ]
-        approved = sum(1 for d in decisions if d["risk_approved"])
-        latencies = [latency for _, latency in results]
-        print(
-            f"alerts sent               {len(sequence)} "
-            f"({args.alerts} unique, {len(sequence) - args.alerts} resends)"
-        )
+            records = count_records(url)
+        drained = time.perf_counter() - started
+        roles: dict[str, int] = records["roles"]  # type: ignore[assignment]
+        print(f"sent in                   {elapsed:.2f} s; agent done after {drained:.2f} s; {load()}")
         print(f"accepted/s                {len(accepted) / elapsed:.1f}")
-        print(f"202 latency p50           {statistics.median(accepted) * 1000:.1f} ms")
-        print(f"202 latency p99           {percentile(accepted, 0.99) * 1000:.1f} ms")
-        print(f"any answer latency p99    {percentile(latencies, 0.99) * 1000:.1f} ms")
-        print(f"duplicates answered 200   {duplicates}")
-        print(f"errors                    {errors}")
-        print(
-            f"signals stored            {signals if args.alerts <= 500 else status.get('signals_processed')}"
-        )
-        print(f"signals processed         {status.get('signals_processed')}")
-        print(f"decisions (approved)      {len(decisions)} ({approved})")
-        print(f"orders made               {len(orders)}")
-        filled = sum(1 for o in orders if o["status"] == "FILLED")
-        expected = min(args.alerts, 500) if args.concurrency == 1 else approved
-        ok = errors == 0 and duplicates == len(sequence) - args.alerts and filled == len(orders) == expected
-        what = "unique alerts" if args.concurrency == 1 else "approved decisions"
-        print(f"check (filled orders == {what} == {expected}, no errors): {'PASS' if ok else 'FAIL'}")
+        print(f"202 latency p50/p99/max   {statistics.median(accepted) * 1000:.1f} / "
+              f"{percentile(accepted, 0.99) * 1000:.1f} / {max(accepted) * 1000:.1f} ms")  # fmt: skip
+        print(f"lost (none, 5xx, > {TRADINGVIEW_CUTOFF_S:g} s)   {len(lost)}")
+        print(f"refused (4xx)             {refused}")
+        print(f"duplicates answered 200   {duplicates} of {len(plan) - unique} resends")
+        print(f"signals stored/processed  {records['signals']} / {records['processed']}")
+        print(f"decisions (approved)      {records['decisions']} ({records['approved']})")
+        print(f"orders by role            {dict(sorted(roles.items()))}")
+        # an approved decision sends one order: an entry (opening or flipping) or a close; the stop and the
+        # take-profits placed to protect an entry, and exits of the position manager, are not decisions
+        decided = roles.get("entry", 0) + roles.get("close", 0)
+        ok = (
+            not lost and not refused and duplicates == len(plan) - unique and records["signals"] == unique
+            and records["processed"] == unique and decided == records["approved"]
+            and records["entries_filled"] == roles.get("entry", 0)
+        )  # fmt: skip
+        print(f"check (no alert lost, one signal per unique alert, one filled order per approved decision): "
+              f"{'PASS' if ok else 'FAIL'}")  # fmt: skip
         return 0 if ok else 1
     finally:
         stack.stop()

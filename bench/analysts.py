@@ -24,6 +24,7 @@ from agent.analysis.base import MarketContext  # noqa: E402
 from agent.analysis.claude import ClaudeAnalyst  # noqa: E402
 from agent.analysis.rules import RulesAnalyst  # noqa: E402
 from agent.analysis.schema import tool_schema  # noqa: E402
+from bench.machine import load  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.marketdata.feeds import load_candle_csv  # noqa: E402
 from shared.models import Position, Signal, SignalAction  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     print(
         f"rules analyst               {args.decisions / elapsed:8.1f} decisions/s "
-        "(300-candle windows of the real month)"
+        f"(300-candle windows of the real month; {load()})"
     )
 
     fake = FakeAnthropic()
@@ -83,7 +84,7 @@ def main() -> int:
     overhead = [a - b for a, b in zip(ours, bare, strict=True)]
     print(f"claude decide() end to end  {percentiles(ours)}")
     print(f"bare SDK call (same server) {percentiles(bare)}")
-    print(f"our overhead per call       {percentiles(overhead)}  (prompt, validation, audit write)")
+    print(f"our overhead per call       {percentiles(overhead)}  (prompt, validation, audit write; {load()})")
     return 0
 
 

@@ -53,6 +53,7 @@ from indicators import YEAR, synthetic_year  # noqa: E402
 from agent.analytics.performance import TradeRecord  # noqa: E402
 from agent.backtest.run import HISTORY, BacktestRequest, BacktestResult, run_backtest  # noqa: E402
 from agent.engine.engine import Engine  # noqa: E402
+from bench.machine import load  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 TAKER_FEE = 0.0005
@@ -217,11 +218,6 @@ def write(frame: pd.DataFrame, folder: Path, name: str) -> Path:
 
 def line(label: str, seconds: float, bars: int, extra: str = "") -> str:
     return f"  {label:<38} {seconds:8.2f} s  {bars / seconds:10,.0f} bars/s  {extra}"
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def compare(name: str, candles: pd.DataFrame, path: Path, timeframe: str) -> tuple[float, int]:

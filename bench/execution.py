@@ -30,6 +30,7 @@ from agent.analysis.rules import RulesAnalyst  # noqa: E402
 from agent.engine.engine import Engine  # noqa: E402
 from agent.journal.events import Journal  # noqa: E402
 from agent.risk.presets import PRESETS  # noqa: E402
+from bench.machine import load  # noqa: E402
 from shared.bluefin_pro.network import pro_hosts  # noqa: E402
 from shared.bluefin_pro.rest import ProClient  # noqa: E402
 from shared.bluefin_pro.signing import SuiKey  # noqa: E402
@@ -102,7 +103,7 @@ def report(name: str, measured: tuple[list[float], list[float]], reference: floa
         f"{name:30s} orders {len(entries):5d}  entry acknowledged p50 {p50:7.2f} ms  "
         f"p99 {np.percentile(entries, 99):7.2f} ms  |  with protection "
         f"p50 {statistics.median(latencies):7.2f} ms "
-        f"p99 {np.percentile(latencies, 99):7.2f} ms  max {latencies.max():7.2f} ms{ratio}"
+        f"p99 {np.percentile(latencies, 99):7.2f} ms  max {latencies.max():7.2f} ms{ratio}  ({load()})"
     )
     return p50
 

@@ -26,6 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import load  # noqa: E402
 from shared.indicators import INDICATOR_COLUMNS, IncrementalIndicators, compute, compute_reference  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
@@ -127,7 +128,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=YEAR, help="1m candles to build (default: one year)")
     args = parser.parse_args()
     candles = synthetic_year(args.rows)
-    print(f"candles {len(candles):,} (1m, built from {REAL.name})")
+    print(f"candles {len(candles):,} (1m, built from {REAL.name}); {load()}")
 
     ours_s, ours = timed(3, lambda: compute(candles))
     ta_s, reference = timed(1, lambda: compute_reference(candles))

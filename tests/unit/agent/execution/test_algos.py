@@ -11,6 +11,7 @@ from agent.execution.algos import AlgoRequest, AlgoRunner
 from agent.execution.orders import OrderExecutor
 from agent.journal.events import Journal
 from agent.journal.store import DatabaseStore
+from agent.risk.slices import Slice, SliceVerdict
 from shared.db import Database, OrderRow
 from shared.exchange.paper import PaperConfig, PaperExchange
 from shared.marketdata.orderbook import OrderBook
@@ -25,7 +26,13 @@ def setup(database: Database, book: bool = True) -> tuple[PaperExchange, OrderEx
     if book:
         paper.on_book(OrderBook("BTC-PERP", T0, ((39_990.0, 5.0),), ((40_010.0, 5.0),)))
     executor = OrderExecutor(DatabaseStore(database), paper, Journal(None))
-    return paper, executor, AlgoRunner(DatabaseStore(database), executor, paper, 3.0)
+    return paper, executor, AlgoRunner(DatabaseStore(database), executor, paper, 3.0, approve)
+
+
+def approve(piece: Slice) -> SliceVerdict:
+    """The gate of the runner's own tests (its mechanics): every slice passes; the engine's gate is tested
+    with the engine below and in tests/unit/agent/engine/test_control.py."""
+    return SliceVerdict(True, f"{piece.role} approved", "approved")
 
 
 def test_twap_slices_rest_at_the_touch_then_fall_back_to_market(database: Database) -> None:
@@ -94,7 +101,11 @@ def test_a_restart_resumes_where_the_algo_stood(database: Database) -> None:
     paper, _, runner = setup(database)
     algo = runner.start(AlgoRequest("twap", "BTC-PERP", Side.BUY, 0.02, slices=2, duration_s=120), T0)
     restarted = AlgoRunner(
-        DatabaseStore(database), OrderExecutor(DatabaseStore(database), paper, Journal(None)), paper, 3.0
+        DatabaseStore(database),
+        OrderExecutor(DatabaseStore(database), paper, Journal(None)),
+        paper,
+        3.0,
+        approve,
     )
     for minute in (1, 2):
         paper.on_price("BTC-PERP", 40_000.0, T0 + timedelta(minutes=minute))

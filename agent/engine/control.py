@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.execution.orders import order_ref
 from agent.risk.slices import Slice, SliceContext, SliceVerdict, assess_slice, is_slice
 from shared.errors import BluefinAIError
 from shared.logs import log_event
@@ -178,25 +179,40 @@ def kill(engine: Engine, reason: str, close_positions: bool) -> KillReport:
 
 
 def _cancel_one(engine: Engine, client_id: str, report: KillReport) -> None:
-    """Cancel one order; what our books say afterwards decides whether it is reported cancelled."""
+    """Cancel one order (the executor retries); what our books say afterwards decides whether it is
+    reported cancelled. One still working gets a last attempt, whose error is the one reported."""
+    engine.executor.cancel(client_id)
+    status, symbol = _status(engine, client_id)
     error = ""
-    try:
-        engine.executor.cancel(client_id)
-    except BluefinAIError as exc:
-        error = str(exc)
-    with engine.store.transaction() as records:
-        row = records.order(client_id)
-        status, symbol = (row.status, row.symbol) if row is not None else ("unknown", "")
+    if status in WORKING:
+        error = _last_attempt(engine, client_id)
+        status, symbol = _status(engine, client_id)
     if status == OrderStatus.CANCELED.value:
         report.cancelled_orders.append(client_id)
         return
-    if not error:
-        error = (
-            f"the exchange did not confirm the cancel: still {status}"
-            if status in WORKING
-            else f"not cancelled: {status}"
-        )
+    if status in WORKING:
+        error = error or f"the exchange did not confirm the cancel: still {status}"
+    else:
+        error = f"not cancelled: {status}" + (f" ({error})" if error else "")
     report.failed_cancels.append(FailedCancel(client_id, symbol, error))
+
+
+def _status(engine: Engine, client_id: str) -> tuple[str, str]:
+    with engine.store.transaction() as records:
+        row = records.order(client_id)
+        return (row.status, row.symbol) if row is not None else ("unknown", "")
+
+
+def _last_attempt(engine: Engine, client_id: str) -> str:
+    """One more cancel straight to the exchange: its error ("" when it went through)."""
+    with engine.store.transaction() as records:
+        row = records.order(client_id)
+        ref = order_ref(row) if row is not None else None
+    try:
+        engine.executor.apply_result(engine.exchange.cancel_order(client_id, ref))
+    except BluefinAIError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
 
 
 def _close_all(engine: Engine, reason: str, report: KillReport) -> None:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
-WORKING = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 EPS = 1e-12
 
 
@@ -162,7 +161,7 @@ def kill(engine: Engine, reason: str, close_positions: bool) -> KillReport:
             report.cancelled_algos.append(algo_id)
         with engine.store.transaction() as records:
             targets = [
-                o.client_id for o in records.orders(WORKING)
+                o.client_id for o in records.orders(IN_FLIGHT)  # a PENDING_SUBMIT may be on the exchange
                 if close_positions or not o.reduce_only or is_slice(o.parent_client_id)
             ]  # fmt: skip
         for client_id in targets:
@@ -184,13 +183,13 @@ def _cancel_one(engine: Engine, client_id: str, report: KillReport) -> None:
     engine.executor.cancel(client_id)
     status, symbol = _status(engine, client_id)
     error = ""
-    if status in WORKING:
+    if status in IN_FLIGHT:
         error = _last_attempt(engine, client_id)
         status, symbol = _status(engine, client_id)
     if status == OrderStatus.CANCELED.value:
         report.cancelled_orders.append(client_id)
         return
-    if status in WORKING:
+    if status in IN_FLIGHT:
         error = error or f"the exchange did not confirm the cancel: still {status}"
     else:
         error = f"not cancelled: {status}" + (f" ({error})" if error else "")

@@ -9,6 +9,11 @@
 State lives in the ``algos`` table and the slices are ordinary order rows (``parent_client_id``), placed
 with the same safety rules as every order; after a crash the runner simply continues from the table, and
 in-flight slices are resolved by reconciliation. ``cancel`` stops an algo and cancels its open slice.
+
+Every slice (and every fallback) asks the gate first (the engine's: ``agent.engine.control.slice_verdict``,
+``agent.risk.slices``): a vetoed slice is never recorded nor sent; the algo stops as VETOED, its reason
+naming the slice, the rule and why. One step runs at a time, and a slice is counted in the same transaction
+that records its order (only if the count is still the one it was decided on), so none goes out twice.
 """
 
 from __future__ import annotations

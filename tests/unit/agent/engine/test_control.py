@@ -13,14 +13,14 @@ from agent.engine import control
 from agent.engine.engine import Engine
 from agent.execution.algos import AlgoRequest
 from shared.db import OrderRow, PositionRow
-from shared.errors import Temporary
+from shared.errors import Temporary, UnknownOutcome
 from shared.exchange.base import OrderRef
-from shared.models import OrderResult, Side
+from shared.models import OrderRequest, OrderResult, OrderType, Side
 from tests.unit.agent.api.test_app import AUTH, add_signal
 
 
 def engine_of(client: FlaskClient) -> Engine:
-    return client.application.extensions["engine"]  # type: ignore[no-any-return]
+    return client.application.extensions["engine"]
 
 
 def go_long(client: FlaskClient) -> float:
@@ -173,8 +173,8 @@ def test_the_kill_switch_reports_a_position_it_could_not_close(client: FlaskClie
     paper = engine.exchange
     real = paper.place_order
 
-    def place_order(request):  # type: ignore[no-untyped-def]
-        if request.reduce_only and request.order_type.value == "MARKET":
+    def place_order(request: OrderRequest) -> OrderResult:
+        if request.reduce_only and request.order_type is OrderType.MARKET:
             raise Temporary("exchange unreachable")
         return real(request)
 
@@ -184,3 +184,25 @@ def test_the_kill_switch_reports_a_position_it_could_not_close(client: FlaskClie
     (left,) = report.positions_not_closed
     assert left.symbol == "BTC-PERP" and left.quantity == pytest.approx(held)
     assert "PENDING_SUBMIT" in left.error and left.error.startswith("exit order ")
+
+
+def test_the_kill_switch_reports_an_order_of_unknown_outcome_it_could_not_cancel(client: FlaskClient) -> None:
+    """An entry sent while the exchange did not answer stays PENDING_SUBMIT (it may be on the exchange): the
+    kill switch tries to cancel it and says it could not, with the exchange's answer."""
+    engine = engine_of(client)
+    paper = engine.exchange
+    real = paper.place_order
+
+    def place_order(request: OrderRequest) -> OrderResult:
+        raise UnknownOutcome("timed out after sending")
+
+    paper.place_order = place_order  # type: ignore[method-assign]
+    add_signal(client, "lost", "buy")
+    engine.process_pending_signals()
+    paper.place_order = real  # type: ignore[method-assign]
+    with engine.db.session() as session:
+        (pending,) = session.scalars(select(OrderRow).where(OrderRow.status == "PENDING_SUBMIT"))
+    report = control.kill(engine, "drill", close_positions=False)
+    assert report.cancelled_orders == [] and not report.complete
+    (failed,) = report.failed_cancels
+    assert failed.client_id == pending.client_id and failed.error.startswith("Rejected: unknown order")

@@ -17,6 +17,7 @@ from agent.analysis.audit import AuditLog
 from agent.analytics.live import journal_performance, trade_records, write_daily_report
 from agent.analytics.vetoes import veto_summary
 from agent.api.metrics import agent_collectors
+from agent.engine import control
 from agent.engine.engine import Engine
 from agent.execution.algos import AlgoKind, AlgoRequest
 from agent.journal.upkeep import Upkeep
@@ -149,11 +150,15 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
                 {"field": part.split(":")[0].strip(), "message": part.strip()} for part in str(exc).split(";")
             ]
             return jsonify(error="invalid algo", details=details), 400
-        problem = _algo_veto(engine, algo)
-        if problem:
-            return jsonify(error="vetoed by risk", details=[{"field": "quantity", "message": problem}]), 400
-        algo_id = engine.algos.start(algo, engine.market_now())
-        return jsonify(engine.algos.progress(algo_id)), 201
+        try:
+            algo_id = control.start_algo(engine, algo)
+        except control.AlgoVetoed as exc:
+            return _vetoed(exc.verdict.reason, exc.verdict.rule), 400
+        view = engine.algos.progress(algo_id)
+        assert view is not None
+        if view["status"] == "VETOED":  # its first slice did not pass: recorded, nothing sent
+            return _vetoed(view["reason"], "slice", view), 400
+        return jsonify(view), 201
 
     @app.get("/api/algos/<algo_id>")
     def algo_progress(algo_id: str) -> Any:
@@ -162,10 +167,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
 
     @app.post("/api/algos/<algo_id>/cancel")
     def cancel_algo(algo_id: str) -> Any:
-        if engine.algos.progress(algo_id) is None:
-            return jsonify(error="not found"), 404
-        engine.algos.cancel(algo_id)
-        return jsonify(engine.algos.progress(algo_id))
+        view = control.cancel_algo(engine, algo_id)
+        return (jsonify(view), 200) if view else (jsonify(error="not found"), 404)
 
     @app.get("/api/risk")
     def risk() -> Any:
@@ -179,7 +182,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         if not isinstance(close, bool):
             details = [{"field": "close_positions", "message": "must be true or false"}]
             return jsonify(error="invalid request", details=details), 400
-        return jsonify(engine.kill(str(body.get("reason") or "kill switch"), close))
+        return jsonify(control.kill(engine, str(body.get("reason") or "kill switch"), close).as_dict())
 
     @app.post("/api/control/state")
     def set_state() -> Any:
@@ -218,17 +221,13 @@ def _daily_report(db: Database, day: str, folder: Path, starting_equity: float) 
     log_event(logger, "daily_report", day=day, path=str(path))
 
 
-def _algo_veto(engine: Engine, algo: AlgoRequest) -> str:
-    """An algo only passes when trading is ACTIVE and its whole notional fits MAX_POSITION_SIZE."""
-    price = engine.exchange.mark_price(algo.symbol)
-    if price is None:
-        return "no market price yet"
-    if engine.guard.state != "ACTIVE":
-        return f"trading {engine.guard.state}: {engine.guard.status.reason}"
-    cap = engine.exchange.account().equity * engine.policy.max_position_size
-    if algo.quantity * price > cap:
-        return f"notional above MAX_POSITION_SIZE of equity ({cap:.2f})"
-    return ""
+def _vetoed(message: str, rule: str, algo: dict[str, Any] | None = None) -> Response:
+    """The answer to an algo the risk gate refused (``algo``: its progress, when it was recorded)."""
+    body: dict[str, Any] = {"error": "vetoed by risk", "details": [{"field": "quantity", "message": message,
+                                                                   "rule": rule}]}  # fmt: skip
+    if algo is not None:
+        body["algo"] = algo
+    return jsonify(body)
 
 
 def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:

@@ -126,7 +126,7 @@ class Engine:
         self.manager = PositionManager(
             self.store, self.executor, policy, self.entry_context, self.review, exchange.market_spec
         )
-        self.algos = AlgoRunner(self.store, self.executor, exchange, policy.order_leverage)
+        self.algos = AlgoRunner.for_engine(self)  # every slice through the risk gate of slices
         self.signal_sources = signal_sources or []
         self.funding_interval_hours = funding_interval_hours
         self.signal_max_age_s = signal_max_age_s  # SIGNAL_MAX_AGE_S: older signals are expired, not traded

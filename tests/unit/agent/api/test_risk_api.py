@@ -55,11 +55,9 @@ def test_the_kill_switch_cancels_closes_halts_and_blocks_entries(client: FlaskCl
     result = client.post(
         "/api/control/kill", json={"close_positions": True, "reason": "test"}, headers=AUTH
     ).get_json()
-    assert (
-        result["state"] == "HALTED"
-        and result["closed_positions"] == 1
-        and len(result["cancelled_orders"]) == 2
-    )
+    assert result["state"] == "HALTED" and result["complete"] is True
+    assert result["closed_positions"] == ["BTC-PERP"] and result["positions_not_closed"] == []
+    assert len(result["cancelled_orders"]) == 2 and result["failed_cancels"] == []
     with engine.db.session() as session:
         position = session.get(PositionRow, "BTC-PERP")
         working = session.scalars(select(OrderRow).where(OrderRow.status == "OPEN")).all()
@@ -85,7 +83,7 @@ def test_a_kill_without_closing_keeps_the_protective_orders(client: FlaskClient)
     add_signal(client, "a", "buy")
     engine.process_pending_signals()
     result = client.post("/api/control/kill", json={}, headers=AUTH).get_json()
-    assert result["closed_positions"] == 0 and result["cancelled_orders"] == []
+    assert result["closed_positions"] == [] and result["cancelled_orders"] == [] and result["complete"]
     with engine.db.session() as session:
         protective = session.scalars(select(OrderRow).where(OrderRow.status == "OPEN")).all()
     assert {o.role for o in protective} == {"stop_loss", "partial_take_profit"}

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
+from agent.engine.market_driver import MarketDriver
 from agent.engine.positions import EntryContext, MarketView, PositionManager
 from agent.engine.signals import SignalSource
 from agent.execution.algos import AlgoRunner
@@ -54,7 +56,6 @@ from shared.models import (
     Candle,
     Decision,
     DecisionAction,
-    OrderResult,
     OrderStatus,
     OrderType,
     Position,
@@ -127,6 +128,7 @@ class Engine:
             self.store, self.executor, policy, self.entry_context, self.review, exchange.market_spec
         )
         self.algos = AlgoRunner(self.store, self.executor, exchange, policy.order_leverage)
+        self.market_driver = MarketDriver(exchange)  # feeds a simulated exchange; a no-op for a real one
         self.signal_sources = signal_sources or []
         self.funding_interval_hours = funding_interval_hours
         self.signal_max_age_s = signal_max_age_s  # SIGNAL_MAX_AGE_S: older signals are expired, not traded
@@ -236,12 +238,11 @@ class Engine:
     # start-up ----------------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Warm up history, reconcile with the exchange; trading starts only if all of that succeeds."""
-        booked_until = getattr(self.exchange, "booked_until", None)
-        booked = booked_until() if booked_until is not None else None
+        booked = self.market_driver.booked_until()
         for symbol, feed in self.feeds.items():
             if booked is not None and isinstance(feed, ReplayFeed):
                 feed.resume_after(booked)  # a restart goes on after the market time already booked
-            if hasattr(self.exchange, "add_mark_candle"):
+            if self.market_driver.simulated:
                 feed.follow_mark()  # a simulated exchange measures stops, liquidation and funding on the mark
             for candle in feed.history(HISTORY_CANDLES):
                 self._take_candle(candle)
@@ -275,12 +276,10 @@ class Engine:
 
     def _refresh_dead_man_switch(self) -> None:
         """On Bluefin, push the cancel-on-disconnect timer forward: if this loop dies, open orders go."""
-        refresh = getattr(self.exchange, "refresh_cancel_on_disconnect", None)
-        if refresh is not None:
-            try:
-                refresh(DEAD_MAN_SWITCH_MS)
-            except Temporary as exc:
-                log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
+        try:
+            self.exchange.refresh_cancel_on_disconnect(DEAD_MAN_SWITCH_MS)
+        except Temporary as exc:
+            log_event(logger, "dead_man_switch_refresh_failed", logging.WARNING, error=str(exc))
 
     def maintain_orders(self, only: set[str] | None = None, protect: bool = True) -> set[str]:
         """Fold in what happened to open orders (fills of entries, stops and targets) and step the algos;
@@ -311,8 +310,10 @@ class Engine:
         """Take the exchange's new revision as seen when it brings nothing to fold in (our own orders'
         results, already applied): what the next candle's step would do, without stepping it. False when
         there is something (an order that changed on its own, a liquidation), left for that step."""
-        if getattr(self.exchange, "changes_pending", True) or getattr(
-            self.exchange, "liquidations_pending", True
+        if (
+            not self.market_driver.simulated
+            or self.exchange.changes_pending
+            or (self.market_driver.liquidations_pending)
         ):
             return False
         self._exchange_revision = self.exchange.revision
@@ -334,15 +335,13 @@ class Engine:
             return set()
         with self.lock:
             changed = self.exchange.drain_changed_orders()
-            if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
+            if changed is None or changed or self.market_driver.liquidations_pending:
                 return self.maintain_orders(changed)
         return set()
 
     def _book_liquidations(self) -> None:
         """A simulated exchange's liquidations: recorded as our exit orders and booked like any fill."""
-        drain = getattr(self.exchange, "drain_liquidations", None)
-        results: list[OrderResult] = drain() if drain is not None else []
-        for result in results:
+        for result in self.market_driver.drain_liquidations():
             with self.store.transaction() as records:
                 records.add_order(
                     OrderRow(
@@ -447,18 +446,18 @@ class Engine:
         if candle.symbol not in self._history_from:
             self.history[candle.symbol].append(candle)
         close_time = candle.open_time + timedelta(seconds=feed.interval_s)
-        on_price = getattr(self.exchange, "on_price", None)
-        if on_price is not None:  # a simulated exchange follows the market through the candles
-            mark = feed.mark_candle(candle.open_time)
-            if mark is not None:
-                self.exchange.add_mark_candle(  # type: ignore[attr-defined]
-                    candle.symbol, close_time, (mark.open, mark.high, mark.low, mark.close)
-                )
-            on_price(candle.symbol, candle.close, close_time, candle.high, candle.low, candle.open)
+        if self.market_driver.simulated:  # a simulated exchange follows the market through the candles
+            self.market_driver.on_candle(candle, close_time, feed.mark_candle(candle.open_time))
         self.status.market_time = close_time
+        return self.set_view(candle.symbol, close_time, candle, closed)
+
+    def set_view(self, symbol: str, now: datetime, candle: Candle, closed: dict[str, Candle]) -> MarketView:
+        """The market's view as of its latest candle (closing at ``now``, with the higher timeframes that
+        closed with it): the one place a ``MarketView`` is built."""
+        market = self.markets[symbol]
         atr = market.indicator(self.policy.atr_timeframe, "atr")
         view = MarketView(
-            close_time,
+            now,
             candle,
             closed,
             atr if atr == atr else None,
@@ -466,8 +465,29 @@ class Engine:
             self.funding_interval_hours,
             market.levels_timeframe,
         )
-        self.views[candle.symbol] = view
+        self.views[symbol] = view
         return view
+
+    def absorb_skipped_market(self, feed: ReplayFeed, last: Candle, high: float, low: float) -> None:
+        """A run of quiet candles of one market, ending with ``last``, went by in one go (a backtest's
+        fast-forward, ``agent.backtest.fast_forward``; the market state has moved its cursor already): the
+        exchange's mark and clock, the position plan's best price (``high``/``low`` of the run), the
+        market clock and the market's view move to its end."""
+        symbol = feed.symbol
+        now = last.open_time + timedelta(seconds=feed.interval_s)
+        self.read_history_from(feed)
+        self.market_driver.advance(symbol, last.close, now)
+        self.manager.skip(symbol, high, low)
+        self.status.market_time = now
+        self.set_view(symbol, now, last, {})
+
+    def absorb_skipped_equity(self, samples: np.ndarray) -> None:
+        """The equity after each skipped candle (of every market): the breakers' peak, the equity samples
+        of the risk report, the latest equity and the candles seen."""
+        self.guard.absorb(samples)
+        self.equity_samples.extend(samples.tolist())
+        self.last_equity = float(samples[-1])
+        self.status.candles_seen += len(samples)
 
     def step_market(self) -> None:
         for symbol, feed in self.feeds.items():
@@ -476,8 +496,8 @@ class Engine:
             market = self.markets[symbol]
             market.stale = feed.stale
             market.book, market.funding = feed.derivatives()
-            if market.funding is not None and hasattr(self.exchange, "set_funding_rate"):
-                self.exchange.set_funding_rate(market.funding)
+            if market.funding is not None:
+                self.market_driver.on_funding(market.funding)
 
     def on_candle(self, feed: MarketFeed, candle: Candle) -> None:
         """Everything one closed candle sets off (see the module docstring)."""
@@ -487,11 +507,11 @@ class Engine:
         market = self.markets[symbol]
         if self.status.state == "running":
             with self.lock:
-                if getattr(self.exchange, "funding_pending", False):  # settled before this candle's fills
+                if self.market_driver.funding_pending:  # settled before this candle's fills
                     book_simulated_funding(self.store, self.exchange, self.journal)
                 if self._exchange_changed():
                     changed = self.exchange.drain_changed_orders()
-                    if changed is None or changed or getattr(self.exchange, "liquidations_pending", False):
+                    if changed is None or changed or self.market_driver.liquidations_pending:
                         self.maintain_orders(changed, protect=False)  # this candle's step does it
                 self.manager.on_candle(symbol, view)
                 self._check_breakers(view.now)
@@ -839,8 +859,8 @@ class Engine:
     def risk_report(self) -> dict[str, Any]:
         """Trading state, limits and portfolio risk metrics (``agent.risk.report``)."""
         account = self.exchange.account()
-        listed = getattr(self.exchange, "exchange_positions", None)
-        liquidations = {p.position.symbol: p.liquidation_price for p in listed()} if listed else {}
+        listed = self.exchange.exchange_positions()
+        liquidations = {p.position.symbol: p.liquidation_price for p in listed}
         held = []
         with self.store.transaction() as records:
             rows = records.positions()

@@ -102,10 +102,19 @@ class EngineLoop:
                     next_status = now + STATUS_EVERY_S
                 self.failures.in_a_row = 0
             except Exception as exc:  # every failure is answered by its kind (``failed``), none ends the loop
-                retry_at = time.monotonic() + self.failed(exc)
+                retry_at = time.monotonic() + self._answer(exc)
             engine.last_pass_at = time.monotonic()
             wake_at = max(min(next_candle, next_status), retry_at)
             engine.wait(max(0.0, wake_at - time.monotonic()))
+
+    def _answer(self, exc: Exception) -> float:
+        """``failed``, which must not end the loop either (halting writes the state: the database may be
+        down too)."""
+        try:
+            return self.failed(exc)
+        except Exception:
+            logger.exception("engine_failure_not_answered")
+            return 1.0
 
     def failed(self, exc: Exception) -> float:
         """Answer one failed pass (see the module docstring); the seconds to wait before the next one."""

@@ -58,9 +58,7 @@ class Reconciler:
             self.protect(held)  # a fill found now (or before a crash): protected now, not at the next candle
         engine.algos.running()  # whether any algo survived a restart
         engine.last_equity = engine.exchange.account().equity
-        engine.guard.update(
-            engine.market_now(), engine.last_equity
-        )  # the day's starting equity, from the start
+        engine.guard.update(engine.market_now(), engine.last_equity)  # the day's starting equity, at once
         log_event(logger, "engine_running", reconciled_orders=resolved, external=sorted(self.external))
 
     def refresh_dead_man_switch(self) -> None:

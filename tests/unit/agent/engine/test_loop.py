@@ -151,3 +151,16 @@ def test_fatal_halts_trading_alerts_and_the_api_keeps_answering(
     fields = alert.__dict__["fields"]  # the structured fields log_event attached
     assert alert.levelno == logging.ERROR and fields["alert"] is True
     assert classify("engine_fatal", fields, alert.levelno, alert.name) is not None  # a notification goes out
+
+
+def test_a_failure_while_answering_a_failure_does_not_end_the_loop(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_of(client)
+
+    def database_down(reason: str) -> None:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(engine, "halt", database_down)
+    assert engine.loop._answer(Fatal("account frozen")) == 1.0  # logged; the loop waits and goes on
+    assert engine.loop.failures.in_a_row == 1

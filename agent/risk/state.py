@@ -174,12 +174,11 @@ class TradingGuard:
                     self._save()
 
     def kill(self, now: datetime, reason: str) -> None:
-        with self._lock:
-            self._move("HALTED", "kill", reason or "kill switch", now, None)
-            self._save()
+        self.halt(now, "kill", reason or "kill switch")
 
     def halt(self, now: datetime, cause: str, reason: str) -> None:
-        """HALTED by the platform itself (``cause``, e.g. ``fatal``): held until a human resets it."""
+        """HALTED for ``cause`` (``kill``: the kill switch; ``fatal``: an error the engine cannot trade past),
+        persisted and held until a human resets it."""
         with self._lock:
             self._move("HALTED", cause, reason, now, None)
             self._save()

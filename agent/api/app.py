@@ -197,8 +197,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     @app.get("/api/performance")
     def performance() -> Any:
         account = engine.exchange.account()
-        ledger = getattr(engine.exchange, "ledger_total", None)
-        funding = -ledger("funding") if ledger is not None else 0.0
+        funding = -engine.market_driver.ledger_total("funding")
         trades = trade_records(db)
         performance = journal_performance(trades, settings.starting_equity, account.fees_paid, funding)
         return jsonify({**performance, "vetoes": veto_summary(db).as_dict()})

@@ -19,12 +19,11 @@ all have the same minutes, and its equity is computed market by market as the no
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
 from agent.engine.engine import Engine
-from agent.engine.positions import MarketView
 from shared.exchange.paper import PaperExchange
 from shared.marketdata.candles import EPOCH
 from shared.marketdata.feeds import ReplayFeed
@@ -146,37 +145,18 @@ class FastForward:
         stamps = self.feeds[0].close_stamps[self.feeds[0].cursor : self.feeds[0].cursor + count]
         for feed in self.feeds:
             self._skip_market(feed, count)
-        samples = equities.ravel()
-        engine.guard.absorb(samples)
-        engine.equity_samples.extend(samples.tolist())
-        engine.last_equity = float(samples[-1])
-        engine.status.candles_seen += count * len(self.feeds)
+        engine.absorb_skipped_equity(equities.ravel())
         return stamps, equities[:, -1]
 
     def _skip_market(self, feed: ReplayFeed, count: int) -> None:
-        engine, symbol = self.engine, feed.symbol
         start = feed.cursor
         candles = feed.ohlcv[start : start + count]
-        market = engine.markets[symbol]
+        market = self.engine.markets[feed.symbol]
         assert isinstance(market, PreparedMarketState)
         market.skip(count)
-        engine.read_history_from(feed)
         feed.cursor = start + count
         (last,) = feed.candles(start + count - 1, start + count)
-        now = last.open_time + timedelta(seconds=feed.interval_s)
-        engine.exchange.advance(symbol, last.close, now)  # type: ignore[attr-defined]
-        engine.manager.skip(symbol, float(candles[:, 1].max()), float(candles[:, 2].min()))
-        engine.status.market_time = now
-        atr = market.indicator(engine.policy.atr_timeframe, "atr")
-        engine.views[symbol] = MarketView(
-            now,
-            last,
-            {},
-            atr if atr == atr else None,
-            market.funding,
-            engine.funding_interval_hours,
-            market.levels_timeframe,
-        )
+        self.engine.absorb_skipped_market(feed, last, float(candles[:, 1].max()), float(candles[:, 2].min()))
 
 
 def _before_times(feed: ReplayFeed, count: int, *moments: datetime | None) -> int:

@@ -132,7 +132,7 @@ def _set_funding(engine: Engine, rate: float) -> None:
     for symbol, market in engine.markets.items():
         funding = FundingRate(symbol, rate, engine.market_now())
         market.funding = funding
-        engine.exchange.set_funding_rate(funding)  # type: ignore[attr-defined]
+        engine.market_driver.on_funding(funding)
 
 
 def _set_series(engine: Engine, request: BacktestRequest) -> None:
@@ -217,8 +217,7 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     equity, candles = replay(engine, request.end, request.progress, request.fast_forward)
     engine.store.persist()
     account = engine.exchange.account()
-    ledger = getattr(engine.exchange, "ledger_total", None)
-    funding_paid = -ledger("funding") if ledger is not None else 0.0
+    funding_paid = -engine.market_driver.ledger_total("funding")
     trades = trade_records(db)
     metrics = compute_metrics(
         equity, trades, starting_equity=settings.starting_equity, fees_paid=account.fees_paid,

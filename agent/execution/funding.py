@@ -90,6 +90,6 @@ def book_funding(store: Store, exchange: Exchange, journal: Journal, now: dateti
 
 def book_simulated_funding(store: Store, exchange: Exchange, journal: Journal) -> int:
     """Book what a simulated exchange settled since the last call (``drain_funding``); how many were new."""
-    drain = getattr(exchange, "drain_funding", None)
-    payments: list[FundingPayment] = drain() if drain is not None else []
+    venue = exchange.simulated_venue()
+    payments: list[FundingPayment] = venue.drain_funding() if venue is not None else []
     return len(_book(store, journal, payments)) if payments else 0

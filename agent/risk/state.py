@@ -41,7 +41,7 @@ PEAK_SAVE_STEP = 0.001
 class TradingStatus:
     state: State = "ACTIVE"
     reason: str = ""
-    cause: str = ""  # daily_loss | drawdown | kill | manual | "" (ACTIVE)
+    cause: str = ""  # daily_loss | drawdown | kill | manual | fatal | "" (ACTIVE)
     since: str | None = None
     until: str | None = None  # automatic release (next UTC day) or None (until a manual reset)
     day: str | None = None  # the UTC day of day_start_equity
@@ -174,8 +174,13 @@ class TradingGuard:
                     self._save()
 
     def kill(self, now: datetime, reason: str) -> None:
+        self.halt(now, "kill", reason or "kill switch")
+
+    def halt(self, now: datetime, cause: str, reason: str) -> None:
+        """HALTED for ``cause`` (``kill``: the kill switch; ``fatal``: an error the engine cannot trade past),
+        persisted and held until a human resets it."""
         with self._lock:
-            self._move("HALTED", "kill", reason or "kill switch", now, None)
+            self._move("HALTED", cause, reason, now, None)
             self._save()
 
     def set_manual(self, state: State, now: datetime, equity: float, reason: str = "") -> None:

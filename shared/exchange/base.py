@@ -11,11 +11,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.exchange.markets import MarketSpec, generic_spec
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
 from shared.models import OrderRequest, OrderResult, Position, Side
+
+if TYPE_CHECKING:
+    from shared.exchange.simulated import SimulatedVenue
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,30 @@ class Exchange(ABC):
         at every unresolved order."""
         return None
 
+    @property
+    def changes_pending(self) -> bool:
+        """Did an order change on its own since the last ``drain_changed_orders``? True when the exchange
+        cannot tell (it must be looked at)."""
+        return True
+
     def set_listener(self, listener: Callable[[], None]) -> None:  # noqa: B027 (optional: most need none)
         """``listener`` is called (from any thread) whenever the exchange reports a change on its own."""
+
+    def simulated_venue(self) -> SimulatedVenue | None:
+        """This exchange as a simulated venue, driven by the market data the engine feeds it
+        (``shared.exchange.simulated``); None for a real exchange."""
+        return None
+
+    def refresh_cancel_on_disconnect(self, countdown_ms: int = 60_000) -> list[str]:
+        """Push the exchange's dead man's switch forward: if no refresh follows within ``countdown_ms``,
+        it cancels our open orders (Bluefin); the markets whose timer was reset (none on an exchange
+        without one)."""
+        return []
+
+    def exchange_positions(self) -> list[ExchangePosition]:
+        """Open positions with their margin and liquidation price, where the exchange reports them (empty
+        where it does not: the risk report then estimates the liquidation price)."""
+        return []
 
     @abstractmethod
     def open_orders(self, symbol: str | None = None) -> list[OrderResult]: ...

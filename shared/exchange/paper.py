@@ -45,6 +45,7 @@ from shared.exchange.base import Account, Exchange, ExchangePosition, FundingPay
 from shared.exchange.margin import crossed_liquidation, initial_margin, liquidation_price
 from shared.exchange.markets import MarketSpec, MarketSpecs, generic_spec
 from shared.exchange.paper_books import RESTING, Books, DatabaseBooks, MemoryBooks, PaperBooks
+from shared.exchange.simulated import SimulatedVenue
 from shared.marketdata.funding import FundingRate
 from shared.marketdata.orderbook import OrderBook
 from shared.marketdata.series import FundingSeries, MarkSeries
@@ -822,6 +823,9 @@ class PaperExchange(Exchange):
     def ledger_total(self, kind: str | None = None) -> float:
         with self._lock, self._store.reading() as books:
             return books.ledger_total(kind)
+
+    def simulated_venue(self) -> SimulatedVenue:
+        return self
 
     def booked_until(self) -> datetime | None:
         """The latest market time of the books (paper trading's survive a restart): a replay resumes after

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from agent.analysis.rules import RulesAnalyst
 from agent.api.metrics import agent_collectors, quantile
+from agent.engine import control
 from agent.engine.engine import Engine
 from agent.journal.events import Journal
 from agent.risk.presets import PRESETS
@@ -153,7 +154,7 @@ def test_engine_lag_running_and_trading_state(engine: Engine, db: Database) -> N
     assert one(samples, "bluefinai_engine_running") == 1
     assert one(samples, "bluefinai_trading_state", state="ACTIVE") == 1
     assert one(samples, "bluefinai_trading_state", state="HALTED") == 0
-    engine.kill("test", close_positions=False)
+    control.kill(engine, "test", close_positions=False)
     samples = scrape(engine, db)
     assert one(samples, "bluefinai_trading_state", state="HALTED") == 1
     assert one(samples, "bluefinai_trading_state", state="ACTIVE") == 0

@@ -68,6 +68,18 @@ def test_the_kill_switch_halts_until_a_manual_reset_and_survives_a_restart(db: D
         restarted.set_manual("PAUSED", DAY, 1.0)  # type: ignore[arg-type]
 
 
+def test_a_fatal_halt_is_held_across_a_restart_and_new_days_until_a_reset(db: Database) -> None:
+    guard = TradingGuard(DatabaseStore(db), MODERATE)
+    guard.update(DAY, 10_000.0)
+    guard.halt(DAY + timedelta(hours=1), "fatal", "fatal error: account frozen")
+    restarted = TradingGuard(DatabaseStore(db), MODERATE)
+    assert (restarted.state, restarted.status.cause) == ("HALTED", "fatal") and restarted.status.until is None
+    assert restarted.status.reason == "fatal error: account frozen"
+    assert not restarted.update(DAY + timedelta(days=2), 12_000.0) and restarted.state == "HALTED"
+    restarted.set_manual("ACTIVE", DAY + timedelta(days=2, hours=1), 12_000.0)
+    assert restarted.state == "ACTIVE" and restarted.status.cause == ""
+
+
 def test_the_view_reports_daily_pnl_and_drawdown(db: Database) -> None:
     guard = TradingGuard(DatabaseStore(db), MODERATE)
     guard.update(DAY, 10_000.0)

@@ -487,6 +487,7 @@
     Object.keys(render).forEach((name) => socket.on(name, (data) => render[name](data)));
     window.bluefinaiSocket = socket;
     startPerformance();
+    if (window.bluefinaiCharts) window.bluefinaiCharts.start({ api: callApi, socket });
   }
 
   $("kill-switch").addEventListener("click", killSwitch);

@@ -59,6 +59,26 @@ def test_the_price_chart_draws_candles_and_marks_a_trade(
     assert {line["kind"] for line in overlays["price_lines"]} == {"entry", "stop", "target"}
     assert chart.get_attribute("data-price-lines") == str(len(overlays["price_lines"]))
     assert chart.get_attribute("data-markers") == str(len(overlays["markers"]))
+
+    # the close: an exit marker, no stop or target left, and the equity curve takes the trade
+    response = stack.alert({"id": "e2e-chart-2", "symbol": "BTCUSDT.P", "action": "close", "strategy": "e2e"})
+    assert response.status_code == 202
+    page.wait_for_selector("#trades tbody tr", timeout=15_000)
+    page.wait_for_function(
+        "window.__bluefinai.markers >= 2 && window.__bluefinai.priceLines === 0", timeout=15_000
+    )
+    (trade,) = stack.api("/api/trades").json()["trades"]
+    equity = stack.api("/api/equity").json()
+    assert abs(equity["points"][-1]["equity"] - (10_000.0 + trade["pnl"])) < 1e-6
+    latest = (
+        equity["current"]
+        if equity["current"]["time"] > equity["points"][-1]["time"]
+        else equity["points"][-1]
+    )
+    page.wait_for_function(
+        f"Math.abs(window.__bluefinai.lastEquity - {latest['equity']}) < 1e-6", timeout=10_000
+    )
+    assert int(page.get_attribute('[data-testid="equity-chart"]', "data-points")) >= len(equity["points"])
     assert not page.errors
     page.screenshot(path=str(tmp_path / "chart-with-trade.png"), full_page=True)
     assert (tmp_path / "chart-with-trade.png").stat().st_size > 10_000

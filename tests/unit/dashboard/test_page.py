@@ -128,3 +128,19 @@ def test_the_snapshot_carries_the_decisions_with_their_veto(app: Flask) -> None:
     (decision,) = snapshot["decisions"]
     assert decision["signal_id"] == snapshot["signals"][0]["id"]
     assert decision["risk_approved"] is False and decision["risk_reason"] == "trading HALTED: kill switch"
+
+
+def test_the_charts_have_their_elements_and_their_library(app: Flask, page: Elements) -> None:
+    charts = (STATIC / "charts.js").read_text()
+    looked_up = set(re.findall(r"""\$\("([a-z0-9-]+)"\)""", charts))
+    assert {"price-chart", "equity-chart", "chart-symbol", "chart-timeframe"} <= looked_up
+    assert looked_up <= set(page.by_id()), sorted(looked_up - set(page.by_id()))
+    ids = page.by_id()
+    assert ids["price-chart"][1]["data-testid"] == "price-chart"
+    assert ids["equity-chart"][1]["data-testid"] == "equity-chart"
+    symbols = [a.get("value") for t, a in page.tags if t == "option"]
+    assert symbols == ["BTC-PERP"]  # one option per traded market
+    library = app.test_client().get("/static/vendor/lightweight-charts.js")
+    assert library.status_code == 200 and library.mimetype == "application/javascript"
+    assert b"LightweightCharts" in library.get_data()
+    assert "textContent" in charts and "innerHTML" not in charts

@@ -14,7 +14,9 @@
     bb: "#a78bfa", stop: "#ef4444", target: "#22c55e", entry: "#38bdf8", equity: "#38bdf8", drawdown: "#ef4444",
   };
   const $ = (id) => document.getElementById(id);
-  const debug = { candles: 0, markers: 0, priceLines: 0, equityPoints: 0, loads: 0, symbol: null, timeframe: null };
+  const debug = {
+    candles: 0, markers: 0, priceLines: 0, equityPoints: 0, lastEquity: null, loads: 0, symbol: null, timeframe: null,
+  };
   window.__bluefinai = debug;
 
   let api = null;
@@ -151,7 +153,7 @@
       equity.curve.setData(points.map((p) => ({ time: p.time, value: p.equity })));
       equity.drawdown.setData(points.map((p) => ({ time: p.time, value: p.drawdown * 100 })));
       equity.chart.timeScale().fitContent();
-      debug.equityPoints = points.length;
+      Object.assign(debug, { equityPoints: points.length, lastEquity: points[points.length - 1].equity });
       $("equity-chart").dataset.points = points.length;
       const worst = Math.min(...points.map((p) => p.drawdown));
       setStatus("equity-status", "ok",

@@ -226,7 +226,7 @@
       markPosition(d.symbol, d.price);
       const t = $(`price-time-${d.symbol}`);
       if (t) t.textContent = `${time(d.time)} UTC`;
-      showSource(d.source);
+      showSource(d.source, d.stale);  // a market event must not hide the stale banner the status raised
     },
     signal(d) {
       upsert("signals", d.id, "data-signal-id", (r) => {

@@ -18,6 +18,7 @@ from agent.analytics.live import journal_performance, trade_records, write_daily
 from agent.analytics.vetoes import veto_summary
 from agent.api.charts import register_chart_routes
 from agent.api.metrics import agent_collectors
+from agent.api.tables import register_table_routes
 from agent.engine.engine import Engine
 from agent.execution.algos import AlgoKind, AlgoRequest
 from agent.journal.upkeep import Upkeep
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
 
     _register_journal_routes(app, db, engine)
     register_chart_routes(app, db, engine, settings.starting_equity)
+    register_table_routes(app, db)
     return app
 
 

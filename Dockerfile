@@ -46,6 +46,7 @@ CMD ["bluefinai", "serve", "webhook"]
 # --- the websocket service: dashboard and socket.io (5008) -----------------------------------------------
 FROM python-app AS websocket
 COPY --from=frontend /build/node_modules/socket.io-client/dist/ websocket/dashboard/node_modules/socket.io-client/dist/
+COPY --from=frontend /build/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js websocket/dashboard/node_modules/lightweight-charts/dist/
 USER 10001:10001
 EXPOSE 5008
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -223,6 +223,16 @@ class PreparedMarketState(MarketState):
         done = self._closed.get(timeframe, 0)
         return range(max(done - RECENT_CANDLES, 0), done)
 
+    def recent(self, timeframe: str, limit: int = RECENT_CANDLES) -> list[tuple[Candle, dict[str, float]]]:
+        if timeframe not in self._frames or limit <= 0:
+            return []
+        tf, rows = self._frames[timeframe], self._recent_slice(timeframe)
+        indicators = tf.indicators
+        return [
+            (self._candle(tf, row), {name: float(values[row]) for name, values in indicators.items()})
+            for row in rows[-limit:]
+        ]
+
     def closes(self, timeframe: str) -> pd.Series:
         if timeframe not in self._frames:
             return pd.Series(dtype=float)

@@ -106,6 +106,10 @@ class MarketState:
         self._indicators = {tf: IncrementalIndicators() for tf in timeframes}
         self._latest: dict[str, dict[str, float]] = {tf: {} for tf in timeframes}
         self._recent: dict[str, deque[Candle]] = {tf: deque(maxlen=RECENT_CANDLES) for tf in timeframes}
+        # the indicators as they were on each of those candles (the charts draw EMA and bands along them)
+        self._recent_indicators: dict[str, deque[dict[str, float]]] = {
+            tf: deque(maxlen=RECENT_CANDLES) for tf in timeframes
+        }
         self._counts = dict.fromkeys(timeframes, 0)
         # support and resistance from 15m candles, or the base ones when the data is coarser
         self.levels_timeframe = "15m" if "15m" in timeframes else self.base_timeframe
@@ -122,6 +126,7 @@ class MarketState:
             c = built.candle
             self._latest[tf] = self._indicators[tf].update(c.open, c.high, c.low, c.close, c.volume)
             self._recent[tf].append(c)
+            self._recent_indicators[tf].append(self._latest[tf])
             self._counts[tf] += 1
         self.price, self.time = candle.close, candle.open_time
         return closed
@@ -133,6 +138,13 @@ class MarketState:
 
     def indicators(self, timeframe: str) -> dict[str, float]:
         return dict(self._latest.get(timeframe, {}))
+
+    def recent(self, timeframe: str, limit: int = RECENT_CANDLES) -> list[tuple[Candle, dict[str, float]]]:
+        """The last ``limit`` closed candles of a timeframe (at most RECENT_CANDLES), oldest first, each with
+        a copy of its indicators as they were when it closed (empty for an unknown timeframe)."""
+        candles = list(self._recent.get(timeframe, ()))[-limit:] if limit > 0 else []
+        values = list(self._recent_indicators.get(timeframe, ()))[-len(candles) :] if candles else []
+        return [(candle, dict(indicators)) for candle, indicators in zip(candles, values, strict=True)]
 
     def closes(self, timeframe: str) -> pd.Series:
         """Closes of the recent closed candles of a timeframe (at most RECENT_CANDLES), by open time."""

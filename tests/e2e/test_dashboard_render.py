@@ -368,3 +368,17 @@ def test_the_performance_card(browser: Any, dashboard: str) -> None:
     )  # refreshes
     page.wait_for_selector('#perf-status[data-kind="error"]', timeout=5_000)
     assert "refused the API token (401)" in page.text_content("#perf-status")
+
+
+def test_a_market_event_keeps_the_stale_banner_and_names_synthetic_prices(page: Any) -> None:
+    feed(page, "status", status(stale={"BTC-PERP": True}))
+    assert page.text_content('[data-testid="source-banner"]').startswith("Market data is stale")
+    tick = {"symbol": "BTC-PERP", "price": 46810.0, "time": "2022-01-01T04:01:00+00:00", "source": "replay"}
+    feed(page, "market", {**tick, "stale": True})
+    assert page.text_content("#banner").startswith("Market data is stale")  # not replaced by the source note
+    feed(page, "market", {**tick, "source": "synthetic", "stale": False})
+    assert (
+        page.text_content("#banner")
+        == "Synthetic prices: a generated random walk for demos, not a real market."
+    )
+    assert page.text_content("#feed-source") == "synthetic prices" and page.is_visible("#banner")

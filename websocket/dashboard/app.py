@@ -29,7 +29,11 @@ from shared.metrics import install_metrics
 from shared.notify import install_notifications
 from shared.schema import refuse_unless_schema_current
 
-VENDOR_DIR = Path(__file__).resolve().parent / "node_modules" / "socket.io-client" / "dist"
+MODULES = Path(__file__).resolve().parent / "node_modules"
+VENDOR_DIR = MODULES / "socket.io-client" / "dist"
+# TradingView's lightweight-charts, its standalone build (window.LightweightCharts), bundled: works offline
+CHARTS_DIR = MODULES / "lightweight-charts" / "dist"
+CHARTS_FILE = "lightweight-charts.standalone.production.js"
 logger = logging.getLogger(__name__)
 
 
@@ -77,6 +81,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify(error="socket.io client missing: run `npm ci --prefix websocket/dashboard`"), 503
         return send_from_directory(VENDOR_DIR, "socket.io.min.js", mimetype="application/javascript")
 
+    @app.get("/static/vendor/lightweight-charts.js")
+    def charts_library() -> Any:
+        if not (CHARTS_DIR / CHARTS_FILE).exists():
+            return jsonify(error="lightweight-charts missing: run `npm ci --prefix websocket/dashboard`"), 503
+        return send_from_directory(CHARTS_DIR, CHARTS_FILE, mimetype="application/javascript")
+
     @app.post(EVENTS_PATH)
     def events() -> Any:
         if not bearer_token_ok(request, token):
@@ -104,10 +114,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             log_event(logger, "snapshot_failed", logging.ERROR, error=str(exc))
 
     app.extensions["bluefinai.socketio"] = socketio
-    if not (VENDOR_DIR / "socket.io.min.js").exists():
-        log_event(
-            logger, "socketio_client_missing", logging.WARNING, hint="npm ci --prefix websocket/dashboard"
-        )
+    for name, path in (
+        ("socketio_client", VENDOR_DIR / "socket.io.min.js"),
+        ("charts", CHARTS_DIR / CHARTS_FILE),
+    ):
+        if not path.exists():
+            log_event(logger, f"{name}_missing", logging.WARNING, hint="npm ci --prefix websocket/dashboard")
     install_notifications(settings, "websocket")
     install_metrics(app, "websocket")
     install_service_health(app, socketio, settings)

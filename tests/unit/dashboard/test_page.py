@@ -128,3 +128,31 @@ def test_the_snapshot_carries_the_decisions_with_their_veto(app: Flask) -> None:
     (decision,) = snapshot["decisions"]
     assert decision["signal_id"] == snapshot["signals"][0]["id"]
     assert decision["risk_approved"] is False and decision["risk_reason"] == "trading HALTED: kill switch"
+
+
+def test_the_charts_have_their_elements_and_their_library(app: Flask, page: Elements) -> None:
+    charts = (STATIC / "charts.js").read_text()
+    looked_up = set(re.findall(r"""\$\("([a-z0-9-]+)"\)""", charts))
+    assert {"price-chart", "equity-chart", "chart-symbol", "chart-timeframe"} <= looked_up
+    assert looked_up <= set(page.by_id()), sorted(looked_up - set(page.by_id()))
+    ids = page.by_id()
+    assert ids["price-chart"][1]["data-testid"] == "price-chart"
+    assert ids["equity-chart"][1]["data-testid"] == "equity-chart"
+    values = [a.get("value") for t, a in page.tags if t == "option"]
+    assert values.count("BTC-PERP") == 3  # the chart's market, and the signals' and trades' filters
+    library = app.test_client().get("/static/vendor/lightweight-charts.js")
+    assert library.status_code == 200 and library.mimetype == "application/javascript"
+    assert b"LightweightCharts" in library.get_data()
+    assert "textContent" in charts and "innerHTML" not in charts
+
+
+def test_the_tables_tools_have_their_filters_and_pager(page: Elements) -> None:
+    tables = (STATIC / "tables.js").read_text()
+    paths = set(re.findall(r'path: "(/api/tables/[a-z]+)"', tables))
+    assert paths == {"/api/tables/signals", "/api/tables/trades"}
+    ids = page.by_id()
+    assert ids["signals-tools"][1]["data-testid"] == "signals-tools" and "trades-tools" in ids
+    filters = {a.get("data-filter") for t, a in page.tags if t == "select" and a.get("data-filter")}
+    assert filters == {"symbol", "action", "outcome", "side"}  # the query fields of /api/tables/*
+    pages = [a.get("data-page") for t, a in page.tags if t == "button" and a.get("data-page")]
+    assert pages == ["prev", "next", "prev", "next"]

@@ -226,9 +226,10 @@
       markPosition(d.symbol, d.price);
       const t = $(`price-time-${d.symbol}`);
       if (t) t.textContent = `${time(d.time)} UTC`;
-      showSource(d.source);
+      showSource(d.source, d.stale);  // a market event must not hide the stale banner the status raised
     },
     signal(d) {
+      if (window.bluefinaiTables && !window.bluefinaiTables.accepts("signals")) return;
       upsert("signals", d.id, "data-signal-id", (r) => {
         cell(r, d.id); cell(r, d.symbol); cell(r, d.action, sideClass(d.action === "close" ? "" : d.action));
         cell(r, d.strategy ? `${d.source} · ${d.strategy}` : d.source); cell(r, d.status); cell(r, time(d.received_at), "mono");
@@ -282,12 +283,13 @@
       });
     },
     trade(d) {
+      performanceSoon();
+      if (window.bluefinaiTables && !window.bluefinaiTables.accepts("trades")) return;
       upsert("trades", d.id, "data-trade-id", (r) => {
         cell(r, d.symbol); cell(r, d.side === "BUY" ? "LONG" : "SHORT", sideClass(d.side)); cell(r, d.quantity);
         cell(r, fmt(d.entry_price)); cell(r, fmt(d.exit_price)); cell(r, fmt(d.pnl), pnlClass(d.pnl));
         cell(r, d.exit_reason); cell(r, time(d.closed_at), "mono");
       });
-      performanceSoon();
     },
     status(d) {
       $("engine-state").textContent = `engine: ${d.state}`;
@@ -329,9 +331,10 @@
       });
     },
     snapshot(d) {
-      [...(d.trades || [])].reverse().forEach(render.trade);
+      // the trades and signals tables load their page from the agent API when they can (same journal)
+      if (window.bluefinaiTables) { window.bluefinaiTables.load("trades"); window.bluefinaiTables.load("signals"); }
+      else { [...(d.trades || [])].reverse().forEach(render.trade); [...(d.signals || [])].reverse().forEach(render.signal); }
       [...(d.orders || [])].reverse().forEach(render.order);
-      [...(d.signals || [])].reverse().forEach(render.signal);
       [...(d.decisions || [])].reverse().forEach(render.decision);
       (d.positions || []).forEach(render.position);
     },
@@ -487,6 +490,8 @@
     Object.keys(render).forEach((name) => socket.on(name, (data) => render[name](data)));
     window.bluefinaiSocket = socket;
     startPerformance();
+    if (window.bluefinaiCharts) window.bluefinaiCharts.start({ api: callApi, socket });
+    if (window.bluefinaiTables) window.bluefinaiTables.start({ api: callApi });
   }
 
   $("kill-switch").addEventListener("click", killSwitch);

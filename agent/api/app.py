@@ -27,7 +27,7 @@ from agent.risk.state import STATES
 from agent.wiring import build_engine
 from shared.config import Settings, load_settings
 from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, PositionRow, SignalRow, TradeRow
-from shared.errors import ConfigError
+from shared.errors import ConfigError, InvalidInput
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
@@ -147,10 +147,10 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
                 visible_quantity=_optional_float(body.get("visible_quantity")),
                 limit_price=_optional_float(body.get("limit_price")),
             )  # fmt: skip
-        except (ValueError, TypeError) as exc:
-            details = [
-                {"field": part.split(":")[0].strip(), "message": part.strip()} for part in str(exc).split(";")
-            ]
+        except InvalidInput as exc:  # the problems are data: each names its field
+            return jsonify(error="invalid algo", details=exc.details()), 400
+        except (ValueError, TypeError) as exc:  # a value of the wrong type: side, a number
+            details = [{"field": "body", "message": f"side must be buy or sell and numbers numbers ({exc})"}]
             return jsonify(error="invalid algo", details=details), 400
         try:
             algo_id = control.start_algo(engine, algo)

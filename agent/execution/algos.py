@@ -33,6 +33,7 @@ from agent.journal.store import Store
 from agent.risk.sizing import floor_to_step
 from agent.risk.slices import ALGO_PREFIX, Slice, SliceVerdict
 from shared.db import AlgoRow, OrderRow
+from shared.errors import FieldProblem, InvalidInput
 from shared.exchange.base import Exchange
 from shared.logs import log_event
 from shared.models import OrderStatus, OrderType, Side
@@ -63,18 +64,18 @@ class AlgoRequest:
     def __post_init__(self) -> None:
         problems = []
         if not self.quantity > 0:
-            problems.append("quantity: must be positive")
+            problems.append(FieldProblem("quantity", "must be positive"))
         if self.kind == "twap" and not (1 <= self.slices <= 1000 and self.duration_s >= 0):
-            problems.append("slices: must be 1..1000 with duration_s >= 0")
+            problems.append(FieldProblem("slices", "must be 1..1000 with duration_s >= 0"))
         if self.kind == "iceberg":
             if not (self.visible_quantity and 0 < self.visible_quantity <= self.quantity):
-                problems.append("visible_quantity: must be positive and at most quantity")
+                problems.append(FieldProblem("visible_quantity", "must be positive and at most quantity"))
             if not (self.limit_price and self.limit_price > 0):
-                problems.append("limit_price: an iceberg needs a positive limit price")
+                problems.append(FieldProblem("limit_price", "an iceberg needs a positive limit price"))
         if self.kind not in ("twap", "iceberg"):
-            problems.append("kind: must be twap or iceberg")
+            problems.append(FieldProblem("kind", "must be twap or iceberg"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidInput(problems)
 
 
 Gate = Callable[[Slice], SliceVerdict]

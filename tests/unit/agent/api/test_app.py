@@ -192,3 +192,13 @@ def test_a_crash_in_start_up_pauses_the_engine_instead_of_killing_its_thread(cli
         assert engine.loop_problem(120) == "" and client.get("/health").status_code == 200
     finally:
         engine.stop()
+
+
+def test_an_invalid_algo_names_each_field_from_the_problems_themselves(client: FlaskClient) -> None:
+    body = {"kind": "iceberg", "symbol": "BTC-PERP", "side": "buy", "quantity": -1, "visible_quantity": 2}
+    response = client.post("/api/algos", json=body, headers=AUTH)
+    assert response.status_code == 400
+    fields = [d["field"] for d in response.get_json()["details"]]
+    assert fields == ["quantity", "visible_quantity", "limit_price"]
+    wrong = client.post("/api/algos", json={**body, "side": "sideways"}, headers=AUTH)
+    assert wrong.status_code == 400 and wrong.get_json()["details"][0]["field"] == "body"

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from agent.analysis.base import MarketContext
 from agent.analysis.follow import FollowAnalyst
 from agent.analysis.rules import RulesAnalyst
+from agent.engine import control
 from agent.engine.engine import Engine
 from agent.journal.events import Journal
 from agent.risk.presets import PRESETS, RiskPolicy
@@ -479,7 +480,7 @@ class KillWhileDeciding(FollowAnalyst):
 
     def decide(self, signal: Signal, context: MarketContext) -> Decision:
         engine = self._engine[0]
-        self.killer = threading.Thread(target=engine.kill, args=("test", False))
+        self.killer = threading.Thread(target=control.kill, args=(engine, "test", False))
         self.killer.start()
         self.killer.join(0.5 if self.local else 10)
         self.kill_done_while_deciding = not self.killer.is_alive()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.execution.orders import order_ref
 from agent.risk.slices import Slice, SliceContext, SliceVerdict, assess_slice, is_slice
-from shared.errors import BluefinAIError
+from shared.errors import BluefinAIError, Rejected
 from shared.logs import log_event
 from shared.models import OrderStatus, OrderType
 
@@ -27,7 +27,7 @@ IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStat
 EPS = 1e-12
 
 
-class AlgoVetoed(Exception):
+class AlgoVetoed(Rejected):
     """The algo as a whole does not pass the risk gate: nothing was started."""
 
     def __init__(self, verdict: SliceVerdict) -> None:

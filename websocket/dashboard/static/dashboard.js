@@ -389,9 +389,11 @@
         close_positions: close, reason: close ? "kill switch (dashboard, closing positions)" : "kill switch (dashboard)",
       });
       const cancelled = (result.cancelled_orders || []).length;
-      const closed = Number(result.closed_positions) || 0;
+      const closed = (result.closed_positions || []).length;
+      const failed = (result.failed_cancels || []).length + (result.positions_not_closed || []).length;
+      const missed = failed ? `; ${plural(failed, "action")} failed (see the API answer)` : "";
       controlMessage(result.state === "HALTED" ? "halted" : "info",
-        `${String(result.state).toLowerCase()}: ${plural(cancelled, "order")} cancelled, ${plural(closed, "position")} closed`);
+        `${String(result.state).toLowerCase()}: ${plural(cancelled, "order")} cancelled, ${plural(closed, "position")} closed${missed}`);
       performanceSoon();
     } catch (err) {
       controlMessage("error", `Kill switch failed: ${err.message}`);

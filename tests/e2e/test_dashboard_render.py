@@ -305,7 +305,7 @@ def test_the_kill_switch_reports_a_refused_token_a_network_error_and_the_outcome
 
     api.answers["/api/control/kill"] = (
         200,
-        {"state": "HALTED", "cancelled_orders": ["a", "b"], "closed_positions": 0},
+        {"state": "HALTED", "cancelled_orders": ["a", "b"], "closed_positions": [], "failed_cancels": []},
     )
     answers.append(True)
     page.click("#kill-switch")
@@ -320,14 +320,20 @@ def test_the_kill_switch_reports_a_refused_token_a_network_error_and_the_outcome
     page.check("#kill-close")
     api.answers["/api/control/kill"] = (
         200,
-        {"state": "HALTED", "cancelled_orders": ["c"], "closed_positions": 1},
-    )
+        # the real answer's shape (agent.engine.control.KillReport): lists, and what could not be done
+        {"state": "HALTED", "cancelled_orders": ["c"], "closed_positions": ["BTC-PERP"],
+         "failed_cancels": [{"client_id": "d", "symbol": "BTC-PERP", "error": "Temporary: unreachable"}],
+         "positions_not_closed": []},
+    )  # fmt: skip
     answers.append(True)
     page.click("#kill-switch")
     page.wait_for_function(
-        "document.getElementById('control-result').textContent.endsWith('1 position closed')"
+        "document.getElementById('control-result').textContent.endsWith('(see the API answer)')"
     )
-    assert page.text_content("#control-result") == "halted: 1 order cancelled, 1 position closed"
+    assert (
+        page.text_content("#control-result")
+        == "halted: 1 order cancelled, 1 position closed; 1 action failed (see the API answer)"
+    )
     assert api.posts("/api/control/kill")[-1]["close_positions"] is True
 
     # reset: only offered when not ACTIVE; its answer updates the badge at once

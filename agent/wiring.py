@@ -26,7 +26,7 @@ from shared.logs import log_event
 from shared.marketdata.bluefin import BluefinFeed, BluefinMarketData, bluefin_network
 from shared.marketdata.bluefin_pro import BluefinProFeed, BluefinProMarketData
 from shared.marketdata.candles import NAMES, TIMEFRAMES
-from shared.marketdata.feeds import MarketFeed, ReplayFeed, SyntheticFeed
+from shared.marketdata.feeds import CANDLE_SECONDS, MarketFeed, ReplayFeed, SyntheticFeed
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def build_feeds(settings: Settings) -> list[MarketFeed]:
             if use_replay:
                 log_event(logger, "replay_file_missing", logging.WARNING, path=str(settings.replay_file))
             # beside a replay, candles of its interval: every market's clock moves alike
-            feeds.append(SyntheticFeed(symbol, interval_s=feeds[0].interval_s if feeds else 60))
+            feeds.append(SyntheticFeed(symbol, interval_s=feeds[0].interval_s if feeds else CANDLE_SECONDS))
         log_event(logger, "feed_selected", symbol=symbol, source=feeds[-1].source,
                   interval=NAMES[feeds[-1].interval_s])  # fmt: skip
     refuse_timeframes_below(settings, feeds)
@@ -139,7 +139,7 @@ def refuse_timeframes_below(settings: Settings, feeds: list[MarketFeed]) -> None
     if len(intervals) > 1:
         shown = ", ".join(f"{feed.symbol} {NAMES[feed.interval_s]}" for feed in feeds)
         problems.append(f"the markets' candles differ in interval ({shown}): give files of one interval")
-    base = intervals[-1] if intervals else 60
+    base = intervals[-1] if intervals else CANDLE_SECONDS
     wanted = {"RISK_ATR_TIMEFRAME": settings.risk_atr_timeframe}
     if settings.internal_signals != "none":
         wanted["INTERNAL_SIGNAL_TIMEFRAME"] = settings.internal_signal_timeframe

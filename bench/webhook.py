@@ -23,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,11 +40,11 @@ from bluefinai.nginx import find_nginx
 from bluefinai.runner import start_stack
 from shared.config import load_settings
 from shared.db import Database, DecisionRow, OrderRow, SignalRow
+from tests.postgres import fresh_schema
 
 TOKEN = "bench-api-token-0123456789"
 PASSPHRASE = "bench-passphrase-0123456789"
 TRADINGVIEW_CUTOFF_S = 3.0  # TradingView gives up on a webhook that has not answered by then
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -65,16 +64,8 @@ def database_url(kind: str, folder: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{folder / 'bench.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema("bench") as url:
+        yield url
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from sqlalchemy import create_engine, text
 
 from shared.config import Settings, load_settings
 from shared.db import Database
+from tests.postgres import PG_ADMIN_URL, fresh_schema
 
 # No test reads a developer's .env.
 os.environ["BLUEFINAI_ENV_FILE"] = ""
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REAL_CANDLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "btc-perp-2022-01_1m.csv"
 TOKEN = "test-api-token-0123456789"
 PASSPHRASE = "test-passphrase-0123456789"
@@ -79,16 +78,8 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is not reachable in CI")
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with fresh_schema() as url:
+        yield url
 
 
 def open_database(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterator[Database]:

@@ -73,15 +73,11 @@ def slice_context(engine: Engine, piece: Slice) -> SliceContext:
 
 
 def _blocked(engine: Engine, symbol: str, unknown: list[str], mark: float | None) -> str:
-    if symbol not in engine.feeds or mark is None:
+    """Why a slice growing exposure may not go: the reasons that block any new entry (the engine's), and
+    no price to value it at."""
+    if mark is None:
         return f"no market data for {symbol}"
-    if unknown:
-        return f"the outcome of order {unknown[0]} in {symbol} is not known yet"
-    if symbol in engine.external:
-        return f"{symbol} has EXTERNAL activity: {engine.external[symbol]}"
-    if engine.feeds[symbol].stale:
-        return f"market data for {symbol} is stale"
-    return ""
+    return engine.decisions.blocked(symbol, unknown[0] if unknown else None)
 
 
 def slice_verdict(engine: Engine, piece: Slice) -> SliceVerdict:

@@ -84,3 +84,16 @@ def test_exits_on_5m_candles_are_the_1m_exits_within_their_candle(runs: dict[str
 def test_a_timeframe_below_the_file_is_refused(files: dict[str, Path]) -> None:
     with pytest.raises(ConfigError, match="RISK_ATR_TIMEFRAME=15m: the candles are 1h"):
         backtest(files["1h"], risk_atr_timeframe="15m")
+
+
+def test_mark_candles_coarser_than_the_price_candles_are_refused(files: dict[str, Path]) -> None:
+    # an hourly mark cannot say where the mark was inside each 5m candle: refused, never looked up wrongly
+    request = BacktestRequest(
+        {"BTC-PERP": files["5m"]},
+        start=START,
+        progress=False,
+        overrides=SETTINGS,
+        mark={"BTC-PERP": files["1h"]},
+    )
+    with pytest.raises(ValueError, match="mark candles every 1h cannot be matched to the 5m price candles"):
+        run_backtest(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,21 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(settings: Any, db: Database, until: int | None) -> tuple[ReplayFeed, Any]:
+    """A paper run on the replay until its cursor reaches ``until`` (None: the end of the file)."""
+    if until is None:
+        return _run_until(settings, db, lambda feed, _: feed.remaining == 0)
+    return _run_until(settings, db, lambda feed, _: feed.cursor >= until)
+
+
+def _run_until(
+    settings: Any, db: Database, done: Callable[[ReplayFeed, Any], bool]
+) -> tuple[ReplayFeed, Any]:
     engine = build_engine(settings, db, publisher=None)
     feed = engine.feeds["BTC-PERP"]
     assert isinstance(feed, ReplayFeed)
     engine.start()
     try:
-        if until is None:
-            wait_for(lambda: feed.remaining == 0, timeout_s=120)
-        else:
-            wait_for(lambda: feed.cursor >= until, timeout_s=120)
+        wait_for(lambda: done(feed, engine), timeout_s=120)
         time.sleep(0.3)
     finally:
         engine.stop()
@@ -86,27 +93,29 @@ def test_a_looping_replay_goes_on_later_and_a_restart_goes_on_in_the_same_pass(
     )  # fmt: skip
     db = Database(settings.database_url)
     db.migrate()
-    engine = build_engine(settings, db, publisher=None)
-    feed = engine.feeds["BTC-PERP"]
-    assert isinstance(feed, ReplayFeed)
     file_end = real["timestamp"].iloc[-1].to_pydatetime()
-    engine.start()
-    try:
-        wait_for(lambda: feed.wrapped == 1 and feed.cursor >= 1_000, timeout_s=120)
-    finally:
-        engine.stop()
+    first_feed, engine = _run_until(settings, db, lambda feed, _: feed.wrapped == 1 and feed.cursor >= 1_000)
     # the second pass runs a whole day past the first (before the fix the clock went back to the start)
     assert engine.status.market_time is not None and engine.status.market_time > file_end
     booked = engine.exchange.booked_until()
     assert booked is not None and booked > file_end
-    again = build_engine(settings, db, publisher=None)
-    again_feed = again.feeds["BTC-PERP"]
-    again.start()
-    try:
-        wait_for(lambda: again.status.market_time is not None and again_feed.cursor > 0, timeout_s=60)
-    finally:
-        again.stop()
-    assert again_feed.wrapped == 1 and again.status.market_time > booked  # type: ignore[operator]
+
+    # the restart steps on past the booked time (its warm-up candles all lie before it); had it rewound to
+    # the file's first pass, its clock would not get there within the run
+    passes: list[int] = []
+
+    def stepped_on(feed: ReplayFeed, run: Any) -> bool:
+        if run.status.market_time is None or run.status.market_time <= booked:
+            return False
+        passes.append(feed.wrapped)
+        return True
+
+    again_feed, _ = _run_until(settings, db, stepped_on)
+    probe = ReplayFeed(path, "BTC-PERP")
+    probe.resume_after(booked)
+    assert again_feed._start == probe._start != 300  # resumed right after the booked time, not rewound
+    # in the pass where the first run stopped (or the next, when it had booked that pass's last candle)
+    assert first_feed.wrapped >= 1 and passes[0] - first_feed.wrapped in (0, 1)
     with db.session() as session:
         trades = list(session.scalars(select(TradeRow)))
         orders = {o.exchange_id: o for o in session.scalars(select(PaperOrderRow))}

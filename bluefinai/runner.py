@@ -72,7 +72,9 @@ def start_stack(
     rotation = LogRotation.of(settings)
     stack = Stack()
     try:
-        for spec in service_specs(settings.agent_port, settings.webhook_port, settings.socket_port):
+        for spec in service_specs(
+            settings.agent_port, settings.webhook_port, settings.socket_port, settings.socket_workers
+        ):
             log = log_dir / f"{spec.name}.log"
             process = start_service(spec, env, log, settings.bind_host, reload, rotation)
             stack.processes[spec.name] = process

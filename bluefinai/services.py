@@ -31,11 +31,19 @@ class ServiceSpec:
         return f"http://127.0.0.1:{self.port}/health"
 
 
-def service_specs(agent_port: int, webhook_port: int, socket_port: int) -> list[ServiceSpec]:
+def service_specs(
+    agent_port: int, webhook_port: int, socket_port: int, socket_workers: int = 1
+) -> list[ServiceSpec]:
     return [
         # The websocket service runs under gevent: gunicorn 26+ has no eventlet worker; simple-websocket
-        # gives Flask-SocketIO the websocket transport under the gevent worker.
-        ServiceSpec("websocket", "dashboard.app:create_app()", socket_port, ("-k", "gevent", "-w", "1")),
+        # gives Flask-SocketIO the websocket transport under the gevent worker. Several workers
+        # (SOCKET_WORKERS) share events through Redis (REDIS_URL, checked by the settings).
+        ServiceSpec(
+            "websocket",
+            "dashboard.app:create_app()",
+            socket_port,
+            ("-k", "gevent", "-w", str(socket_workers)),
+        ),
         # One agent worker: the engine loop lives in it; threads serve the API.
         ServiceSpec(
             "agent", "agent.api.app:create_app()", agent_port, ("-k", "gthread", "-w", "1", "--threads", "8")
@@ -66,7 +74,10 @@ def gunicorn_command(spec: ServiceSpec, bind_host: str = "127.0.0.1", reload: bo
 def serve(settings: Settings, name: str, reload: bool = False) -> int:
     """Replace this process with the named service's gunicorn (the containers' command)."""
     specs = {
-        s.name: s for s in service_specs(settings.agent_port, settings.webhook_port, settings.socket_port)
+        s.name: s
+        for s in service_specs(
+            settings.agent_port, settings.webhook_port, settings.socket_port, settings.socket_workers
+        )
     }
     command = gunicorn_command(specs[name], settings.bind_host, reload)
     os.execv(command[0], command)

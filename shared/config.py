@@ -159,6 +159,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = PROJECT_ROOT / "data"
     database_url: str = Field("", repr=False)  # may hold a password
+    # the websocket service's workers share events through Redis (Flask-SocketIO's message queue)
+    redis_url: str = Field("", repr=False)  # may hold a password
+    redis_channel: str = Field("bluefinai", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    socket_workers: int = Field(1, ge=1, le=16)
 
     market_data_source: Literal["auto", "replay", "bluefin", "synthetic"] = "auto"
     auto_probe_timeout_s: float = Field(3.0, gt=0, le=30)
@@ -339,7 +343,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 view[name.upper()] = REDACTED if value is not None else None
-            elif name == "database_url":
+            elif name in ("database_url", "redis_url"):
                 view[name.upper()] = redact_url(value)
             else:
                 view[name.upper()] = str(value) if isinstance(value, Path) else value
@@ -356,6 +360,10 @@ def cross_field_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]
 
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
         problem(("DATABASE_URL",), "must start with sqlite:/// or postgresql://")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problem(("REDIS_URL",), "must start with redis://, rediss:// or unix://")
+    if s.socket_workers > 1 and not s.redis_url:
+        problem(("SOCKET_WORKERS",), "more than 1 needs REDIS_URL (the workers share events through Redis)")
     ports = {"WEBHOOK_PORT": s.webhook_port, "SOCKET_PORT": s.socket_port, "AGENT_PORT": s.agent_port,
              "NGINX_PORT": s.nginx_port}  # fmt: skip
     if s.nginx_https_port is not None:

@@ -2,6 +2,8 @@
 
 Serves the dashboard at ``/``, refuses socket.io clients without ``auth={"token": API_TOKEN}``, and fans
 out the events the agent POSTs to ``/internal/events`` (same token). It only reads the database.
+With ``REDIS_URL`` it uses Flask-SocketIO's Redis message queue, so ``SOCKET_WORKERS`` workers each deliver
+every event to their own clients, whichever worker the agent's POST reached.
 Runs under gunicorn's gevent worker (websocket transport through simple-websocket); under Flask's test
 client or plain threads it falls back to the threading mode.
 """
@@ -64,7 +66,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     refuse_unless_schema_current(db)
 
     app = Flask(__name__)
-    socketio = SocketIO(app, async_mode=_async_mode(), logger=False, engineio_logger=False)
+    # With REDIS_URL every worker publishes its emits to Redis and delivers the others' to its own clients.
+    socketio = SocketIO(
+        app,
+        async_mode=_async_mode(),
+        message_queue=settings.redis_url or None,
+        channel=settings.redis_channel,
+        logger=False,
+        engineio_logger=False,
+    )
     app.extensions["db"] = db
 
     @app.get("/health")
@@ -73,7 +83,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/")
     def index() -> Any:
-        return render_template("index.html", symbols=settings.symbols, mode=settings.trading_mode)
+        # several workers share no polling sessions: their browsers use the websocket transport only
+        transports = "websocket" if settings.socket_workers > 1 else "websocket,polling"
+        return render_template(
+            "index.html", symbols=settings.symbols, mode=settings.trading_mode, transports=transports
+        )
 
     @app.get("/static/vendor/socket.io.min.js")
     def socketio_client() -> Any:

@@ -146,3 +146,14 @@ def test_each_service_gets_only_its_secrets_and_asks_only_for_them() -> None:
     assert settings.bluefin_private_key is None and settings.trading_mode == "real"
     with pytest.raises(ConfigError):
         load_settings(**{k.lower(): v for k, v in webhook.items() if k != "BLUEFINAI_SERVICE"})
+
+
+def test_several_websocket_workers_need_redis_and_its_password_is_never_shown() -> None:
+    assert problems(socket_workers=2) == [
+        "SOCKET_WORKERS: more than 1 needs REDIS_URL (the workers share events through Redis)"
+    ]
+    assert problems(redis_url="http://cache:6379")[0].startswith("REDIS_URL: must start with redis://")
+    assert problems(redis_channel="has space")[0].startswith("REDIS_CHANNEL:")
+    settings = load_settings(socket_workers=3, redis_url="redis://app:s3cret-pass@cache:6379/0")
+    assert settings.socket_workers == 3
+    assert "s3cret-pass" not in str(settings.public_view()) and "s3cret-pass" not in repr(settings)

@@ -473,7 +473,8 @@
   function connect(token) {
     $("token-form").hidden = true;
     setConnection("connecting", "connecting…");
-    const socket = io({ auth: { token }, transports: ["websocket", "polling"] });
+    const transports = (document.body.dataset.transports || "websocket,polling").split(",");
+    const socket = io({ auth: { token }, transports });
     socket.on("connect", () => {
       setConnection("connected", "live");
       socket.emit("services", {}, renderServices);  // the latest reading now; the next ones are pushed

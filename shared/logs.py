@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -23,6 +24,18 @@ def scrub(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, REDACTED)
     return text
+
+
+# Key-shaped words a provider may echo back (Anthropic, OpenAI-style, Perplexity keys; bearer credentials)
+KEY_SHAPES = re.compile(r"\b(?:sk-ant-[\w-]{6,}|sk-[\w-]{16,}|pplx-[\w-]{6,})|(?<=Bearer )[\w.~+/=-]{8,}")
+
+
+def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with each given secret, the process's configured secrets and any key-shaped word replaced
+    by ``***``: for a provider's error text before it is stored or shown (a 401 may echo the key)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return KEY_SHAPES.sub(REDACTED, scrub(text))
 
 
 def _cut(text: str, limit: int) -> str:

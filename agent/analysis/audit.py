@@ -1,10 +1,11 @@
 """Every AI call, stored: provider, model, prompt version and hash, the prompt, the raw answer, the parsed
-decision or its validation errors, latency, tokens and cost."""
+decision or its validation errors, latency, tokens and cost. Error texts and raw answers are stored with
+secrets and key-shaped words redacted (a provider may echo the key in a 401)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from shared.db import AiCacheRow, AiCallRow, Database
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, Temporary
+from shared.logs import redact_secrets
 from shared.models import Decision
 
 
@@ -72,12 +74,30 @@ class ResponseCache:
         with self._db.session() as session:
             session.merge(AiCacheRow(key=key, answer=json.dumps(answer)))
 
+    def replayed(self, key: str, record: CallRecord, audit: AuditLog) -> dict[str, Any] | None:
+        """AI_CACHE=replay: the recorded answer, or Temporary (audited) when there is none; other modes:
+        None (ask the provider)."""
+        if self.mode != "replay":
+            return None
+        recorded = self.get(key)
+        if recorded is None:
+            record.finish(0.0, error="AI_CACHE=replay: no recorded answer for this prompt")
+            audit.write(record)
+            raise Temporary(f"AI_CACHE=replay has no answer for prompt {record.prompt_hash[:12]}")
+        return recorded
+
 
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, secrets: Iterable[str] = ()) -> None:
         self._db = db
+        self._secrets = tuple(secrets)
+
+    def redact(self, text: str) -> str:
+        return redact_secrets(text, self._secrets)
 
     def write(self, record: CallRecord) -> None:
+        record.error = self.redact(record.error)
+        record.raw = self.redact(record.raw)
         with self._db.session() as session:
             session.add(
                 AiCallRow(

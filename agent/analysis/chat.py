@@ -1,23 +1,29 @@
 """Analysts on the chat-completions API over httpx: Perplexity and any OpenAI-compatible server (Ollama,
 vLLM, LM Studio). The answer is requested as JSON following the decision schema
 (``response_format: json_schema``) and validated like every other analyst's. Retries on 429/5xx are
-bounded, with exponential backoff and jitter (Retry-After honoured up to a cap)."""
+bounded, with exponential backoff and jitter (Retry-After honoured up to a cap). AI_CACHE=record keeps
+every answer, replay answers from them with no HTTP call; AI_RESEARCH_PROVIDER's summary goes into the
+prompt as for Claude. A provider's error text never carries the key (redacted before it is raised)."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from agent.analysis.audit import AuditLog, CallRecord
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import build_prompt
 from agent.analysis.schema import parse_decision, tool_schema
 from shared.errors import FieldProblem, InvalidInput, Temporary
+from shared.logs import redact_secrets
 from shared.models import Decision, Signal
+
+if TYPE_CHECKING:
+    from agent.analysis.research import Researcher
 
 # USD per million tokens (input, output); local models cost nothing
 PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0)}
@@ -29,6 +35,7 @@ def post_chat(client: httpx.Client, body: dict[str, Any], max_retries: int, name
     connection errors, timeouts, 408, 429 and 5xx; anything else, or a body that is not a JSON object,
     raises Temporary at once."""
     problem = ""
+    credential = client.headers.get("Authorization", "").removeprefix("Bearer ")
     for attempt in range(max_retries + 1):
         try:
             response = client.post("/chat/completions", json=body)
@@ -45,7 +52,7 @@ def post_chat(client: httpx.Client, body: dict[str, Any], max_retries: int, name
                 return data
             problem = f"HTTP {response.status_code}"
             if response.status_code not in (408, 429) and response.status_code < 500:
-                raise Temporary(f"{name}: {problem} {response.text[:200]}")
+                raise Temporary(redact_secrets(f"{name}: {problem} {response.text[:200]}", [credential]))
             retry_after = response.headers.get("retry-after", "")
             if retry_after.replace(".", "", 1).isdigit():
                 time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
@@ -67,8 +74,12 @@ class ChatCompletionsAnalyst(Analyst):
         timeout_s: float = 20.0,
         max_retries: int = 2,
         max_leverage: float = 20.0,
+        cache: ResponseCache | None = None,
+        researcher: Researcher | None = None,
     ) -> None:
         self.name = name
+        self.cache = cache
+        self.researcher = researcher
         self.model = model
         self.audit = audit
         self.max_retries = max_retries
@@ -77,7 +88,8 @@ class ChatCompletionsAnalyst(Analyst):
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
 
     def decide(self, signal: Signal, context: MarketContext) -> Decision:
-        prompt = build_prompt(signal, context, self.max_leverage)
+        research = self.researcher.research(signal.symbol, signal, context) if self.researcher else None
+        prompt = build_prompt(signal, context, self.max_leverage, research)
         record = CallRecord(
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )
@@ -88,12 +100,19 @@ class ChatCompletionsAnalyst(Analyst):
                                 "json_schema": {"name": "trade_decision", "schema": tool_schema()}},
         }  # fmt: skip
         started = time.perf_counter()
-        try:
-            answer = self._post(body)
-        except Temporary as exc:
-            record.finish(time.perf_counter() - started, error=str(exc))
-            self.audit.write(record)
-            raise
+        key = ResponseCache.key(self.name, self.model, prompt.hash)
+        recorded = self.cache.replayed(key, record, self.audit) if self.cache is not None else None
+        if recorded is not None:
+            answer = recorded
+        else:
+            try:
+                answer = self._post(body)
+            except Temporary as exc:
+                record.finish(time.perf_counter() - started, error=str(exc))
+                self.audit.write(record)
+                raise
+            if self.cache is not None:
+                self.cache.put(key, answer)
         latency = time.perf_counter() - started
         usage = answer.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))

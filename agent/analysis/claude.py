@@ -58,19 +58,15 @@ class ClaudeAnalyst(Analyst):
         )
 
     def decide(self, signal: Signal, context: MarketContext) -> Decision:
-        research = self.researcher.research(signal.symbol) if self.researcher else None
+        research = self.researcher.research(signal.symbol, signal, context) if self.researcher else None
         prompt = build_prompt(signal, context, self.max_leverage, research)
         record = CallRecord(
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )
         started = time.perf_counter()
         key = ResponseCache.key(self.name, self.model, prompt.hash)
-        if self.cache is not None and self.cache.mode == "replay":
-            recorded = self.cache.get(key)
-            if recorded is None:
-                record.finish(0.0, error="AI_CACHE=replay: no recorded answer for this prompt")
-                self.audit.write(record)
-                raise Temporary(f"AI_CACHE=replay has no answer for prompt {prompt.hash[:12]}")
+        recorded = self.cache.replayed(key, record, self.audit) if self.cache is not None else None
+        if recorded is not None:
             message: Any = anthropic.types.Message.model_validate(recorded)
             return self._finish(record, message, time.perf_counter() - started, context.price)
         try:

@@ -15,7 +15,7 @@ from shared.db import Database
 from shared.errors import ConfigError
 
 
-def _researcher(settings: Settings) -> Researcher | None:
+def _researcher(settings: Settings, audit: AuditLog, cache: ResponseCache) -> Researcher | None:
     if settings.ai_research_provider != "perplexity":
         return None
     return Researcher(
@@ -23,6 +23,8 @@ def _researcher(settings: Settings) -> Researcher | None:
         "sonar",
         settings.secret("perplexity_api_key"),
         timeout_s=settings.ai_timeout_s,
+        audit=audit,
+        cache=cache,
     )
 
 
@@ -32,25 +34,27 @@ def build_analyst(settings: Settings, db: Database) -> Analyst:
         return RulesAnalyst()
     if provider == "follow":
         return FollowAnalyst()
-    audit = AuditLog(db)
+    audit = AuditLog(db, settings.secret_values())
+    cache = ResponseCache(db, settings.ai_cache)
+    researcher = _researcher(settings, audit, cache)
     if provider == "claude":
         primary: Analyst = ClaudeAnalyst(
             settings.secret("anthropic_api_key"), audit, model=settings.ai_model or DEFAULT_MODEL,
             base_url=settings.anthropic_base_url, timeout_s=settings.ai_timeout_s,
             max_retries=settings.ai_max_retries, max_leverage=20.0,
-            cache=ResponseCache(db, settings.ai_cache), researcher=_researcher(settings),
+            cache=cache, researcher=researcher,
         )  # fmt: skip
     elif provider == "perplexity":
         primary = ChatCompletionsAnalyst(
             "perplexity", settings.perplexity_base_url, settings.ai_model or "sonar-pro", audit,
             api_key=settings.secret("perplexity_api_key"), timeout_s=settings.ai_timeout_s,
-            max_retries=settings.ai_max_retries,
+            max_retries=settings.ai_max_retries, cache=cache, researcher=researcher,
         )  # fmt: skip
     elif provider == "openai-compatible":
         primary = ChatCompletionsAnalyst(
             "openai-compatible", settings.ai_base_url, settings.ai_model or "llama3.1", audit,
             api_key=settings.secret("ai_api_key"), timeout_s=settings.ai_timeout_s,
-            max_retries=settings.ai_max_retries,
+            max_retries=settings.ai_max_retries, cache=cache, researcher=researcher,
         )  # fmt: skip
     else:
         raise ConfigError([f"AI_MODEL_PROVIDER: {provider!r} is not known"])

@@ -1,9 +1,15 @@
 """AI_RESEARCH_PROVIDER=perplexity: a research step (news, sentiment, regime, risk factors for the asset)
 whose summary goes into the deciding analyst's prompt. Answers are kept for ``ttl_s`` per symbol; when
-research fails the decision goes on without it (and the prompt says so)."""
+research fails the decision goes on without it (and the prompt says so).
+
+Each research call is audited like a decision call (provider ``research``, the question, the raw answer,
+tokens and cost, under the signal's key), so it counts in the decision's cost and in AI_DAILY_BUDGET_USD.
+With AI_CACHE it is recorded and replayed like the decisions: the cache key holds the symbol and the
+``ttl_s`` window of the market time, so a replayed backtest gets the research its recording got."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -11,11 +17,16 @@ from typing import Any
 
 import httpx
 
-from agent.analysis.chat import post_chat
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
+from agent.analysis.base import MarketContext
+from agent.analysis.chat import PRICES, post_chat
 from shared.errors import Temporary
 from shared.logs import log_event
+from shared.models import Signal
 
 logger = logging.getLogger(__name__)
+PROVIDER = "research"
+PROMPT_VERSION = "research-1"
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -28,6 +39,12 @@ SCHEMA = {
 }
 
 
+def _market_time_s(context: MarketContext | None) -> float:
+    if context is None or context.candles.empty:
+        return time.time()
+    return float(context.candles.index[-1].timestamp())
+
+
 class Researcher:
     def __init__(
         self,
@@ -37,37 +54,86 @@ class Researcher:
         timeout_s: float = 20.0,
         max_retries: int = 1,
         ttl_s: float = 900,
+        audit: AuditLog | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.model = model
         self.max_retries = max_retries
         self.ttl_s = ttl_s
+        self.audit = audit
+        self.cache = cache
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s
         )
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def research(self, symbol: str) -> dict[str, Any] | None:
+    def research(
+        self, symbol: str, signal: Signal | None = None, context: MarketContext | None = None
+    ) -> dict[str, Any] | None:
+        now = _market_time_s(context)
         cached = self._cache.get(symbol)
-        if cached and time.monotonic() - cached[0] < self.ttl_s:
+        if cached and 0 <= now - cached[0] < self.ttl_s:
             return cached[1]
         asset = symbol.removesuffix("-PERP")
         question = (
             f"Summarise, for a trader of the {asset} perpetual, today's news, market sentiment, "
             "the market regime and the main risk factors. Be factual and brief."
         )
-        body = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": question}],
-            "response_format": {"type": "json_schema", "json_schema": {"name": "research", "schema": SCHEMA}},
-        }
+        window = int(now // self.ttl_s)
+        prompt_hash = hashlib.sha256(f"{question}\n{symbol}\n{window}".encode()).hexdigest()
+        record = CallRecord(
+            PROVIDER,
+            self.model,
+            PROMPT_VERSION,
+            prompt_hash,
+            signal.idempotency_key if signal else "",
+            question,
+        )
+        started = time.perf_counter()
         try:
-            answer = post_chat(self._client, body, self.max_retries, "research")
+            answer = self._answer(record, question)
             content = json.loads(answer["choices"][0]["message"]["content"])
             if not isinstance(content, dict) or not isinstance(content.get("summary"), str):
                 raise ValueError("no summary")
         except (Temporary, KeyError, IndexError, TypeError, ValueError) as exc:
-            log_event(logger, "research_failed", logging.WARNING, symbol=symbol, error=str(exc))
+            if not record.error:  # a replay without a recording is audited where it is found
+                record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+                self._write(record)
+            log_event(logger, "research_failed", logging.WARNING, symbol=symbol, error=record.error)
             return None
         result = {k: content[k] for k in ("summary", "sentiment", "regime", "risks") if k in content}
-        self._cache[symbol] = (time.monotonic(), result)
+        record.finish(time.perf_counter() - started, parsed=result)
+        self._write(record)
+        self._cache[symbol] = (now, result)
         return result
+
+    def _answer(self, record: CallRecord, question: str) -> dict[str, Any]:
+        """The provider's answer (or the recorded one under AI_CACHE=replay), its tokens and cost noted."""
+        key = ResponseCache.key(PROVIDER, self.model, record.prompt_hash)
+        answer = (
+            self.cache.replayed(key, record, self.audit)
+            if self.cache is not None and self.audit is not None
+            else None
+        )
+        if answer is None:
+            body = {
+                "model": self.model,
+                "messages": [{"role": "user", "content": question}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "research", "schema": SCHEMA},
+                },
+            }
+            answer = post_chat(self._client, body, self.max_retries, PROVIDER)
+            if self.cache is not None:
+                self.cache.put(key, answer)
+        usage = answer.get("usage") or {}
+        tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+        price_in, price_out = PRICES.get(self.model, (0.0, 0.0))
+        record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
+        record.raw = json.dumps(answer)[:20_000]
+        return answer
+
+    def _write(self, record: CallRecord) -> None:
+        if self.audit is not None:
+            self.audit.write(record)

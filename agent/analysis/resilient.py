@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from agent.analysis.base import Analyst, MarketContext
 from shared.errors import InvalidInput, Temporary
-from shared.logs import log_event
+from shared.logs import log_event, redact_secrets
 from shared.models import Decision, DecisionAction, Signal
 
 logger = logging.getLogger(__name__)
@@ -65,13 +65,13 @@ class ResilientAnalyst(Analyst):
             decision = self.primary.decide(signal, context)
         except Temporary as exc:
             self._failures += 1
-            self.last_problem = str(exc)
+            self.last_problem = redact_secrets(str(exc))
             if self._failures >= self._failures_to_open:
                 self._open_until = time.monotonic() + self._cooldown_s
                 log_event(
                     logger, "ai_breaker_open", logging.ERROR, provider=self.primary.name, error=str(exc)
                 )
-            return self._fallback(signal, context, f"{self.primary.name} failed: {exc}")
+            return self._fallback(signal, context, f"{self.primary.name} failed: {self.last_problem}")
         except InvalidInput as exc:
             return self._fallback(signal, context, f"{self.primary.name} gave an invalid decision: {exc}")
         self._failures = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def default_out(symbol: str, sweep: bool) -> Path:
+    """BACKTEST_DIR/<UTC time>-<symbol>[-sweep]: where a run goes without --out (``backtest list`` reads)."""
+    settings = load_settings()
+    assert settings.backtest_dir is not None  # derived from DATA_DIR when unset
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{normalise_symbol(symbol)}" + ("-sweep" if sweep else "")
+    folder, n = settings.backtest_dir / name, 1
+    while folder.exists():
+        n += 1
+        folder = settings.backtest_dir / f"{name}-{n}"
+    return folder
+
+
 def backtest_command(args: argparse.Namespace) -> int:
     try:
+        if args.out is None:
+            args.out = default_out(args.symbol, bool(args.sweep))
         data = _download(args) if args.download else _data(args)
         if not data:
             raise InvalidInput([FieldProblem("--data", "give a candle file (--data FILE) or --download")])

@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             return data_download(settings, args)
         if args.command == "markets":
             return markets_command(settings, args.markets_command)
+        if args.command == "backtest" and args.backtest_command:
+            from bluefinai.backtest_reports import past_runs_command
+
+            return past_runs_command(settings, args)
         if args.command == "backtest":
             from bluefinai.backtest_command import backtest_command
 
@@ -235,7 +239,19 @@ def _backtest_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="a grid to run")
     parser.add_argument("--rank-by", default="sharpe", help="metric that ranks a sweep (default sharpe)")
     parser.add_argument("--jobs", type=int, default=0, help="parallel processes of a sweep (default: CPUs)")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="report folder (default: BACKTEST_DIR/<UTC time>-<symbol>, for `backtest list`)",
+    )
+    past = parser.add_subparsers(dest="backtest_command", metavar="{list,show,compare}")
+    listing = past.add_parser("list", help="past runs in BACKTEST_DIR, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    show = past.add_parser("show", help="one past run's metrics and where its report is")
+    show.add_argument("run", help="folder name in BACKTEST_DIR, or a path to a run's folder")
+    compare = past.add_parser("compare", help="two past runs' metrics side by side")
+    compare.add_argument("first")
+    compare.add_argument("second")
 
 
 def _utc_date(text: str) -> datetime:

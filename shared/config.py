@@ -201,6 +201,7 @@ class Settings(BaseSettings):
     backup_interval_hours: float = Field(24.0, ge=0, le=8_760)  # SQLite online backup + VACUUM; 0 = off
     backup_keep: int = Field(7, ge=1, le=1_000)
     backup_dir: Path | None = None  # default DATA_DIR/backups
+    backtest_dir: Path | None = None  # default DATA_DIR/backtests: `bluefinai backtest` reports, list, show
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -303,12 +304,14 @@ class Settings(BaseSettings):
 
     def _derive(self) -> None:
         for name in ("data_dir", "log_dir", "signals_replay_file", "replay_file", "backup_dir",
-                     "tls_cert_file", "tls_key_file", "tv_client_ca_file"):  # fmt: skip
+                     "backtest_dir", "tls_cert_file", "tls_key_file", "tv_client_ca_file"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and not value.is_absolute():
                 setattr(self, name, PROJECT_ROOT / value)
         if self.backup_dir is None:
             self.backup_dir = self.data_dir / "backups"
+        if self.backtest_dir is None:
+            self.backtest_dir = self.data_dir / "backtests"
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'bluefinai.db'}"
         if not self.agent_url:

@@ -48,7 +48,10 @@ def test_runs_are_listed_newest_first_shown_and_compared(
     assert main(["backtest", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [run["name"] for run in listed] == [second, first]  # newest first
-    assert [run["trades"] for run in listed] == [reports[second]["trade_count"], reports[first]["trade_count"]]
+    assert [run["trades"] for run in listed] == [
+        reports[second]["trade_count"],
+        reports[first]["trade_count"],
+    ]
     assert listed[0]["total_return"] == pytest.approx(reports[second]["total_return"])
 
     assert main(["backtest", "list"]) == 0

@@ -105,3 +105,19 @@ def test_a_claude_backtest_replayed_from_recorded_answers_reports_the_arena(
     assert report["pnl_net_of_llm_cost"] == pytest.approx(pnl - report["llm_cost_usd"], rel=1e-6, abs=1e-6)
     page = (out / "report.html").read_text()
     assert "<h2>Arena</h2>" in page and "follow (baseline)" in page
+
+
+def test_the_shadow_books_are_the_same_with_and_without_the_fast_forward(tmp_path: Path, data: Path) -> None:
+    """Skipped quiet candles reach the shadow books too: stops and targets fold in the same order."""
+    fast = run_backtest(request(data, tmp_path / "fast.db", ai_shadow_analysts="rules"))
+    slow = run_backtest(
+        BacktestRequest(
+            {"BTC-PERP": data}, overrides={"internal_signals": "ema_cross", "internal_signal_timeframe": "5m",
+                                           "kelly_fraction": 0, "ai_shadow_analysts": "rules"},
+            progress=False, fast_forward=False, database_url=f"sqlite:///{tmp_path / 'slow.db'}",
+        )
+    )  # fmt: skip
+    assert fast.arena["baseline"]["trades"] > 0
+    assert fast.arena == slow.arena
+    reasons = count(tmp_path / "fast.db", ShadowTradeRow.id, ShadowTradeRow.exit_reason == "stop")
+    assert reasons > 0  # some shadow trades were closed by a candle, not only by signals

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from agent.analysis.factory import build_analyst
+from agent.arena.build import add_shadow_analysts
 from agent.engine.engine import Engine
 from agent.engine.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
 from agent.journal.events import Journal
@@ -213,7 +214,7 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
         candle_s = max(feed.interval_s for feed in feeds)
         interval = candle_s / settings.replay_speed if settings.replay_speed > 0 else 0.0
     store = DatabaseStore(db)
-    return Engine(
+    engine = Engine(
         db=db,
         store=store,
         exchange=build_exchange(settings, db),
@@ -226,3 +227,5 @@ def build_engine(settings: Settings, db: Database, publisher: EventPublisher | N
         funding_interval_hours=settings.funding_interval_hours,
         signal_max_age_s=settings.signal_max_age_s,
     )
+    add_shadow_analysts(engine.decisions.arena, settings, db)
+    return engine

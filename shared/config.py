@@ -46,6 +46,9 @@ SERVICE_SECRETS: dict[str, tuple[str, ...]] = {
     "webhook": ("webhook_passphrase", "api_token", "notify_urls"),
     "websocket": ("api_token", "notify_urls"),
 }
+# the analysts AI_SHADOW_ANALYSTS may name (agent.analysis.factory builds each)
+SHADOW_ANALYSTS = ("claude", "perplexity", "openai-compatible", "rules", "follow")
+
 NOTIFY_EVENT_KINDS = (
     "fill", "stop", "target", "lost", "liquidation", "external", "kill_switch", "breaker",
     "ai_degraded", "engine_error", "error_rate", "service_down", "daily_report",
@@ -94,6 +97,8 @@ class Settings(BaseSettings):
     ai_breaker_failures: int = Field(3, ge=1, le=100)
     ai_breaker_cooldown_s: float = Field(120.0, gt=0)
     perplexity_api_key: SecretStr | None = None
+    # the arena: analysts that decide every signal in their own shadow book (paper, never an order)
+    ai_shadow_analysts: Annotated[tuple[str, ...], NoDecode] = ()
 
     # Risk: RISK_TOLERANCE picks a preset (agent/risk/presets.py); each value below overrides its preset.
     risk_tolerance: Literal["conservative", "moderate", "aggressive"] = "moderate"
@@ -223,6 +228,16 @@ class Settings(BaseSettings):
         if not result:
             raise ValueError("at least one symbol is required")
         return tuple(dict.fromkeys(result))
+
+    @field_validator("ai_shadow_analysts", mode="before")
+    @classmethod
+    def _split_shadow_analysts(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        names = [str(item).strip().lower() for item in items if str(item).strip()]
+        unknown = [n for n in names if n not in SHADOW_ANALYSTS]
+        if unknown:
+            raise ValueError(f"unknown analyst {', '.join(unknown)}: use any of {', '.join(SHADOW_ANALYSTS)}")
+        return tuple(dict.fromkeys(names))
 
     @field_validator("webhook_allowed_ips", mode="before")
     @classmethod
@@ -397,6 +412,10 @@ def cross_field_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]
         problem(("AI_RESEARCH_PROVIDER",), "perplexity needs PERPLEXITY_API_KEY")
     if agent and s.ai_model_provider == "perplexity" and s.perplexity_api_key is None:
         problem(("AI_MODEL_PROVIDER",), "perplexity needs PERPLEXITY_API_KEY")
+    if agent and "claude" in s.ai_shadow_analysts and s.anthropic_api_key is None:
+        problem(("AI_SHADOW_ANALYSTS",), "claude needs ANTHROPIC_API_KEY")
+    if agent and "perplexity" in s.ai_shadow_analysts and s.perplexity_api_key is None:
+        problem(("AI_SHADOW_ANALYSTS",), "perplexity needs PERPLEXITY_API_KEY")
     replay_named = "replay_file" in s.model_fields_set or s.market_data_source == "replay"
     if replay_named and agent and not s.replay_file.exists():
         problem(("REPLAY_FILE",), f"not found: {s.replay_file}")

@@ -251,6 +251,34 @@ class TradeRow(Base):
     legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
+class ShadowTradeRow(Base):
+    """A paper trade of one analyst's shadow book (``agent.arena``): what a signal would have made had that
+    analyst decided it, sized by the same risk gate; never an order. OPEN until a stop, target, close or
+    reversal closes it on a later candle."""
+
+    __tablename__ = "shadow_trades"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    analyst: Mapped[str] = mapped_column(String(40), index=True)
+    signal_id: Mapped[int] = mapped_column(Integer, index=True)  # the signal that opened it
+    symbol: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str] = mapped_column(String(4))  # BUY = long, SELL = short
+    quantity: Mapped[float] = mapped_column(Float)
+    entry_price: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime]
+    stop_price: Mapped[float | None] = mapped_column(Float)
+    take_profit: Mapped[float | None] = mapped_column(Float)
+    initial_risk: Mapped[float | None] = mapped_column(Float)  # USD lost at the stop
+    taker_fee: Mapped[float] = mapped_column(Float)  # the market's, paid on both fills
+    slippage_bps: Mapped[float] = mapped_column(Float)  # paid by the entry and by market exits
+    status: Mapped[str] = mapped_column(String(8), index=True)  # OPEN | CLOSED
+    exit_price: Mapped[float | None] = mapped_column(Float)
+    closed_at: Mapped[datetime | None]
+    exit_reason: Mapped[str] = mapped_column(String(40), default="")
+    close_signal_id: Mapped[int | None] = mapped_column(Integer)  # the signal that closed it, if one did
+    fees: Mapped[float] = mapped_column(Float, default=0.0)
+    pnl: Mapped[float] = mapped_column(Float, default=0.0)  # price PnL - both taker fees (when closed)
+
+
 class PositionPlanRow(Base):
     """How the agent manages an open position (written by the agent's position manager): the entry's
     context, its initial risk, the protective stop as it moves, partial take-profits taken, the level it

@@ -28,8 +28,9 @@ def _researcher(settings: Settings, audit: AuditLog, cache: ResponseCache) -> Re
     )
 
 
-def build_analyst(settings: Settings, db: Database) -> Analyst:
-    provider = settings.ai_model_provider
+def build_analyst(settings: Settings, db: Database, provider: str | None = None) -> Analyst:
+    """The analyst of AI_MODEL_PROVIDER (or of ``provider``: a shadow analyst of the arena)."""
+    provider = provider or settings.ai_model_provider
     if provider == "rules":
         return RulesAnalyst()
     if provider == "follow":

@@ -45,7 +45,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -194,6 +194,26 @@ def breakdown(trades: Sequence[TradeRecord], key: Callable[[TradeRecord], str]) 
     for trade in trades:
         groups.setdefault(key(trade), []).append(trade)
     return {name: _group_stats(groups[name]) for name in sorted(groups)}
+
+
+def with_llm_cost(
+    groups: Mapping[str, Mapping[str, Any]], costs: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """Each group's statistics (``breakdown``) plus ``pnl_gross`` (its pnl), ``llm_cost_usd`` (``costs`` of
+    that group, 0 when absent) and ``pnl_net_of_llm_cost``; a group that only cost (an analyst that
+    decided but never traded) appears with no trades."""
+    result: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys([*groups, *costs]):
+        stats = dict(groups.get(name, {"trade_count": 0, "pnl": 0.0}))
+        cost = float(costs.get(name, 0.0))
+        gross = float(stats.get("pnl") or 0.0)
+        result[name] = {
+            **stats,
+            "pnl_gross": gross,
+            "llm_cost_usd": cost,
+            "pnl_net_of_llm_cost": gross - cost,
+        }
+    return result
 
 
 def equity_from_trades(trades: Sequence[TradeRecord], starting_equity: float) -> pd.Series:

@@ -14,8 +14,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.analysis.audit import AuditLog
-from agent.analytics.live import journal_performance, trade_records, write_daily_report
+from agent.analytics.live import journal_performance, llm_costs, trade_records, write_daily_report
 from agent.analytics.vetoes import veto_summary
+from agent.api.arena import register_arena_routes
 from agent.api.charts import register_chart_routes
 from agent.api.metrics import agent_collectors
 from agent.api.tables import register_table_routes
@@ -201,7 +202,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         account = engine.exchange.account()
         funding = -engine.market_driver.ledger_total("funding")
         trades = trade_records(db)
-        performance = journal_performance(trades, settings.starting_equity, account.fees_paid, funding)
+        costs = llm_costs(db, engine.analyst.name)
+        performance = journal_performance(trades, settings.starting_equity, account.fees_paid, funding, costs)
         return jsonify({**performance, "vetoes": veto_summary(db).as_dict()})
 
     @app.get("/api/status")
@@ -216,6 +218,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     _register_journal_routes(app, db, engine)
     register_chart_routes(app, db, engine, settings.starting_equity)
     register_table_routes(app, db)
+    register_arena_routes(app, db, engine, settings.starting_equity)
     return app
 
 

@@ -87,6 +87,7 @@ def write_report(
     title: str = "Backtest",
     settings: Mapping[str, Any] | None = None,
     vetoes: VetoSummary | None = None,
+    arena: Mapping[str, Any] | None = None,
 ) -> ReportFiles:
     """Write the full report into ``out_dir`` (created if missing) and return the paths written.
 
@@ -106,7 +107,7 @@ def write_report(
         drawdown_png=out / "drawdown.png",
         price_png=None if prices is None else out / "price.png",
     )
-    _write_text(files.report_json, report_json(metrics, settings, vetoes))
+    _write_text(files.report_json, report_json(metrics, settings, vetoes, arena))
     _write_trades_csv(files.trades_csv, trades)
     _write_fills_csv(files.fills_csv, trades)
     _write_text(files.equity_csv, _equity_csv(equity))
@@ -116,7 +117,7 @@ def write_report(
     if prices is not None and files.price_png is not None:
         charts["Price"] = price_chart(prices, trades)
         files.price_png.write_bytes(charts["Price"])
-    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings, vetoes))
+    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings, vetoes, arena))
     return files
 
 
@@ -162,11 +163,15 @@ def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
 
 
 def report_json(
-    metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None, vetoes: VetoSummary | None = None
-) -> str:
+    metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None, vetoes: VetoSummary | None = None,
+    arena: Mapping[str, Any] | None = None,
+) -> str:  # fmt: skip
     """report.json's text: the metrics (plus "settings" and "vetoes": by rule, and the sources Kelly
-    vetoed), sorted keys, floats to 10 significant digits."""
+    vetoed; plus the arena's "baseline", "arena", "llm_cost_usd" and "pnl_net_of_llm_cost"), sorted keys,
+    floats to 10 significant digits."""
     data = metrics.as_dict()
+    if arena is not None:
+        data.update(arena)
     if settings is not None:
         data["settings"] = dict(settings)
     if vetoes is not None:
@@ -491,6 +496,27 @@ def vetoes_section(vetoes: VetoSummary | None) -> str:
     return "".join(parts)
 
 
+def arena_section(arena: Mapping[str, Any] | None) -> str:
+    """The "Arena" table: the baseline (the raw signal) and every analyst's shadow book, gross and net of
+    LLM cost."""
+    if not arena:
+        return ""
+    header = ["analyst", "pnl", "return", "max drawdown", "sharpe", "win rate", "trades", "LLM cost",
+              "pnl net of LLM cost"]  # fmt: skip
+    rows = [
+        [f"{r['analyst']} (baseline)" if i == 0 else r["analyst"], _usd(r["pnl"]),
+         _num(r["return_pct"]) + "%", _num(r["max_drawdown_pct"]) + "%", _num(r["sharpe"]),
+         _pct(r["win_rate"]), str(r["trades"]), _usd(r["llm_cost_usd"]), _usd(r["pnl_net_of_llm_cost"])]
+        for i, r in enumerate([arena["baseline"], *arena["arena"]])
+    ]  # fmt: skip
+    note = (
+        f'<p class="note">Shadow books on paper, the same signals and risk gate. LLM cost of the run '
+        f"{_e(_usd(arena['llm_cost_usd']))}; the backtest's PnL net of it "
+        f"{_e(_usd(arena['pnl_net_of_llm_cost']))}.</p>"
+    )
+    return "<h2>Arena</h2>" + note + _table(header, rows)
+
+
 def report_html(
     title: str,
     metrics: PerformanceMetrics,
@@ -498,6 +524,7 @@ def report_html(
     charts: Mapping[str, bytes],
     settings: Mapping[str, Any] | None = None,
     vetoes: VetoSummary | None = None,
+    arena: Mapping[str, Any] | None = None,
 ) -> str:
     """One self-contained HTML page: metrics, breakdowns, vetoes, settings, base64-embedded charts, trades."""
     reasons = [[reason, str(count)] for reason, count in metrics.by_exit_reason.items()]
@@ -513,6 +540,7 @@ def report_html(
             "<h2>Markets</h2>",
             _table(["market", *SUMMARY_COLUMNS], _summary_rows(metrics.by_symbol)),
             vetoes_section(vetoes),
+            arena_section(arena),
             _settings_section(settings),
             _charts_section(charts),
             _trades_section(trades),

@@ -30,6 +30,8 @@ from agent.analysis.factory import build_analyst
 from agent.analytics.live import trade_records
 from agent.analytics.performance import PerformanceMetrics, TradeRecord, compute_metrics
 from agent.analytics.vetoes import veto_summary
+from agent.arena.build import LOCAL, add_shadow_analysts
+from agent.arena.leaderboard import arena_report
 from agent.backtest.fast_forward import FastForward
 from agent.backtest.report import ReportFiles, write_report
 from agent.engine.engine import Engine
@@ -81,6 +83,8 @@ class BacktestResult:
     candles: int
     signals: int
     files: ReportFiles | None = None
+    # the shadow books (agent.arena.leaderboard.arena_report): baseline, arena, llm_cost_usd, pnl net of it
+    arena: dict[str, Any] = field(default_factory=dict)
 
 
 def backtest_settings(request: BacktestRequest) -> Settings:
@@ -98,6 +102,14 @@ def backtest_settings(request: BacktestRequest) -> Settings:
                 "answers (AI_CACHE=replay) or with --allow-live-ai"
             ]
         )
+    calling = [n for n in settings.ai_shadow_analysts if n not in LOCAL]
+    if calling and settings.ai_cache != "replay" and not request.allow_live_ai:
+        raise ConfigError(
+            [
+                f"AI_SHADOW_ANALYSTS={','.join(calling)}: a backtest calls an LLM only from recorded "
+                "answers (AI_CACHE=replay) or with --allow-live-ai"
+            ]
+        )
     return settings
 
 
@@ -111,7 +123,7 @@ def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Data
         for symbol, path in request.data.items()
     ]
     refuse_timeframes_below(settings, list(feeds))
-    return Engine(
+    engine = Engine(
         db=db,
         store=store,
         exchange=build_exchange(settings, db, books_in_memory=True),
@@ -124,6 +136,8 @@ def build_backtest_engine(settings: Settings, request: BacktestRequest, db: Data
         funding_interval_hours=settings.funding_interval_hours,
         signal_max_age_s=settings.signal_max_age_s,
     )
+    add_shadow_analysts(engine.decisions.arena, settings, db)
+    return engine
 
 
 def _set_funding(engine: Engine, rate: float) -> None:
@@ -227,10 +241,15 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     prices = _prices(engine, first, equity.index)
     shown = _shown_settings(settings, request)
     result = BacktestResult(metrics, equity, trades, prices, shown, candles, engine.status.signals_processed)
+    marks = {s: m for s in engine.feeds if (m := engine.exchange.mark_price(s)) is not None}
+    result.arena = arena_report(
+        db, engine.decisions.arena.names, settings.starting_equity,
+        metrics.final_equity - metrics.starting_equity, marks, engine.market_now(),
+    )  # fmt: skip
     if out is not None:
         result.files = write_report(
             out, metrics, equity, trades, prices, title=f"Backtest {', '.join(request.data)}", settings=shown,
-            vetoes=veto_summary(db),
+            vetoes=veto_summary(db), arena=result.arena,
         )  # fmt: skip
     db.dispose()
     return result

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from agent.analysis.base import MarketContext
+from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
+from agent.arena.arena import Arena
 from agent.execution.orders import PlannedOrder
 from agent.journal.store import Conflict
 from agent.risk.gate import RiskContext, RiskVerdict, assess
@@ -52,6 +53,8 @@ class SignalDecisions:
         self.engine = engine
         self.waiting = True  # signals stored (by a source of ours or a nudge) since the last pass
         self._vetoed_sources: set[str] = set()  # sources whose Kelly veto was announced (once each)
+        # the shadow books: the raw signal (follow) and AI_SHADOW_ANALYSTS decide every signal on paper
+        self.arena = Arena(engine.db, engine.analyst.name)
 
     def process_pending_signals(self) -> int:
         engine = self.engine
@@ -111,6 +114,12 @@ class SignalDecisions:
                     engine.executor.submit(order.client_id, leverage, committed=order)
                     if symbol in engine.views:
                         engine.manager.protect(symbol, engine.views[symbol], (order, decided, row))
+        if price is not None and symbol in engine.feeds:  # outside the lock: a shadow LLM may think
+            mark, positions = price, books.positions
+            self.arena.decide(
+                row.id, signal, decision, context, engine.policy,
+                lambda analyst: self.market_context(symbol, mark, positions, analyst), engine.market_now(),
+            )  # fmt: skip
 
     def _signal_now(self) -> datetime:
         """The "now" of a signal's age: the wall clock on live market data, else the market clock (a
@@ -173,10 +182,13 @@ class SignalDecisions:
             ]  # fmt: skip
         return OurBooks(positions, unresolved[0].client_id if unresolved else None)
 
-    def market_context(self, symbol: str, price: float, positions: dict[str, Position]) -> MarketContext:
-        """What the analyst sees: the market across timeframes, the portfolio, the limits and (for AI
-        analysts) its own track record."""
+    def market_context(
+        self, symbol: str, price: float, positions: dict[str, Position], analyst: Analyst | None = None
+    ) -> MarketContext:
+        """What the analyst (the engine's, or ``analyst`` of the arena) sees: the market across timeframes,
+        the portfolio, the limits and (for AI analysts) its own track record."""
         engine = self.engine
+        analyst = analyst or engine.analyst
         position = positions.get(symbol, Position(symbol, 0.0, 0.0))
         portfolio = tuple(p for p in positions.values() if p.quantity != 0)
         policy = engine.policy
@@ -186,8 +198,8 @@ class SignalDecisions:
             "min_confidence": policy.min_confidence, "min_reward_risk": policy.min_reward_risk,
             "stop_atr_multiple": policy.stop_atr_multiple, "max_open_positions": policy.max_open_positions,
         }  # fmt: skip
-        record = track_record(engine.db, engine.analyst.name) if engine.analyst.wants_track_record else None
-        snapshot = engine.markets[symbol].snapshot() if engine.analyst.reads_market else None
+        record = track_record(engine.db, analyst.name) if analyst.wants_track_record else None
+        snapshot = engine.markets[symbol].snapshot() if analyst.reads_market else None
         base = snapshot.base if snapshot is not None else None
         # the raw candles only where the snapshot cannot stand in for them (no base-candle indicators yet):
         # analysts read the snapshot first, and framing 300 candles costs more than the rest of a decision

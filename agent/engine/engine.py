@@ -268,6 +268,7 @@ class Engine:
         symbol = feed.symbol
         now = last.open_time + timedelta(seconds=feed.interval_s)
         self.read_history_from(feed)
+        self.decisions.arena.catch_up(feed)  # shadow books: the skipped candles' stops and targets
         self.market_driver.advance(symbol, last.close, now)
         self.manager.skip(symbol, high, low)
         self.status.market_time = now
@@ -294,6 +295,7 @@ class Engine:
     def on_candle(self, feed: MarketFeed, candle: Candle) -> None:
         """Everything one closed candle sets off (see the module docstring)."""
         view = self._take_candle(candle)
+        self.decisions.arena.on_candle(candle, view.now)  # shadow books: paper stops and targets
         self.status.candles_seen += 1
         symbol = candle.symbol
         market = self.markets[symbol]

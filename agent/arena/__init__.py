@@ -1,0 +1,1 @@
+"""The arena: every signal the engine decides is also traded on paper, in shadow books (never an order)."""

@@ -1,0 +1,69 @@
+"""GET /api/arena in the agent: a shadow Claude (the fake Anthropic API, real HTTP) decides the same signal
+as the engine's rules analyst in its own shadow book; the paper exchange gets no order from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.api.app import create_app
+from agent.engine.engine import Engine
+from shared.db import Database, OrderRow, PaperOrderRow, ShadowTradeRow
+from tests.conftest import TOKEN
+from tests.fakes.anthropic_api import FakeAnthropic
+from tests.unit.agent.engine.test_engine import add_signal, count
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    yield fake
+    fake.stop()
+
+
+def decide_one(settings: Any) -> tuple[Any, Database]:
+    app = create_app(settings, start_engine=False)
+    engine: Engine = app.extensions["engine"]
+    engine.prepare()
+    db: Database = app.extensions["db"]
+    add_signal(db, "tv:arena", "buy")
+    engine.process_pending_signals()
+    return app, db
+
+
+def test_shadow_claude_decides_the_signal_and_places_no_order(
+    api: FakeAnthropic, make_settings: Any, tmp_path: Path
+) -> None:
+    common = {"socket_url": "http://127.0.0.1:9", "market_data_source": "replay", "kelly_fraction": 0}
+    _, plain = decide_one(make_settings(database_url=f"sqlite:///{tmp_path / 'plain.db'}", **common))
+    before = len(api.requests)
+    app, db = decide_one(
+        make_settings(
+            database_url=f"sqlite:///{tmp_path / 'arena.db'}", ai_shadow_analysts="claude",
+            anthropic_api_key="sk-ant-test-0000", anthropic_base_url=api.url, **common,
+        )
+    )  # fmt: skip
+    assert len(api.requests) == before + 1  # claude was asked, over HTTP
+    assert count(db, OrderRow) == count(plain, OrderRow)  # the shadow placed nothing
+    assert count(db, PaperOrderRow) == count(plain, PaperOrderRow)
+    assert count(db, ShadowTradeRow) >= 2  # follow and claude opened shadow longs
+    body = app.test_client().get("/api/arena", headers=AUTH).get_json()
+    assert body["baseline"]["analyst"] == "follow" and body["baseline"]["trades"] == 1
+    rows = {r["analyst"]: r for r in body["arena"]}
+    assert set(rows) == {"rules", "claude"}
+    assert rows["claude"]["trades"] == 1 and rows["claude"]["llm_cost_usd"] == pytest.approx(
+        (1200 * 3 + 150 * 15) / 1e6
+    )
+    assert body["llm_cost_usd"] == pytest.approx(rows["claude"]["llm_cost_usd"])
+    for key in ("pnl", "return_pct", "max_drawdown_pct", "sharpe", "win_rate", "pnl_net_of_llm_cost"):
+        assert key in rows["claude"]
+    signal = app.test_client().get("/api/arena/signals/1", headers=AUTH).get_json()
+    assert {t["analyst"] for t in signal["trades"]} >= {"follow", "claude"}
+    perf = app.test_client().get("/api/performance", headers=AUTH).get_json()
+    assert perf["llm_cost_usd"] == pytest.approx(body["llm_cost_usd"])
+    assert perf["by_analyst"]["claude"]["pnl_net_of_llm_cost"] == pytest.approx(-body["llm_cost_usd"])

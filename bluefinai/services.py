@@ -44,7 +44,9 @@ def service_specs(agent_port: int, webhook_port: int, socket_port: int) -> list[
             "webhook",
             "webhook.app:create_app()",
             webhook_port,
-            ("-k", "gthread", "-w", "2", "--threads", "4"),
+            # nginx keeps up to 16 idle connections to it for 60 s: gunicorn keeps them longer, so nginx never
+            # sends an alert down a connection gunicorn has just closed
+            ("-k", "gthread", "-w", "2", "--threads", "4", "--keep-alive", "75"),
         ),
     ]
 

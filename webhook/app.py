@@ -31,6 +31,9 @@ from webhook.gate import SenderGate
 
 MAX_BODY_BYTES = 64 * 1024
 NUDGE_TIMEOUT_S = 1.0
+# SQLite: wait at most this long for the agent's write transaction (they last milliseconds), so a stuck writer
+# answers 503 "send again" well inside TradingView's 3 s rather than after the agent's 10 s
+DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
 INSERT_SIGNAL = insert(SignalRow).returning(SignalRow.id)
 
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.log_dir,
         settings.log_line_max_bytes,
     )
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, busy_timeout_ms=DB_BUSY_TIMEOUT_MS)
     refuse_unless_schema_current(db)
     gate = SenderGate(settings.webhook_allowed_ips, settings.webhook_require_tv_cert)
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))

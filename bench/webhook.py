@@ -117,6 +117,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of --rate")
     parser.add_argument("--resend-every", type=int, default=10, help="resend every Nth alert (0 = never)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--engine-nice", type=int, default=0, help="the agent's ENGINE_NICE (0-19)")
     args = parser.parse_args()
     if args.alerts < 1 or args.rate < 0 or args.duration <= 0:
         parser.error("--alerts must be at least 1, --rate not negative, --duration positive")
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         "api_token": TOKEN, "webhook_passphrase": PASSPHRASE, "data_dir": tmp, "database_url": url,
         "agent_port": free_port(), "webhook_port": free_port(), "socket_port": free_port(),
         "nginx_port": free_port(), "replay_speed": 0.01, "log_level": "WARNING",
+        "engine_nice": args.engine_nice,
     }  # fmt: skip
     settings = load_settings(**overrides)
     env = {**os.environ, "BLUEFINAI_ENV_FILE": ""} | {k.upper(): str(v) for k, v in overrides.items()}
@@ -165,7 +167,7 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         senders = max(args.concurrency, 64 if args.rate else 1)
         print(f"{len(plan)} alerts ({unique} unique) to {args.database}, "
               f"{f'{args.rate:g}/s for {args.duration:g} s' if args.rate else 'flat out'}, "
-              f"{senders} senders; {load()}")  # fmt: skip
+              f"{senders} senders, ENGINE_NICE={args.engine_nice}; {load()}")  # fmt: skip
         started = time.perf_counter()
 
         def timed(item: tuple[float, int]) -> Answer:

@@ -52,7 +52,9 @@ def service_specs(
             "webhook",
             "webhook.app:create_app()",
             webhook_port,
-            ("-k", "gthread", "-w", "2", "--threads", "4"),
+            # nginx keeps up to 16 idle connections to it for 60 s: gunicorn keeps them longer, so nginx never
+            # sends an alert down a connection gunicorn has just closed
+            ("-k", "gthread", "-w", "2", "--threads", "4", "--keep-alive", "75"),
         ),
     ]
 

@@ -202,6 +202,8 @@ class Settings(BaseSettings):
 
     # Health and upkeep
     engine_stuck_s: float = Field(120.0, ge=5, le=86_400)
+    # added to the engine loop thread's nice value: under load the webhook's answers come first
+    engine_nice: int = Field(0, ge=0, le=19)
     retention_days: int = Field(30, ge=0, le=36_500)  # AI prompts/answers and events; 0 = keep forever
     backup_interval_hours: float = Field(24.0, ge=0, le=8_760)  # SQLite online backup + VACUUM; 0 = off
     backup_keep: int = Field(7, ge=1, le=1_000)

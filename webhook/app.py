@@ -8,13 +8,13 @@ exchange or an AI model.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from flask import Flask, jsonify, request
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -31,50 +31,72 @@ from webhook.gate import SenderGate
 
 MAX_BODY_BYTES = 64 * 1024
 NUDGE_TIMEOUT_S = 1.0
+# SQLite: wait at most this long for the agent's write transaction (they last milliseconds), so a stuck writer
+# answers 503 "send again" well inside TradingView's 3 s rather than after the agent's 10 s
+DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
+INSERT_SIGNAL = insert(SignalRow).returning(SignalRow.id)
 
 
 class AgentNudger:
-    """Tells the agent a signal is waiting; fire-and-forget, so the alert's answer never waits on it."""
+    """Tells the agent a signal is waiting; fire-and-forget, so the alert's answer never waits on it.
+
+    One background thread and one kept-alive connection: nudges that arrive while one is being sent fold
+    into the next (carrying the newest signal id). A nudge only wakes the engine, which then takes every
+    pending signal, so one nudge per busy moment is enough and a burst of alerts costs the agent one request
+    instead of one each."""
 
     def __init__(self, agent_url: str, token: str) -> None:
         self._url = agent_url.rstrip("/") + "/internal/nudge"
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nudge")
+        self._http = requests.Session()
+        self._http.headers["Authorization"] = f"Bearer {token}"
+        self._wanted = threading.Condition()
+        self._latest: int | None = None
+        self._thread = threading.Thread(target=self._run, name="nudge", daemon=True)
+        self._thread.start()
 
     def nudge(self, signal_id: int) -> None:
-        self._pool.submit(self._send, signal_id)
+        with self._wanted:
+            self._latest = signal_id
+            self._wanted.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wanted:
+                while self._latest is None:
+                    self._wanted.wait()
+                signal_id, self._latest = self._latest, None
+            self._send(signal_id)
 
     def _send(self, signal_id: int) -> None:
         try:
-            requests.post(
-                self._url, json={"signal_id": signal_id}, headers=self._headers, timeout=NUDGE_TIMEOUT_S
-            )
+            self._http.post(self._url, json={"signal_id": signal_id}, timeout=NUDGE_TIMEOUT_S)
         except requests.RequestException as exc:
             log_event(logger, "agent_nudge_failed", logging.WARNING, signal_id=signal_id, error=str(exc))
 
 
 def store_signal(db: Database, signal: Signal) -> tuple[int, bool]:
-    """Insert the signal; return (id, created). A duplicate key returns the first signal's id."""
+    """Insert the signal; return (id, created). A duplicate key returns the first signal's id.
+
+    A plain Core insert in its own short transaction (no ORM unit of work: it was half the request's time);
+    the statement is compiled once and cached by SQLAlchemy."""
+    values = {
+        "idempotency_key": signal.idempotency_key, "source": signal.source, "symbol": signal.symbol,
+        "action": signal.action.value, "price": signal.price, "timeframe": signal.timeframe,
+        "strategy": signal.strategy, "confidence": signal.confidence, "stop_loss": signal.stop_loss,
+        "take_profit": signal.take_profit, "alert_time": signal.alert_time, "raw": signal.raw,
+    }  # fmt: skip
     try:
-        with db.session() as session:
-            row = SignalRow(
-                idempotency_key=signal.idempotency_key, source=signal.source, symbol=signal.symbol,
-                action=signal.action.value, price=signal.price, timeframe=signal.timeframe,
-                strategy=signal.strategy, confidence=signal.confidence, stop_loss=signal.stop_loss,
-                take_profit=signal.take_profit, alert_time=signal.alert_time, raw=signal.raw,
-            )  # fmt: skip
-            session.add(row)
-            session.flush()
-            return row.id, True
+        with db.engine.begin() as connection:
+            return int(connection.execute(INSERT_SIGNAL, values).scalar_one()), True
     except IntegrityError:
-        with db.session() as session:
-            existing = session.scalar(
+        with db.engine.connect() as connection:
+            existing = connection.scalar(
                 select(SignalRow.id).where(SignalRow.idempotency_key == signal.idempotency_key)
             )
         if existing is None:
             raise
-        return existing, False
+        return int(existing), False
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -88,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.log_dir,
         settings.log_line_max_bytes,
     )
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, busy_timeout_ms=DB_BUSY_TIMEOUT_MS)
     refuse_unless_schema_current(db)
     gate = SenderGate(settings.webhook_allowed_ips, settings.webhook_require_tv_cert)
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))

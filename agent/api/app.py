@@ -35,6 +35,7 @@ from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
 from shared.models import Side
 from shared.notify import install_notifications
+from shared.priority import lower_thread_priority
 from shared.schema import refuse_unless_schema_current
 from shared.serialize import decision_dict, fill_dict, order_dict, position_dict, signal_dict, trade_dict
 from shared.symbols import normalise_symbol
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
         engine.on_day_closed = lambda day: _daily_report(db, day, reports, settings.starting_equity)
     if start_engine:
         engine.start()
+        if engine.thread_id is not None:
+            lower_thread_priority(engine.thread_id, settings.engine_nice)
         Upkeep(
             db, retention_days=settings.retention_days, interval_hours=settings.backup_interval_hours,
             folder=settings.backup_dir or settings.data_dir / "backups", keep=settings.backup_keep,

@@ -127,6 +127,11 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
         self._thread.start()
 
+    @property
+    def thread_id(self) -> int | None:
+        """The loop thread's native id (None before it started)."""
+        return self._thread.native_id if self._thread is not None else None
+
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()

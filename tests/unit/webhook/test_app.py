@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from shared.db import Database, SignalRow
 from tests.conftest import PASSPHRASE, TOKEN, free_port
-from webhook.app import create_app
+from webhook.app import AgentNudger, create_app
 
 
 class FakeAgent(BaseHTTPRequestHandler):
@@ -111,6 +111,31 @@ def test_accepted_alert_nudges_the_agent_with_the_token(make_settings: Any) -> N
     finally:
         server.shutdown()
     assert FakeAgent.nudges == [(f"Bearer {TOKEN}", {"signal_id": signal_id})]
+
+
+class SlowAgent(FakeAgent):
+    def do_POST(self) -> None:
+        time.sleep(0.2)
+        super().do_POST()
+
+
+def test_a_burst_of_nudges_folds_into_few_requests_ending_with_the_newest() -> None:
+    FakeAgent.nudges = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowAgent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        nudger = AgentNudger(f"http://127.0.0.1:{server.server_port}", TOKEN)
+        for signal_id in range(1, 51):
+            nudger.nudge(signal_id)
+        deadline = time.monotonic() + 5
+        while (not FakeAgent.nudges or FakeAgent.nudges[-1][1] != {"signal_id": 50}) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+    finally:
+        server.shutdown()
+    assert FakeAgent.nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 50})
+    assert len(FakeAgent.nudges) <= 3  # one in flight while the rest arrive, then one for all of them
 
 
 def test_health_checks_the_database(client: FlaskClient) -> None:

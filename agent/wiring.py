@@ -11,6 +11,9 @@ from agent.engine.signals import InternalSignals, ReplayedSignals, SignalSource,
 from agent.journal.events import Journal
 from agent.journal.store import DatabaseStore, Store
 from agent.risk.presets import policy_from_settings
+from agent.strategies.api import Strategy, StrategyError
+from agent.strategies.loader import load_strategies
+from agent.strategies.source import StrategySignals
 from shared.bluefin_pro.network import pro_hosts
 from shared.bluefin_pro.rest import ProClient
 from shared.bluefin_pro.signing import SuiKey
@@ -141,9 +144,11 @@ def refuse_timeframes_below(settings: Settings, feeds: list[MarketFeed]) -> None
         shown = ", ".join(f"{feed.symbol} {NAMES[feed.interval_s]}" for feed in feeds)
         problems.append(f"the markets' candles differ in interval ({shown}): give files of one interval")
     base = intervals[-1] if intervals else CANDLE_SECONDS
-    wanted = {"RISK_ATR_TIMEFRAME": settings.risk_atr_timeframe}
+    wanted: dict[str, str] = {"RISK_ATR_TIMEFRAME": settings.risk_atr_timeframe}
     if settings.internal_signals != "none":
         wanted["INTERNAL_SIGNAL_TIMEFRAME"] = settings.internal_signal_timeframe
+    for strategy in build_strategies(settings):
+        wanted[f"STRATEGIES ({strategy.name}.timeframe)"] = strategy.timeframe
     for name, timeframe in wanted.items():
         seconds = TIMEFRAMES[timeframe]
         if seconds < base or seconds % base:
@@ -195,11 +200,20 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
     )
 
 
+def build_strategies(settings: Settings) -> list[Strategy]:
+    """The STRATEGIES, loaded; a bad path, class or strategy stops the start (ConfigError, one line)."""
+    try:
+        return load_strategies(settings.strategies)
+    except StrategyError as exc:
+        raise ConfigError([f"STRATEGIES: {exc}"]) from None
+
+
 def build_signal_sources(settings: Settings, store: Store) -> list[SignalSource]:
-    """INTERNAL_SIGNALS and SIGNALS_REPLAY_FILE, when set."""
+    """INTERNAL_SIGNALS, STRATEGIES and SIGNALS_REPLAY_FILE, when set."""
     sources: list[SignalSource] = []
     if settings.internal_signals != "none":
         sources.append(InternalSignals(store, settings.internal_signals, settings.internal_signal_timeframe))
+    sources.extend(StrategySignals(store, strategy) for strategy in build_strategies(settings))
     if settings.signals_replay_file is not None:
         sources.append(ReplayedSignals(store, read_alerts(settings.signals_replay_file)))
     return sources

@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--check", action="store_true", help="also try the database, the replay file and (real mode) Bluefin"
     )
+    from bluefinai.strategy_command import add_strategy_parser
+
+    add_strategy_parser(commands)
     return parser
 
 
@@ -89,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         and ensure_env_file(PROJECT_ROOT / ".env.example", env_file)
     ):
         print(f"created {env_file} from .env.example with a fresh WEBHOOK_PASSPHRASE and API_TOKEN")
+    if args.command == "strategy":
+        from bluefinai.strategy_command import strategy_command
+
+        return strategy_command(args)
     if args.command == "data" and args.data_command == "import":
         return data_import(args.file, args.out, args.strict)
     try:

@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     internal_signals: Literal["none", "ema_cross", "sma_cross"] = "none"
     internal_signal_timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "15m"
     signals_replay_file: Path | None = None
+    # Your own strategies (agent/strategies/api.py): path/to/file.py:ClassName, a built-in name
+    # (ema_cross, sma_cross, rsi_divergence, sr_break_volume, bb_squeeze) or an installed entry point
+    strategies: Annotated[tuple[str, ...], NoDecode] = ()
     daily_reports: bool = True
     starting_equity: float = Field(10_000.0, gt=0)
     # the paper exchange's fees and maintenance margin ratio: unset = each market's own (its Bluefin spec)
@@ -240,6 +243,24 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown analyst {', '.join(unknown)}: use any of {', '.join(SHADOW_ANALYSTS)}")
         return tuple(dict.fromkeys(names))
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _split_strategies(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        entries = [str(item).strip() for item in items if str(item).strip()]
+        for entry in entries:
+            path, colon, name = entry.rpartition(":")
+            if not colon:
+                if not entry.replace("_", "a").isalnum():
+                    raise ValueError(f"{entry!r}: a strategy is path/to/file.py:ClassName or a name")
+                continue
+            file = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
+            if not name.isidentifier():
+                raise ValueError(f"{entry!r}: {name!r} is not a class name (path/to/file.py:ClassName)")
+            if file.suffix != ".py" or not file.is_file():
+                raise ValueError(f"{entry!r}: no Python file at {file}")
+        return tuple(dict.fromkeys(entries))
 
     @field_validator("webhook_allowed_ips", mode="before")
     @classmethod

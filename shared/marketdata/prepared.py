@@ -177,6 +177,12 @@ class PreparedMarketState(MarketState):
         (from the first minute given on: a reader can plan ahead, e.g. when the next signal is due)."""
         return _read_only(self._frames[timeframe].indicators[name])
 
+    def candle_rows(self, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every candle of ``timeframe`` in the data, closed or still ahead, in close order: the open times
+        (epoch seconds) and the OHLCV rows (n, 5) (a reader that plans ahead computes on all of them)."""
+        tf = self._frames[timeframe]
+        return _read_only(tf.open_time), _read_only(tf.ohlcv)
+
     def closing_minutes(self, timeframe: str) -> np.ndarray:
         """The minute index whose arrival closes each candle of ``timeframe`` (several candles may close at
         one minute, across a gap)."""

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agent.analysis.audit import AuditLog
 from agent.analytics.live import journal_performance, trade_records, write_daily_report
 from agent.analytics.vetoes import veto_summary
+from agent.api.actions import register_action_routes
 from agent.api.charts import register_chart_routes
 from agent.api.metrics import agent_collectors
 from agent.api.tables import register_table_routes
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     _register_journal_routes(app, db, engine)
     register_chart_routes(app, db, engine, settings.starting_equity)
     register_table_routes(app, db)
+    register_action_routes(app, engine)
     return app
 
 

@@ -18,6 +18,7 @@ from agent.analytics.live import journal_performance, trade_records, write_daily
 from agent.analytics.vetoes import veto_summary
 from agent.api.actions import register_action_routes
 from agent.api.charts import register_chart_routes
+from agent.api.decision_story import decision_story
 from agent.api.metrics import agent_collectors
 from agent.api.tables import register_table_routes
 from agent.engine import control
@@ -261,7 +262,8 @@ def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:
                 return jsonify(error="not found"), 404
             signal = session.get(SignalRow, row.signal_id)
             key = signal.idempotency_key if signal else ""
-            return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key))
+            story = decision_story(session, row)
+            return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key), **story)
 
     @app.get("/api/orders")
     def orders() -> Any:

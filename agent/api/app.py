@@ -20,6 +20,7 @@ from agent.api.actions import register_action_routes
 from agent.api.charts import register_chart_routes
 from agent.api.decision_story import decision_story
 from agent.api.metrics import agent_collectors
+from agent.api.overview import register_overview_routes
 from agent.api.tables import register_table_routes
 from agent.engine import control
 from agent.engine.engine import Engine
@@ -219,6 +220,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     register_chart_routes(app, db, engine, settings.starting_equity)
     register_table_routes(app, db)
     register_action_routes(app, engine)
+    register_overview_routes(app, db, engine, settings)
     return app
 
 

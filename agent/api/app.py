@@ -16,9 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from agent.analysis.audit import AuditLog
 from agent.analytics.live import journal_performance, llm_costs, trade_records, write_daily_report
 from agent.analytics.vetoes import veto_summary
+from agent.api.actions import register_action_routes
 from agent.api.arena import register_arena_routes
 from agent.api.charts import register_chart_routes
+from agent.api.decision_story import decision_story
 from agent.api.metrics import agent_collectors
+from agent.api.overview import register_overview_routes
 from agent.api.tables import register_table_routes
 from agent.engine import control
 from agent.engine.engine import Engine
@@ -222,6 +225,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     register_chart_routes(app, db, engine, settings.starting_equity)
     register_table_routes(app, db)
     register_arena_routes(app, db, engine, settings.starting_equity)
+    register_action_routes(app, engine)
+    register_overview_routes(app, db, engine, settings)
     return app
 
 
@@ -265,7 +270,8 @@ def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:
                 return jsonify(error="not found"), 404
             signal = session.get(SignalRow, row.signal_id)
             key = signal.idempotency_key if signal else ""
-            return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key))
+            story = decision_story(session, row)
+            return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key), **story)
 
     @app.get("/api/orders")
     def orders() -> Any:

@@ -239,7 +239,7 @@ def test_an_open_positions_mark_and_unrealised_pnl_follow_the_market(page: Any) 
     row = '#positions tbody tr[data-symbol="BTC-PERP"]'
 
     def shown() -> list[str]:
-        return [td.text_content() for td in page.query_selector_all(f"{row} td")]
+        return [td.text_content() for td in page.query_selector_all(f"{row} td:not(.actions)")]
 
     assert shown() == ["BTC-PERP", "SHORT", "0.5", "40,000.00", "40,000.00", "0.00", "12.00"]
     feed(page, "market", {"symbol": "BTC-PERP", "price": 40_250.5, "time": "2022-01-05T14:03:00+00:00",

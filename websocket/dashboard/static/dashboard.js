@@ -241,6 +241,7 @@
       const verdict = d.risk_approved ? "approved" : hold ? "hold" : "vetoed";
       upsert("decisions", d.signal_id, "data-signal-id", (r) => {
         r.dataset.verdict = verdict;
+        if (d.id !== undefined && d.id !== null) { r.dataset.decisionId = d.id; r.classList.add("clickable"); }
         cell(r, d.signal_id); cell(r, d.action); cell(r, fmt(d.confidence));
         cell(r, verdict === "approved" ? `approved ${d.quantity}` : verdict === "hold" ? "no trade" : "vetoed",
           verdict === "approved" ? "pos" : verdict === "vetoed" ? "neg" : "");
@@ -268,6 +269,7 @@
         cell(r, d.role ? String(d.role).replace(/_/g, " ") : ""); cell(r, d.quantity);
         cell(r, price); cell(r, d.status, `status-${d.status}`); cell(r, d.client_id, "mono");
         cell(r, time(d.created_at), "mono");
+        if (window.bluefinaiActions) window.bluefinaiActions.orderCell(r, d);
       });
     },
     position(d) {
@@ -280,6 +282,7 @@
         cell(r, Math.abs(d.quantity)); cell(r, fmt(d.entry_price)); cell(r, fmt(d.mark_price), "mark");
         cell(r, fmt(d.unrealized_pnl), `unrealised ${pnlClass(d.unrealized_pnl)}`.trim());
         cell(r, fmt(d.realized_pnl), pnlClass(d.realized_pnl));
+        if (window.bluefinaiActions) window.bluefinaiActions.positionCell(r, d);
       });
     },
     trade(d) {

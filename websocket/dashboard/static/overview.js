@@ -1,0 +1,66 @@
+// The AI spend panel (today against AI_DAILY_BUDGET_USD) and the effective settings (secrets redacted, the
+// risk preset resolved), read from the agent API. Values are inserted with textContent, never as HTML.
+(function () {
+  "use strict";
+  const TOKEN_KEY = "bluefinai.token";
+  const SPEND_EVERY_MS = 30000;
+  const $ = (id) => document.getElementById(id);
+  const usd = (v) => `$${Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 })}`;
+
+  async function get(path) {
+    const token = localStorage.getItem(TOKEN_KEY);
+    if (!token) throw new Error("no API token");
+    const response = await fetch(path, { cache: "no-store", headers: { Authorization: `Bearer ${token}` } });
+    if (!response.ok) throw new Error(`the agent API answered ${response.status}`);
+    return response.json();
+  }
+
+  async function spend() {
+    const box = $("ai-spend");
+    try {
+      const s = await get("/api/ai/spend");
+      box.dataset.state = s.over_budget ? "over" : "ok";
+      $("ai-spend-value").textContent = `${usd(s.spent_today_usd)} of ${usd(s.budget_usd)}`;
+      $("ai-spend-detail").textContent = s.over_budget
+        ? `over the daily budget: the rules decide until 00:00 UTC (analyst ${s.analyst})`
+        : `${usd(s.remaining_usd)} left today (analyst ${s.analyst})`;
+      const bar = $("ai-spend-bar");
+      bar.max = Number(s.budget_usd) || 1;
+      bar.value = Math.min(Number(s.spent_today_usd), bar.max);
+    } catch (err) {
+      box.dataset.state = "error";
+      $("ai-spend-detail").textContent = `could not read the AI spend: ${err.message}`;
+    }
+  }
+
+  function rows(tableId, entries) {
+    const body = document.querySelector(`#${tableId} tbody`);
+    body.replaceChildren(...entries.map(([k, v]) => {
+      const r = document.createElement("tr");
+      r.dataset.setting = k;
+      [k, v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)].forEach((t) => {
+        const td = document.createElement("td"); td.textContent = t; r.appendChild(td);
+      });
+      return r;
+    }));
+  }
+
+  async function settings() {
+    try {
+      const s = await get("/api/settings/effective");
+      rows("effective-settings", Object.entries(s.settings).sort(([a], [b]) => a.localeCompare(b)));
+      rows("effective-risk", Object.entries(s.risk_policy));
+      $("settings-panel").dataset.state = "loaded";
+    } catch (err) {
+      $("settings-panel").dataset.state = "error";
+    }
+  }
+
+  function start() {
+    if (!localStorage.getItem(TOKEN_KEY)) { setTimeout(start, 1000); return; }
+    spend();
+    settings();
+    setInterval(spend, SPEND_EVERY_MS);
+  }
+  window.addEventListener("load", start);
+})();

@@ -22,7 +22,7 @@ from shared.marketdata.snapshot import MarketState
 from shared.models import Candle
 
 SYMBOL = "BTC-PERP"
-DAYS = 9  # of the real month: ~860 15m candles, enough for every built-in to signal often
+DAYS = 4  # of the real month: ~380 15m candles, enough for every built-in to signal often
 
 
 @pytest.fixture(scope="module")

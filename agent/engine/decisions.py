@@ -19,6 +19,7 @@ import pandas as pd
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.track_record import track_record
 from agent.arena.arena import Arena
+from agent.engine.answers import AnswersInFlight
 from agent.execution.orders import PlannedOrder
 from agent.journal.store import Conflict
 from agent.risk.gate import RiskContext, RiskVerdict, assess
@@ -55,6 +56,8 @@ class SignalDecisions:
         self._vetoed_sources: set[str] = set()  # sources whose Kelly veto was announced (once each)
         # the shadow books: the raw signal (follow) and AI_SHADOW_ANALYSTS decide every signal on paper
         self.arena = Arena(engine.db, engine.analyst.name)
+        # an AI's answer kept until its decision is committed: a crash in between does not ask again
+        self.answers = AnswersInFlight(engine.db)
 
     def process_pending_signals(self) -> int:
         engine = self.engine
@@ -88,6 +91,8 @@ class SignalDecisions:
         expired = self._expiry(row)
         if expired:
             self._expire(row, signal, expired)
+            if not engine.analyst.local:
+                self.answers.drop(signal.idempotency_key)
             return
         local = engine.analyst.local
         with engine.lock if local else nullcontext():
@@ -107,6 +112,8 @@ class SignalDecisions:
                 verdict = assess(decision, signal, context, engine.policy)
                 self._announce_veto(signal.source, verdict, context.stats)
                 committed = self._commit_decision(row, signal, decision, verdict)
+                if not local:
+                    self.answers.drop(signal.idempotency_key)
                 engine.status.signals_processed += 1
                 if committed is not None:
                     order, decided = committed
@@ -258,14 +265,22 @@ class SignalDecisions:
         )  # fmt: skip
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
+        """The analyst's decision; a remote (AI) one is kept until committed, and a kept one reused."""
         engine = self.engine
+        remote = not engine.analyst.local
+        if remote and (kept := self.answers.kept(signal.idempotency_key)) is not None:
+            log_event(logger, "answer_reused", signal=signal.idempotency_key, analyst=kept.analyst)
+            return kept
         try:
-            return engine.analyst.decide(signal, context)
+            decision = engine.analyst.decide(signal, context)
         except BluefinAIError as exc:
             log_event(logger, "analyst_failed", logging.WARNING, analyst=engine.analyst.name, error=str(exc))
             return Decision(
                 DecisionAction.HOLD, 0.0, f"analyst {engine.analyst.name} failed: {exc}", "engine"
             )
+        if remote:
+            self.answers.keep(signal.idempotency_key, decision)
+        return decision
 
     def _commit_decision(
         self, signal_row: SignalRow, signal: Signal, decision: Decision, verdict: RiskVerdict,

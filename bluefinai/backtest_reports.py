@@ -8,13 +8,9 @@ import json
 import sys
 
 from agent.backtest.library import compare_rows, find_runs, load_metrics, resolve
-from agent.backtest.report import terminal_table
+from agent.backtest.report import num, pct, terminal_table
 from shared.config import Settings
 from shared.errors import InvalidInput
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f}%"
 
 
 def _list(settings: Settings, as_json: bool) -> int:
@@ -29,10 +25,9 @@ def _list(settings: Settings, as_json: bool) -> int:
     header = f"{'run':<40} {'written (UTC)':<20} {'trades':>6} {'return':>9} {'max dd':>9} {'sharpe':>7}"
     print(header)
     for run in runs:
-        sharpe = "n/a" if run.sharpe is None else f"{run.sharpe:.2f}"
         print(
-            f"{run.name:<40} {run.created:%Y-%m-%d %H:%M:%S}  {run.trades:>6} {_pct(run.total_return):>9} "
-            f"{_pct(run.max_drawdown):>9} {sharpe:>7}"
+            f"{run.name:<40} {run.created:%Y-%m-%d %H:%M:%S}  {run.trades:>6} {pct(run.total_return):>9} "
+            f"{pct(run.max_drawdown):>9} {num(run.sharpe):>7}"
         )
     return 0
 

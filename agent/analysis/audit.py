@@ -74,17 +74,25 @@ class ResponseCache:
         with self._db.session() as session:
             session.merge(AiCacheRow(key=key, answer=json.dumps(answer)))
 
-    def replayed(self, key: str, record: CallRecord, audit: AuditLog) -> dict[str, Any] | None:
-        """AI_CACHE=replay: the recorded answer, or Temporary (audited) when there is none; other modes:
-        None (ask the provider)."""
-        if self.mode != "replay":
-            return None
-        recorded = self.get(key)
+
+def cached_answer(
+    cache: ResponseCache | None, audit: AuditLog, record: CallRecord, ask: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The provider's answer to ``record``'s prompt through AI_CACHE: under replay the recorded one (none
+    recorded: Temporary, the call audited, nothing asked); else ``ask()``'s, recorded under record."""
+    if cache is None:
+        return ask()
+    key = ResponseCache.key(record.provider, record.model, record.prompt_hash)
+    if cache.mode == "replay":
+        recorded = cache.get(key)
         if recorded is None:
             record.finish(0.0, error="AI_CACHE=replay: no recorded answer for this prompt")
             audit.write(record)
             raise Temporary(f"AI_CACHE=replay has no answer for prompt {record.prompt_hash[:12]}")
         return recorded
+    answer = ask()
+    cache.put(key, answer)
+    return answer
 
 
 class AuditLog:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache, cached_answer
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import build_prompt
 from agent.analysis.schema import parse_decision, tool_schema
@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 # USD per million tokens (input, output); local models cost nothing
 PRICES = {"sonar": (1.0, 1.0), "sonar-pro": (3.0, 15.0)}
 RETRY_AFTER_CAP_S = 5.0
+
+
+def note_usage(record: CallRecord, answer: dict[str, Any]) -> None:
+    """A chat-completions answer's tokens, cost (PRICES by model) and raw text onto its call record."""
+    usage = answer.get("usage") or {}
+    tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    price_in, price_out = PRICES.get(record.model, (0.0, 0.0))
+    record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
+    record.raw = json.dumps(answer)[:20_000]
 
 
 def post_chat(client: httpx.Client, body: dict[str, Any], max_retries: int, name: str) -> dict[str, Any]:
@@ -100,25 +109,18 @@ class ChatCompletionsAnalyst(Analyst):
                                 "json_schema": {"name": "trade_decision", "schema": tool_schema()}},
         }  # fmt: skip
         started = time.perf_counter()
-        key = ResponseCache.key(self.name, self.model, prompt.hash)
-        recorded = self.cache.replayed(key, record, self.audit) if self.cache is not None else None
-        if recorded is not None:
-            answer = recorded
-        else:
+
+        def ask() -> dict[str, Any]:
             try:
-                answer = self._post(body)
+                return self._post(body)
             except Temporary as exc:
                 record.finish(time.perf_counter() - started, error=str(exc))
                 self.audit.write(record)
                 raise
-            if self.cache is not None:
-                self.cache.put(key, answer)
+
+        answer = cached_answer(self.cache, self.audit, record, ask)
         latency = time.perf_counter() - started
-        usage = answer.get("usage") or {}
-        tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-        price_in, price_out = PRICES.get(self.model, (0.0, 0.0))
-        record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
-        record.raw = json.dumps(answer)[:20_000]
+        note_usage(record, answer)
         return self.audit.conclude(record, latency, lambda: self._parse(answer, context.price))
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:

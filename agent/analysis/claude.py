@@ -13,7 +13,7 @@ from typing import Any
 
 import anthropic
 
-from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache, cached_answer
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import build_prompt
 from agent.analysis.research import Researcher
@@ -64,31 +64,30 @@ class ClaudeAnalyst(Analyst):
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )
         started = time.perf_counter()
-        key = ResponseCache.key(self.name, self.model, prompt.hash)
-        recorded = self.cache.replayed(key, record, self.audit) if self.cache is not None else None
-        if recorded is not None:
-            message: Any = anthropic.types.Message.model_validate(recorded)
-            return self._finish(record, message, time.perf_counter() - started, context.price)
-        try:
-            message = self._client.messages.create(
-                model=self.model,
-                max_tokens=1024,
-                tools=[
-                    {
-                        "name": "trade_decision",
-                        "description": "Record the trading decision.",
-                        "input_schema": tool_schema(),
-                    }
-                ],
-                tool_choice={"type": "tool", "name": "trade_decision"},
-                messages=[{"role": "user", "content": prompt.text}],
-            )
-        except (anthropic.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
-            record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-            self.audit.write(record)
-            raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
-        if self.cache is not None:
-            self.cache.put(key, message.model_dump(mode="json"))
+
+        def ask() -> dict[str, Any]:
+            try:
+                message = self._client.messages.create(
+                    model=self.model,
+                    max_tokens=1024,
+                    tools=[
+                        {
+                            "name": "trade_decision",
+                            "description": "Record the trading decision.",
+                            "input_schema": tool_schema(),
+                        }
+                    ],
+                    tool_choice={"type": "tool", "name": "trade_decision"},
+                    messages=[{"role": "user", "content": prompt.text}],
+                )
+            except (anthropic.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
+                record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+                self.audit.write(record)
+                raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
+            return message.model_dump(mode="json")
+
+        answer = cached_answer(self.cache, self.audit, record, ask)
+        message = anthropic.types.Message.model_validate(answer)
         return self._finish(record, message, time.perf_counter() - started, context.price)
 
     def _finish(self, record: CallRecord, message: Any, latency: float, price: float) -> Decision:

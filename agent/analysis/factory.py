@@ -22,8 +22,8 @@ def _researcher(settings: Settings, audit: AuditLog, cache: ResponseCache) -> Re
         settings.perplexity_base_url,
         "sonar",
         settings.secret("perplexity_api_key"),
+        audit,
         timeout_s=settings.ai_timeout_s,
-        audit=audit,
         cache=cache,
     )
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from agent.analysis.audit import AuditLog, CallRecord, ResponseCache
+from agent.analysis.audit import AuditLog, CallRecord, ResponseCache, cached_answer
 from agent.analysis.base import MarketContext
-from agent.analysis.chat import PRICES, post_chat
+from agent.analysis.chat import note_usage, post_chat
 from shared.errors import Temporary
 from shared.logs import log_event
 from shared.models import Signal
@@ -51,10 +51,10 @@ class Researcher:
         base_url: str,
         model: str,
         api_key: str,
+        audit: AuditLog,
         timeout_s: float = 20.0,
         max_retries: int = 1,
         ttl_s: float = 900,
-        audit: AuditLog | None = None,
         cache: ResponseCache | None = None,
     ) -> None:
         self.model = model
@@ -98,42 +98,26 @@ class Researcher:
         except (Temporary, KeyError, IndexError, TypeError, ValueError) as exc:
             if not record.error:  # a replay without a recording is audited where it is found
                 record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-                self._write(record)
+                self.audit.write(record)
             log_event(logger, "research_failed", logging.WARNING, symbol=symbol, error=record.error)
             return None
         result = {k: content[k] for k in ("summary", "sentiment", "regime", "risks") if k in content}
         record.finish(time.perf_counter() - started, parsed=result)
-        self._write(record)
+        self.audit.write(record)
         self._cache[symbol] = (now, result)
         return result
 
     def _answer(self, record: CallRecord, question: str) -> dict[str, Any]:
         """The provider's answer (or the recorded one under AI_CACHE=replay), its tokens and cost noted."""
-        key = ResponseCache.key(PROVIDER, self.model, record.prompt_hash)
-        answer = (
-            self.cache.replayed(key, record, self.audit)
-            if self.cache is not None and self.audit is not None
-            else None
-        )
-        if answer is None:
-            body = {
-                "model": self.model,
-                "messages": [{"role": "user", "content": question}],
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "research", "schema": SCHEMA},
-                },
-            }
-            answer = post_chat(self._client, body, self.max_retries, PROVIDER)
-            if self.cache is not None:
-                self.cache.put(key, answer)
-        usage = answer.get("usage") or {}
-        tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-        price_in, price_out = PRICES.get(self.model, (0.0, 0.0))
-        record.tokens(tokens_in, tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
-        record.raw = json.dumps(answer)[:20_000]
-        return answer
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": question}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "research", "schema": SCHEMA}},
+        }
 
-    def _write(self, record: CallRecord) -> None:
-        if self.audit is not None:
-            self.audit.write(record)
+        def ask() -> dict[str, Any]:
+            return post_chat(self._client, body, self.max_retries, PROVIDER)
+
+        answer = cached_answer(self.cache, self.audit, record, ask)
+        note_usage(record, answer)
+        return answer

@@ -138,22 +138,22 @@ def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
         ("Period", f"{m.start or 'n/a'} to {m.end or 'n/a'}"),
         ("Starting equity", _usd(m.starting_equity)),
         ("Final equity", _usd(m.final_equity)),
-        ("Total return", _pct(m.total_return)),
-        ("CAGR", _pct(m.cagr)),
-        ("Max drawdown", _pct(m.max_drawdown)),
+        ("Total return", pct(m.total_return)),
+        ("CAGR", pct(m.cagr)),
+        ("Max drawdown", pct(m.max_drawdown)),
         ("Max drawdown duration", f"{m.max_drawdown_duration_s / 86_400:.2f} days"),
-        ("Sharpe (daily, ann.)", _num(m.sharpe)),
-        ("Sortino (daily, ann.)", _num(m.sortino)),
-        ("Win rate", _pct(m.win_rate)),
-        ("Profit factor", _num(m.profit_factor)),
-        ("Expectancy (R)", _num(m.expectancy_r, 3)),
-        ("R total (PnL / risk)", _num(m.r_total, 3)),
+        ("Sharpe (daily, ann.)", num(m.sharpe)),
+        ("Sortino (daily, ann.)", num(m.sortino)),
+        ("Win rate", pct(m.win_rate)),
+        ("Profit factor", num(m.profit_factor)),
+        ("Expectancy (R)", num(m.expectancy_r, 3)),
+        ("R total (PnL / risk)", num(m.r_total, 3)),
         ("Expectancy (USD)", _usd(m.expectancy_usd)),
         ("Average win", _usd(m.avg_win)),
         ("Average loss", _usd(m.avg_loss)),
         ("Trades", str(m.trade_count)),
         ("Wins / losses", f"{m.wins} / {m.losses}"),
-        ("Exposure", _pct(m.exposure_time)),
+        ("Exposure", pct(m.exposure_time)),
         ("Fees paid", _usd(m.fees_paid)),
         ("Funding paid", _usd(m.funding_paid)),
     ]
@@ -429,7 +429,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _summary_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [
-        [group, str(s["trade_count"]), _pct(s["win_rate"]), _usd(s["pnl"]), _num(s["expectancy_r"], 3)]
+        [group, str(s["trade_count"]), pct(s["win_rate"]), _usd(s["pnl"]), num(s["expectancy_r"], 3)]
         for group, s in groups.items()
     ]
 
@@ -505,8 +505,8 @@ def arena_section(arena: Mapping[str, Any] | None) -> str:
               "pnl net of LLM cost"]  # fmt: skip
     rows = [
         [f"{r['analyst']} (baseline)" if i == 0 else r["analyst"], _usd(r["pnl"]),
-         _num(r["return_pct"]) + "%", _num(r["max_drawdown_pct"]) + "%", _num(r["sharpe"]),
-         _pct(r["win_rate"]), str(r["trades"]), _usd(r["llm_cost_usd"]), _usd(r["pnl_net_of_llm_cost"])]
+         num(r["return_pct"]) + "%", num(r["max_drawdown_pct"]) + "%", num(r["sharpe"]),
+         pct(r["win_rate"]), str(r["trades"]), _usd(r["llm_cost_usd"]), _usd(r["pnl_net_of_llm_cost"])]
         for i, r in enumerate([arena["baseline"], *arena["arena"]])
     ]  # fmt: skip
     note = (
@@ -555,11 +555,11 @@ def report_html(
 # ------------------------------------------------------------------------------------------ formatting
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:,.2f}%"
 
 
-def _num(value: float | None, digits: int = 2) -> str:
+def num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 

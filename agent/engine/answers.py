@@ -8,6 +8,7 @@ Kept in the ``ai_cache`` table under ``answered:<signal key>`` (no provider name
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from shared.db import AiCacheRow, Database
@@ -17,23 +18,13 @@ PREFIX = "answered:"
 
 
 def _as_dict(decision: Decision) -> dict[str, Any]:
-    return {
-        "action": decision.action.value, "confidence": decision.confidence, "rationale": decision.rationale,
-        "analyst": decision.analyst, "stop_loss": decision.stop_loss, "take_profit": decision.take_profit,
-        "factors": decision.factors, "entry_type": decision.entry_type, "entry_price": decision.entry_price,
-        "take_profits": list(decision.take_profits), "leverage": decision.leverage,
-        "time_horizon": decision.time_horizon,
-    }  # fmt: skip
+    return {**asdict(decision), "action": decision.action.value}
 
 
 def _from_dict(data: dict[str, Any]) -> Decision:
     return Decision(
-        DecisionAction(data["action"]), float(data["confidence"]), str(data["rationale"]),
-        str(data["analyst"]), stop_loss=data["stop_loss"], take_profit=data["take_profit"],
-        factors=dict(data["factors"]), entry_type=str(data["entry_type"]), entry_price=data["entry_price"],
-        take_profits=tuple(data["take_profits"]), leverage=data["leverage"],
-        time_horizon=str(data["time_horizon"]),
-    )  # fmt: skip
+        **{**data, "action": DecisionAction(data["action"]), "take_profits": tuple(data["take_profits"])}
+    )
 
 
 class AnswersInFlight:

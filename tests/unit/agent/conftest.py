@@ -5,16 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from agent.api.app import create_app
 from agent.engine.engine import Engine
 
 
+def prepared_app(settings: Any) -> Flask:
+    """The agent's app with its engine built and reconciled, not started: the test drives it (a second call
+    on the same database is a restart)."""
+    app = create_app(settings, start_engine=False)
+    engine: Engine = app.extensions["engine"]
+    engine.prepare()
+    return app
+
+
 @pytest.fixture
 def client(make_settings: Any) -> FlaskClient:
     """The agent API through Flask's test client (engine built and reconciled, not started: tests drive it)."""
-    app = create_app(make_settings(socket_url="http://127.0.0.1:9"), start_engine=False)
-    engine: Engine = app.extensions["engine"]
-    engine.prepare()
-    return app.test_client()
+    return prepared_app(make_settings(socket_url="http://127.0.0.1:9")).test_client()

@@ -16,13 +16,10 @@ from agent.analysis.factory import build_analyst
 from agent.analysis.resilient import ResilientAnalyst
 from shared.db import AiCallRow, Database
 from shared.errors import InvalidInput, Temporary
-from shared.marketdata.feeds import load_candle_csv
-from shared.models import DecisionAction, Position, Signal, SignalAction
-from tests.conftest import REAL_CANDLES
+from shared.models import DecisionAction, Signal, SignalAction
 from tests.fakes.anthropic_api import GOOD
 from tests.fakes.chat_api import FakeChat, completion
-
-PRICE = 46_800.0
+from tests.unit.agent.analysis.conftest import PRICE
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +27,6 @@ def api() -> Iterator[FakeChat]:
     fake = FakeChat()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def context() -> MarketContext:
-    candles = load_candle_csv(REAL_CANDLES).iloc[:300].set_index("timestamp")
-    return MarketContext("BTC-PERP", PRICE, candles, Position("BTC-PERP", 0.0, 0.0))
 
 
 def signal() -> Signal:

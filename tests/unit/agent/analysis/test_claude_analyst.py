@@ -17,12 +17,11 @@ from agent.analysis.rules import RulesAnalyst
 from shared.db import AiCallRow, Database
 from shared.errors import InvalidInput, Temporary
 from shared.marketdata.feeds import load_candle_csv
-from shared.models import DecisionAction, Position, Signal, SignalAction
+from shared.models import DecisionAction, Signal, SignalAction
 from tests.conftest import REAL_CANDLES
 from tests.fakes.anthropic_api import GOOD, FakeAnthropic, message, tool
+from tests.unit.agent.analysis.conftest import PRICE
 from tests.unit.agent.engine.test_engine import add_signal
-
-PRICE = 46_800.0
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +30,6 @@ def api() -> Iterator[FakeAnthropic]:
     fake.start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def context() -> MarketContext:
-    candles = load_candle_csv(REAL_CANDLES).iloc[:300].set_index("timestamp")
-    return MarketContext("BTC-PERP", PRICE, candles, Position("BTC-PERP", 0.0, 0.0))
 
 
 def signal(key: str = "tv:1") -> Signal:

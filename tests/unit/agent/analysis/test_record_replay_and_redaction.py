@@ -18,13 +18,11 @@ from agent.analysis.resilient import ResilientAnalyst
 from agent.analysis.rules import RulesAnalyst
 from shared.db import AiCallRow, Database
 from shared.errors import Temporary
-from shared.marketdata.feeds import load_candle_csv
-from shared.models import Position, Signal, SignalAction
-from tests.conftest import REAL_CANDLES
+from shared.models import Signal, SignalAction
 from tests.fakes.anthropic_api import FakeAnthropic
 from tests.fakes.chat_api import FakeChat, completion
+from tests.unit.agent.analysis.conftest import PRICE
 
-PRICE = 46_800.0
 DEAD = "http://127.0.0.1:9"  # nothing listens there: any network use fails
 RESEARCH = {"summary": "ETF inflows; funding elevated", "sentiment": 0.4, "regime": "bull", "risks": ["CPI"]}
 KEYS = {
@@ -46,12 +44,6 @@ def claude() -> Iterator[FakeAnthropic]:
     fake = FakeAnthropic()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def context() -> MarketContext:
-    candles = load_candle_csv(REAL_CANDLES).iloc[:300].set_index("timestamp")
-    return MarketContext("BTC-PERP", PRICE, candles, Position("BTC-PERP", 0.0, 0.0))
 
 
 def signal(key: str = "tv:replay") -> Signal:
@@ -137,10 +129,10 @@ def test_a_key_echoed_in_a_401_is_never_stored_or_shown(
     key = "pplx-echoed-secret-123456"
     chat.queue.clear()
     chat.queue.append(("json", 401, {"error": {"message": f"invalid api key {key}"}}))
-    settings_free = AuditLog(database, [key])
+    audit = AuditLog(database, [key])
     from agent.analysis.chat import ChatCompletionsAnalyst
 
-    perplexity = ChatCompletionsAnalyst("perplexity", chat.url, "sonar-pro", settings_free, api_key=key)
+    perplexity = ChatCompletionsAnalyst("perplexity", chat.url, "sonar-pro", audit, api_key=key)
     with pytest.raises(Temporary) as raised:
         perplexity.decide(signal("tv:401"), context)
     assert "HTTP 401" in str(raised.value) and key not in str(raised.value)

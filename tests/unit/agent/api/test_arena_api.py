@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from agent.api.app import create_app
 from agent.engine.engine import Engine
 from shared.db import Database, OrderRow, PaperOrderRow, ShadowTradeRow
 from tests.conftest import TOKEN
 from tests.fakes.anthropic_api import FakeAnthropic
+from tests.unit.agent.conftest import prepared_app
 from tests.unit.agent.engine.test_engine import add_signal, count
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -27,9 +27,8 @@ def api() -> Iterator[FakeAnthropic]:
 
 
 def decide_one(settings: Any) -> tuple[Any, Database]:
-    app = create_app(settings, start_engine=False)
+    app = prepared_app(settings)
     engine: Engine = app.extensions["engine"]
-    engine.prepare()
     db: Database = app.extensions["db"]
     add_signal(db, "tv:arena", "buy")
     engine.process_pending_signals()

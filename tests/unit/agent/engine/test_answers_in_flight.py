@@ -19,6 +19,7 @@ from shared.marketdata.feeds import load_candle_csv
 from shared.models import Decision, DecisionAction
 from tests.conftest import REAL_CANDLES
 from tests.fakes.anthropic_api import GOOD, FakeAnthropic, tool
+from tests.unit.agent.conftest import prepared_app
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +30,8 @@ def api() -> Iterator[FakeAnthropic]:
 
 
 def start(settings: Any) -> tuple[Engine, Database]:
-    from agent.api.app import create_app
-
-    app = create_app(settings, start_engine=False)
-    engine: Engine = app.extensions["engine"]
-    engine.prepare()
-    return engine, app.extensions["db"]
+    app = prepared_app(settings)
+    return app.extensions["engine"], app.extensions["db"]
 
 
 def add(db: Database, key: str, **values: Any) -> int:

@@ -1,5 +1,10 @@
 """Events from the agent to the websocket service (HTTP POST, fire-and-forget, never blocking the engine).
 
+Events waiting in the queue when the publisher is free go out together, in order, as one
+``{"events": [{"event": ..., "data": ...}, ...]}`` request: a burst of decisions costs the agent one HTTP
+round trip instead of one per event (posting them one by one was a quarter of the agent's CPU at 200
+alerts/s). A single ``{"event": ..., "data": ...}`` is still accepted.
+
 Event names the dashboard understands: ``market``, ``signal``, ``decision``, ``order``, ``position``,
 ``trade``, ``status``, ``risk``.
 """
@@ -16,9 +21,29 @@ import requests
 from shared.logs import log_event
 
 EVENTS_PATH = "/internal/events"
+MAX_BATCH = 500  # events per request at most
 EVENT_NAMES = frozenset({"market", "signal", "decision", "order", "position", "trade", "status", "risk"})
 
 logger = logging.getLogger(__name__)
+
+
+def read_events(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The events of a posted body (one ``{"event", "data"}`` or ``{"events": [...]}``) and the problems
+    that refuse it whole: an unknown name or a non-object ``data`` anywhere, or more than MAX_BATCH."""
+    if isinstance(body, dict) and "events" in body:
+        events = body["events"]
+        if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
+            return [], [{"field": "events", "message": f"must be a list of 1 to {MAX_BATCH} events"}]
+        prefixes = [f"events[{index}]." for index in range(len(events))]
+    else:
+        events, prefixes = [body], [""]
+    for event, prefix in zip(events, prefixes, strict=True):
+        if not isinstance(event, dict) or event.get("event") not in EVENT_NAMES:
+            names = ", ".join(sorted(EVENT_NAMES))
+            return [], [{"field": prefix + "event", "message": f"must be one of {names}"}]
+        if not isinstance(event.get("data"), dict):
+            return [], [{"field": prefix + "data", "message": "must be an object"}]
+    return events, []
 
 
 class EventPublisher:
@@ -50,24 +75,39 @@ class EventPublisher:
         self._queue.put(None)
         self._thread.join(timeout_s)
 
+    def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
+        """Wait for one event, then take whatever else is already queued (up to MAX_BATCH), in order;
+        the flag says the publisher was closed."""
+        batch: list[dict[str, Any]] = []
+        item = self._queue.get()
+        while item is not None:
+            batch.append({"event": item[0], "data": item[1]})
+            if len(batch) >= MAX_BATCH:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch, closed = self._next_batch()
+            if batch:
+                self._post(batch)
+            if closed:
                 return
-            name, data = item
-            try:
-                response = self._session.post(
-                    self._url,
-                    json={"event": name, "data": data},
-                    headers=self._headers,
-                    timeout=self._timeout,
-                )
-                response.raise_for_status()
-                if self._down:
-                    log_event(logger, "websocket_service_back")
-                self._down = False
-            except requests.RequestException as exc:
-                if not self._down:
-                    log_event(logger, "websocket_service_unreachable", logging.WARNING, error=str(exc))
-                self._down = True
+
+    def _post(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            response = self._session.post(
+                self._url, json={"events": batch}, headers=self._headers, timeout=self._timeout
+            )
+            response.raise_for_status()
+            if self._down:
+                log_event(logger, "websocket_service_back")
+            self._down = False
+        except requests.RequestException as exc:
+            if not self._down:
+                log_event(logger, "websocket_service_unreachable", logging.WARNING, error=str(exc))
+            self._down = True

@@ -24,7 +24,7 @@ from dashboard.services import install_service_health
 from dashboard.snapshot import read_snapshot
 from shared.config import Settings, load_settings
 from shared.db import Database
-from shared.events import EVENT_NAMES, EVENTS_PATH
+from shared.events import EVENTS_PATH, read_events
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
@@ -106,15 +106,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         if not bearer_token_ok(request, token):
             return jsonify(error="unauthorized"), 401
         body = request.get_json(silent=True)
-        if (
-            not isinstance(body, dict)
-            or body.get("event") not in EVENT_NAMES
-            or not isinstance(body.get("data"), dict)
-        ):
-            details = [{"field": "event", "message": f"must be one of {', '.join(sorted(EVENT_NAMES))}"}]
-            return jsonify(error="invalid event", details=details), 400
-        socketio.emit(body["event"], body["data"])
-        return jsonify(status="ok")
+        events, problems = read_events(body)
+        if problems:
+            return jsonify(error="invalid event", details=problems), 400
+        for event in events:
+            socketio.emit(event["event"], event["data"])
+        return jsonify(status="ok", events=len(events))
 
     @socketio.on("connect")
     def connect(auth: Any = None) -> None:

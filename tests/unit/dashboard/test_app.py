@@ -51,6 +51,24 @@ def test_posted_events_reach_connected_clients(app: Flask) -> None:
     assert received["name"] == "market" and received["args"][0] == {"symbol": "BTC-PERP", "price": 42000.5}
 
 
+def test_a_batch_of_events_reaches_clients_in_order_or_is_refused_whole(app: Flask) -> None:
+    client = socketio_of(app).test_client(app, auth={"token": TOKEN})
+    client.get_received()  # the snapshot
+    http = app.test_client()
+    batch = [{"event": "order", "data": {"n": 1}}, {"event": "trade", "data": {"n": 2}}]
+    bad = http.post(
+        "/internal/events", json={"events": [*batch, {"event": "nope", "data": {}}]}, headers=AUTH
+    )
+    assert bad.status_code == 400 and bad.get_json()["details"][0]["field"] == "events[2].event"
+    assert client.get_received() == []
+    not_object = http.post("/internal/events", json={"events": [{"event": "order", "data": 3}]}, headers=AUTH)
+    assert not_object.get_json()["details"][0]["field"] == "events[0].data"
+    assert http.post("/internal/events", json={"events": []}, headers=AUTH).status_code == 400
+    response = http.post("/internal/events", json={"events": batch}, headers=AUTH)
+    assert response.status_code == 200 and response.get_json()["events"] == 2
+    assert [(m["name"], m["args"][0]["n"]) for m in client.get_received()] == [("order", 1), ("trade", 2)]
+
+
 def test_a_new_client_gets_a_snapshot_from_the_database(app: Flask) -> None:
     db: Database = app.extensions["db"]
     with db.session() as session:

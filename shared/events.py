@@ -16,8 +16,8 @@ import queue
 import threading
 from typing import Any
 
-import requests
-
+from shared.errors import Temporary
+from shared.json_post import JsonPoster
 from shared.logs import log_event
 
 EVENTS_PATH = "/internal/events"
@@ -54,11 +54,10 @@ class EventPublisher:
     """
 
     def __init__(self, base_url: str, token: str, max_queue: int = 10_000, timeout_s: float = 2.0) -> None:
-        self._url = base_url.rstrip("/") + EVENTS_PATH
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._poster = JsonPoster(
+            base_url.rstrip("/") + EVENTS_PATH, {"Authorization": f"Bearer {token}"}, timeout_s
+        )
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(max_queue)
-        self._timeout = timeout_s
-        self._session = requests.Session()
         self._down = False
         self._thread = threading.Thread(target=self._run, name="event-publisher", daemon=True)
         self._thread.start()
@@ -100,14 +99,11 @@ class EventPublisher:
 
     def _post(self, batch: list[dict[str, Any]]) -> None:
         try:
-            response = self._session.post(
-                self._url, json={"events": batch}, headers=self._headers, timeout=self._timeout
-            )
-            response.raise_for_status()
+            self._poster.post({"events": batch})
             if self._down:
                 log_event(logger, "websocket_service_back")
             self._down = False
-        except requests.RequestException as exc:
+        except Temporary as exc:
             if not self._down:
                 log_event(logger, "websocket_service_unreachable", logging.WARNING, error=str(exc))
             self._down = True

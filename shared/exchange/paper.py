@@ -749,7 +749,9 @@ class PaperExchange(Exchange):
             return [self._result(books, o) for o in books.resting(symbol)]
 
     def _result(self, books: Books, order: PaperOrderRow) -> OrderResult:
-        fills = books.fills(order.exchange_id)
+        # every fill adds to filled_quantity, so an unfilled order (a new stop or target, a cancelled one)
+        # has none to read: a query saved on most results
+        fills = books.fills(order.exchange_id) if order.filled_quantity > 0 else []
         return OrderResult(
             client_id=order.client_id,
             exchange_id=order.exchange_id,

@@ -48,8 +48,9 @@
       var s = chart.addLineSeries(Object.assign({ color: styles[name][0], lineWidth: 1, lineStyle: styles[name][1] }, quiet));
       s.setData(points(price.time, values));
     });
+    var labelled = price.markers.length <= 20; // labels on many markers hide the candles
     candles.setMarkers(price.markers.map(function (m) {
-      return { time: m.time, position: m.position, shape: m.shape, color: m.color, text: m.text };
+      return { time: m.time, position: m.position, shape: m.shape, color: m.color, text: labelled ? m.text : "" };
     }));
     chart.timeScale().fitContent();
     debug.candles = bars.length;

@@ -483,9 +483,8 @@ def _cards(metrics: PerformanceMetrics, figures: Mapping[str, Any]) -> str:
 
 
 _LEGEND = (
-    '<p class="legend"><span><i style="background:#0284c7"></i>EMA 20</span>'
-    '<span><i style="background:#d97706"></i>EMA 50</span>'
-    '<span><i style="background:#7c3aed"></i>Bollinger 20, 2σ</span>'
+    '<p class="legend"><span><i class="lg-ema20"></i>EMA 20</span><span><i class="lg-ema50"></i>EMA 50</span>'
+    '<span><i class="lg-bb"></i>Bollinger 20, 2σ</span>'
     "<span>▲ long entry · ▼ short entry · ● exit (green: made money)</span></p>"
 )
 

@@ -8,15 +8,23 @@ from typing import Any
 
 import pytest
 
+from agent.backtest.report import ReportFiles
 from tests.backtest_runs import write_month_report
 
 pytestmark = pytest.mark.e2e
 NO_SIDEWAYS_SCROLL = "document.scrollingElement.scrollWidth <= window.innerWidth"
 
 
+@pytest.fixture(scope="module")
+def month_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportFiles, dict[str, Any]]:
+    return write_month_report(tmp_path_factory.mktemp("run"))
+
+
 @pytest.mark.parametrize("width", [1280, 390])
-def test_report_draws_its_charts_offline(browser: Any, tmp_path: Path, width: int) -> None:
-    files, report = write_month_report(tmp_path / "run")
+def test_report_draws_its_charts_offline(
+    browser: Any, tmp_path: Path, width: int, month_report: tuple[ReportFiles, dict[str, Any]]
+) -> None:
+    files, report = month_report
     context = browser.new_context(viewport={"width": width, "height": 900})
     requests: list[str] = []
     context.route("**/*", lambda route: (requests.append(route.request.url), route.continue_()))

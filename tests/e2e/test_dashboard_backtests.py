@@ -70,5 +70,9 @@ def test_list_open_compare_and_an_optimisation(
     shot = tmp_path / "dashboard-backtests.png"
     page.locator("#backtests-panel").screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
-    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    for width in (1280, 390):  # on a phone the runs and the comparison scroll inside the panel, not the page
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(100)
+        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), width
+    page.screenshot(path=str(tmp_path / "dashboard-backtests-390.png"))
     assert not errors

@@ -16,7 +16,7 @@
     return {
       autoSize: true, layout: { background: { color: "#ffffff" }, textColor: "#374151", fontSize: 11 },
       grid: { vertLines: { color: "#f1f5f9" }, horzLines: { color: "#f1f5f9" } },
-      timeScale: { timeVisible: true, secondsVisible: false }, rightPriceScale: { borderVisible: false },
+      timeScale: { timeVisible: true, secondsVisible: false, minBarSpacing: 0.01 }, rightPriceScale: { borderVisible: false },
     };
   }
   function points(times, values) {
@@ -66,7 +66,8 @@
     eq.timeScale().fitContent();
     var dd = LWC.createChart(drawdownEl, options(drawdownEl));
     dd.addAreaSeries({ lineColor: "#dc2626", topColor: "rgba(220,38,38,0.05)", bottomColor: "rgba(220,38,38,0.4)",
-      lineWidth: 1, priceFormat: { type: "percent" }, invertFilledArea: true }).setData(points(equity.time, equity.drawdown));
+      lineWidth: 1, invertFilledArea: true,
+      priceFormat: { type: "custom", minMove: 0.01, formatter: function (v) { return v.toFixed(2) + "%"; } } }).setData(points(equity.time, equity.drawdown));
     dd.timeScale().fitContent();
     debug.equityPoints = equity.time.length;
     debug.drawn.push("equity", "drawdown");

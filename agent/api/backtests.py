@@ -1,6 +1,7 @@
 """The dashboard's Backtests view: past runs in BACKTEST_DIR (``agent.backtest.runs``), read-only.
 
-- ``GET /api/backtests``: backtests and optimisations, newest first, with their headline figures;
+- ``GET /api/backtests``: backtests and optimisations, newest first, with their headline figures (and the
+  folders whose report cannot be read, in ``unreadable``);
 - ``GET /api/backtests/<run>``: one run: a backtest's metrics (the report's rows) and breakdowns, or an
   optimisation's optimize.json (best params, objective, folds, the overfitting warning) with its best
   trial's metrics;
@@ -56,7 +57,8 @@ def _backtest(folder: Path) -> dict[str, Any]:
 def register_backtest_routes(app: Flask, root: Path) -> None:
     @app.get("/api/backtests")
     def backtests() -> Any:
-        return jsonify(runs=list_runs(root))
+        runs, unreadable = list_runs(root)
+        return jsonify(runs=runs, unreadable=unreadable)
 
     @app.get("/api/backtests/compare")
     def backtests_compare() -> Any:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.backtest.library import REPORT, compare_rows, find_runs, load_metrics
+from agent.backtest.library import REPORT, compare_rows, load_metrics, run_summary
 from shared.errors import FieldProblem, InvalidInput
 
 OPTIMIZE = "optimize.json"
@@ -88,13 +88,23 @@ def _optimisation_row(folder: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def list_runs(root: Path) -> list[dict[str, Any]]:
-    """Backtests and optimisations directly under ``root``, newest first (by when their file was written)."""
-    runs = [run for run in find_runs(root) if not is_optimisation(run.path)]
-    rows = [_backtest_row(run.path, run.as_dict()) for run in runs]
-    if root.is_dir():
-        rows += [_optimisation_row(folder) for folder in root.iterdir() if is_optimisation(folder)]
-    return sorted(rows, key=lambda row: (row["created"], row["name"]), reverse=True)
+def list_runs(root: Path) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Backtests and optimisations directly under ``root``, newest first (by when their file was written),
+    and the folders whose report.json or optimize.json cannot be read (``name``, ``problem``): one broken
+    run does not hide the others."""
+    rows: list[dict[str, Any]] = []
+    unreadable: list[dict[str, str]] = []
+    folders = sorted(root.iterdir()) if root.is_dir() else []
+    for folder in folders:
+        try:
+            if is_optimisation(folder):
+                rows.append(_optimisation_row(folder))
+            elif (folder / REPORT).is_file():
+                rows.append(_backtest_row(folder, run_summary(folder).as_dict()))
+        except InvalidInput as exc:
+            unreadable.append({"name": folder.name, "problem": exc.problems[0].message})
+    rows.sort(key=lambda row: (row["created"], row["name"]), reverse=True)
+    return rows, unreadable
 
 
 def report_folder(root: Path, name: str) -> Path:

@@ -104,7 +104,10 @@
 
   async function list() {
     try {
-      runs = (await get("/api/backtests")).runs;
+      const answer = await get("/api/backtests");
+      runs = answer.runs;
+      const broken = answer.unreadable || [];
+      if (broken.length) status(`could not read ${broken.map((u) => `${u.name} (${u.problem})`).join("; ")}`, "error");
       const body = document.querySelector("#backtests-list tbody");
       if (!runs.length) {
         const empty = document.createElement("tr");

@@ -101,3 +101,24 @@ def test_two_runs_side_by_side(api: FlaskClient, runs_dir: tuple[Path, dict[str,
     expected = compare_rows(load_metrics(root / "older-ema"), load_metrics(root / "opt-ema" / "best"))
     assert answer["rows"] == [list(r) for r in expected] and answer["first"] == "older-ema"
     assert answer["rows"][0][0] == "Period" and len(answer["rows"]) == 21
+
+
+def test_a_broken_run_is_named_and_hides_no_other(api: FlaskClient, runs_dir: tuple[Path, Any]) -> None:
+    broken = runs_dir[0] / "broken"
+    broken.mkdir(exist_ok=True)
+    (broken / "report.json").write_text("{not json")
+    bad_opt = runs_dir[0] / "bad-opt"
+    bad_opt.mkdir(exist_ok=True)
+    (bad_opt / "optimize.json").write_text('{"kind": "optimize", "study": "s"}')
+    try:
+        body = api.get("/api/backtests", headers=AUTH).get_json()
+        assert [r["name"] for r in body["runs"]] == ["opt-ema", "newer-ema", "older-ema"]
+        problems = {u["name"]: u["problem"] for u in body["unreadable"]}
+        assert set(problems) == {"bad-opt", "broken"} and "cannot be read" in problems["broken"]
+        assert "lacks objective, direction, n_trials, best, trials, folds" in problems["bad-opt"]
+        assert api.get("/api/backtests/bad-opt", headers=AUTH).status_code == 400
+    finally:
+        for folder in (broken, bad_opt):
+            for file in folder.iterdir():
+                file.unlink()
+            folder.rmdir()

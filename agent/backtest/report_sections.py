@@ -138,7 +138,7 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
 
 def readable(value: Any) -> str:
     """A setting's value as a person reads it: — for none, yes/no, lists joined, numbers as written."""
-    if value is None or value == {} or value == []:
+    if value is None or value in ({}, [], ""):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"

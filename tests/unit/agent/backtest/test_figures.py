@@ -176,4 +176,4 @@ def test_equity_points_are_thinned_and_strictly_increasing() -> None:
 
 def test_settings_values_read_as_text() -> None:
     assert readable(None) == "—" and readable(True) == "yes" and readable(["a", "b"]) == "a, b"
-    assert readable(0.1 + 0.2) == "0.3" and readable({}) == "—"
+    assert readable(0.1 + 0.2) == "0.3" and readable({}) == "—" and readable("") == "—"

@@ -16,10 +16,7 @@ from tests.stack import RunningStack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("width", [1280])
-def test_list_open_compare_and_an_optimisation(
-    stack: RunningStack, browser: Any, tmp_path: Path, width: int
-) -> None:
+def test_list_open_compare_and_an_optimisation(stack: RunningStack, browser: Any, tmp_path: Path) -> None:
     reports = write_runs(tmp_path / "backtests", days=3)
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     errors: list[str] = []

@@ -18,6 +18,7 @@ from agent.analytics.live import journal_performance, llm_costs, trade_records, 
 from agent.analytics.vetoes import veto_summary
 from agent.api.actions import register_action_routes
 from agent.api.arena import register_arena_routes
+from agent.api.backtests import register_backtest_routes
 from agent.api.charts import register_chart_routes
 from agent.api.decision_story import decision_story
 from agent.api.metrics import agent_collectors
@@ -227,6 +228,8 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     register_arena_routes(app, db, engine, settings.starting_equity)
     register_action_routes(app, engine)
     register_overview_routes(app, db, engine, settings)
+    assert settings.backtest_dir is not None  # filled in from DATA_DIR by the settings
+    register_backtest_routes(app, settings.backtest_dir)
     return app
 
 

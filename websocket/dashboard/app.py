@@ -11,6 +11,7 @@ client or plain threads it falls back to the threading mode.
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ VENDOR_DIR = MODULES / "socket.io-client" / "dist"
 # TradingView's lightweight-charts, its standalone build (window.LightweightCharts), bundled: works offline
 CHARTS_DIR = MODULES / "lightweight-charts" / "dist"
 CHARTS_FILE = "lightweight-charts.standalone.production.js"
+# report.html's stylesheet and chart script (agent/backtest), for the Backtests view: the dashboard's CSP
+# allows no inline script or style, so the view loads a report's page with these from here instead
+_BACKTEST = importlib.util.find_spec("agent.backtest")
+REPORT_ASSETS = Path(_BACKTEST.origin).parent if _BACKTEST and _BACKTEST.origin else Path("agent/backtest")
+REPORT_FILES = {"report.css": "text/css", "report.js": "application/javascript"}
 logger = logging.getLogger(__name__)
 
 
@@ -100,6 +106,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         if not (CHARTS_DIR / CHARTS_FILE).exists():
             return jsonify(error="lightweight-charts missing: run `npm ci --prefix websocket/dashboard`"), 503
         return send_from_directory(CHARTS_DIR, CHARTS_FILE, mimetype="application/javascript")
+
+    @app.get("/static/backtest/<name>")
+    def backtest_report_asset(name: str) -> Any:
+        if name not in REPORT_FILES:
+            return jsonify(error="not found"), 404
+        return send_from_directory(REPORT_ASSETS, name, mimetype=REPORT_FILES[name])
 
     @app.post(EVENTS_PATH)
     def events() -> Any:

@@ -90,3 +90,18 @@ def test_page_and_health(app: Flask) -> None:
     page = http.get("/").get_data(as_text=True)
     assert 'id="price-BTC-PERP"' in page and "socket.io.min.js" in page
     assert http.get("/health").get_json() == {"status": "ok", "service": "websocket"}
+
+
+def test_the_backtests_view_and_the_report_assets_it_loads(app: Flask) -> None:
+    from agent.backtest.report_page import CSS, RENDER_JS
+
+    http = app.test_client()
+    page = http.get("/").get_data(as_text=True)
+    assert 'data-testid="backtests"' in page and "backtests.js" in page
+    script = http.get("/static/backtest/report.js")
+    assert script.status_code == 200 and script.mimetype == "application/javascript"
+    assert script.get_data(as_text=True) == RENDER_JS  # the script report.html inlines, the same file
+    style = http.get("/static/backtest/report.css")
+    assert style.mimetype == "text/css" and style.get_data(as_text=True) == CSS
+    for name in ("report.py", "..%2Freport.py", "figures.py", "__init__.py"):
+        assert http.get(f"/static/backtest/{name}").status_code == 404

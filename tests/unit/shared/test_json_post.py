@@ -81,7 +81,7 @@ def test_an_error_status_or_no_server_is_temporary(server: ThreadingHTTPServer) 
     KeepAlive.status = 503
     with pytest.raises(Temporary, match="HTTP 503"):
         poster_for(server).post({"n": 1})
-    with pytest.raises(Temporary, match="POST 127.0.0.1"):
+    with pytest.raises(Temporary, match=r"POST 127\.0\.0\.1"):
         JsonPoster(f"http://127.0.0.1:{free_port()}/in", {}, 1.0).post({"n": 1})
 
 

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     slippage_bps: float = Field(2.0, ge=0, le=500)
     maintenance_margin_ratio: float | None = Field(None, gt=0, lt=0.5)
     funding_interval_hours: float = Field(1.0, gt=0, le=24)
+    # the holding time a decision is expected to have: the funding it would pay over it at the current rate
+    # enters reward/risk and sizing (agent/risk/funding_cost.py); 0 = funding left out of the decision
+    funding_horizon_hours: float = Field(8.0, ge=0, le=720)
+    # alert (stream event + notification) when an open position's mark comes within this many ATRs of its
+    # liquidation price, once per position until it moves back out (agent/engine/liquidation_alert.py);
+    # 0 = off
+    liquidation_alert_atr: float = Field(3.0, ge=0, le=100)
 
     webhook_port: int = Field(5004, ge=1, le=65535)
     socket_port: int = Field(5008, ge=1, le=65535)

@@ -1,6 +1,7 @@
 """A decision's whole story in headless Chromium, behind nginx, on the real stack: clicking a decision row
 opens the view of GET /api/decisions/<id>: the alert, the analyst, the risk verdict with each rule's size and
-the binding one, the orders, the fills and, once the position is closed, the realised outcome."""
+the binding one, the orders, the fills, what each shadow book did with the signal and, once the position is
+closed, the realised outcome."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def test_clicking_a_decision_shows_its_whole_story(stack: RunningStack, browser:
     assert story["signal"]["id"] == signal_id and story["alert"]["strategy"] == "story"
     assert "passphrase" not in story["alert"]
     binding = story["decision"]["risk"]["binding"]
+    # the shadow books decide the signal just after the real one
+    wait_for(lambda: stack.api(f"/api/decisions/{decision_id}").json()["shadow"], timeout_s=10)
 
     row.click()
     page.wait_for_selector(f'{DETAIL}[data-state="loaded"][data-decision-id="{decision_id}"]', timeout=10_000)
@@ -53,6 +56,12 @@ def test_clicking_a_decision_shows_its_whole_story(stack: RunningStack, browser:
         >= 1
     )
     assert "open or none" in page.text_content(f'{DETAIL} [data-part="outcome"]')
+    # the shadow books' trades of the signal: the follow baseline (and the rules analyst) opened a long
+    shadows = page.query_selector_all(f'{DETAIL} [data-testid="shadow-outcomes"] tbody tr[data-analyst]')
+    assert len(shadows) == len(stack.api(f"/api/decisions/{decision_id}").json()["shadow"]) >= 1
+    assert "follow" in [r.get_attribute("data-analyst") for r in shadows]
+    follow = page.text_content(f'{DETAIL} [data-testid="shadow-outcomes"] tr[data-analyst="follow"]')
+    assert "long opened" in follow and "$0" in follow
     page.screenshot(path=str(tmp_path / "decision-open.png"), full_page=True)
 
     # closed: the outcome is realised

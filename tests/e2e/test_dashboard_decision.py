@@ -48,6 +48,8 @@ def test_clicking_a_decision_shows_its_whole_story(stack: RunningStack, browser:
     sizes = page.query_selector_all(f'{DETAIL} [data-testid="risk-sizes"] tbody tr')
     assert len(sizes) == len(story["decision"]["risk"]["sizes"]) >= 2
     assert page.text_content(f'{DETAIL} [data-testid="risk-sizes"] tr[data-binding="true"] td') == binding
+    funding = story["decision"]["risk"]["funding"]  # the verdict's expected funding over the horizon
+    assert f"bps over {funding['horizon_hours']:g} h" in page.text_content(f'{DETAIL} [data-part="risk"]')
     orders = page.text_content(f'{DETAIL} [data-part="orders"]')
     assert "entry" in orders and "FILLED" in orders and "stop loss" in orders
     assert (

@@ -86,7 +86,8 @@
     const risk = section(box, "risk", "Risk verdict");
     const r = d.risk || {};
     pairs(risk, [["verdict", d.risk_approved ? `approved ${num(d.quantity)}` : "not traded"], ["reason", d.risk_reason],
-      ["binding rule", r.binding], ["stop used", num(r.stop)]]);
+      ["binding rule", r.binding], ["stop used", num(r.stop)], ["reward/risk", num(r.reward_risk, 2)],
+      ["expected funding", r.funding ? `$${num(r.funding_cost_usd, 4)} (${num(r.funding.bps, 2)} bps over ${r.funding.horizon_hours} h)` : "—"]]);
     const sizes = Object.entries(r.sizes || {});
     const t = table(risk, ["rule", "size"], sizes.map(([rule, size]) => [rule, num(size)]));
     t.dataset.testid = "risk-sizes";

@@ -97,9 +97,14 @@ class LiquidationWatch:
         stream and, coming within the threshold, a ``liquidation_near`` warning (notified)."""
         if self.threshold_atr <= 0:
             return []
-        listed = {p.position.symbol: p.liquidation_price for p in engine.exchange.exchange_positions()}
         with engine.store.transaction() as records:
             rows = [(r.symbol, r.quantity, r.entry_price, r.opened_at) for r in records.positions()]
+        # the exchange is asked only while something is open
+        listed = (
+            {p.position.symbol: p.liquidation_price for p in engine.exchange.exchange_positions()}
+            if rows
+            else {}
+        )
         alerts: list[LiquidationAlert] = []
         for symbol, quantity, entry, opened in rows:
             liquidation = listed.get(symbol) or liquidation_price(

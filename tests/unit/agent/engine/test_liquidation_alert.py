@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from agent.engine.liquidation_alert import REARM_FACTOR, LiquidationWatch, distance_in_atr
+from agent.risk.presets import policy_from_settings
+from shared.config import load_settings
 from shared.db import Database
 from shared.notify import NotificationHandler, Notifier
 from tests.unit.agent.engine.test_engine import RecordingPublisher, add_signal, make_engine
@@ -96,3 +98,11 @@ def test_on_an_engine_the_alert_is_streamed_and_notified_once(database: Database
     finally:
         log.removeHandler(handler)
         notifier.close()
+
+
+def test_the_loop_watches_with_the_configured_threshold(database: Database) -> None:
+    policy = policy_from_settings(load_settings(liquidation_alert_atr=5, funding_horizon_hours=24))
+    assert (policy.liquidation_alert_atr, policy.funding_horizon_hours) == (5.0, 24.0)
+    engine = make_engine(database, RecordingPublisher(), policy=policy)
+    assert engine.loop.liquidations.threshold_atr == 5.0
+    assert policy_from_settings(load_settings()).liquidation_alert_atr == 3.0  # the default

@@ -86,4 +86,18 @@ def test_clicking_a_decision_shows_its_whole_story(stack: RunningStack, browser:
     assert f"realised PnL{shown}" in outcome and "manual:" in outcome
     page.screenshot(path=str(tmp_path / "decision-closed.png"), full_page=True)
     assert (tmp_path / "decision-closed.png").stat().st_size > 10_000
+
+    # a liquidation_alert on the stream (as agent.engine.liquidation_alert publishes it) raises a banner;
+    # the one that says the position moved back out clears it
+    events = f"http://127.0.0.1:{stack.env['SOCKET_PORT']}/internal/events"
+    near = {"symbol": "BTC-PERP", "quantity": 0.1, "mark": 31_400.0, "liquidation": 30_000.0, "atr": 500.0,
+            "distance_atr": 2.8, "threshold_atr": 3.0, "near": True}  # fmt: skip
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert requests.post(events, json={"event": "liquidation_alert", "data": near}, headers=auth).ok
+    banner = page.wait_for_selector("#alert-liquidation-BTC-PERP", timeout=10_000)
+    assert "Liquidation near: BTC-PERP long 0.1" in banner.text_content()
+    assert "2.80 ATRs from the liquidation price 30,000.00" in banner.text_content()
+    out = {**near, "mark": 32_000.0, "distance_atr": 4.0, "near": False}
+    assert requests.post(events, json={"event": "liquidation_alert", "data": out}, headers=auth).ok
+    page.wait_for_selector("#alert-liquidation-BTC-PERP", state="detached", timeout=10_000)
     assert not errors

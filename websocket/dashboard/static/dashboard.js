@@ -333,6 +333,13 @@
         el.textContent = format(limits[el.dataset.limit]);
       });
     },
+    // agent.engine.liquidation_alert: a banner while a position's mark is near its liquidation price
+    liquidation_alert(d) {
+      const side = Number(d.quantity) > 0 ? "long" : "short";
+      setAlert(`liquidation-${d.symbol}`, d.near
+        ? `Liquidation near: ${d.symbol} ${side} ${Math.abs(Number(d.quantity))}, mark ${fmt(d.mark)} is ${fmt(d.distance_atr)} ATRs from the liquidation price ${fmt(d.liquidation)} (LIQUIDATION_ALERT_ATR ${d.threshold_atr})`
+        : "");
+    },
     snapshot(d) {
       // the trades and signals tables load their page from the agent API when they can (same journal)
       if (window.bluefinaiTables) { window.bluefinaiTables.load("trades"); window.bluefinaiTables.load("signals"); }

@@ -6,7 +6,7 @@ round trip instead of one per event (posting them one by one was a quarter of th
 alerts/s). A single ``{"event": ..., "data": ...}`` is still accepted.
 
 Event names the dashboard understands: ``market``, ``signal``, ``decision``, ``order``, ``position``,
-``trade``, ``status``, ``risk``.
+``trade``, ``status``, ``risk``, and ``log`` (a service's warning or error: ``shared.log_feed``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from shared.logs import log_event
 
 EVENTS_PATH = "/internal/events"
 MAX_BATCH = 500  # events per request at most
-EVENT_NAMES = frozenset({"market", "signal", "decision", "order", "position", "trade", "status", "risk"})
+EVENT_NAMES = frozenset(
+    {"market", "signal", "decision", "order", "position", "trade", "status", "risk", "log"}
+)
 
 logger = logging.getLogger(__name__)
 

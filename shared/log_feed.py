@@ -2,8 +2,9 @@
 WARNING or above as a ``log`` event (the JSON line ``shared.logs`` writes, secrets scrubbed, at most
 ``max_line_bytes``) through the agent's event poster, fire-and-forget.
 
-The poster's own records (``shared.events``: the websocket service unreachable, its queue full) are never
-published, and a record logged while one is being published is skipped, so an outage cannot feed itself.
+The poster's own records (``shared.events``: the websocket service unreachable, its queue full; anything
+logged on its thread) are never published, and a record logged while one is being published is skipped,
+so an outage cannot feed itself.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from shared.logs import JsonFormatter
 
 LOG_EVENT = "log"
 FEED_LINE_BYTES = 2048
-QUIET_LOGGERS = ("shared.events",)
+QUIET_LOGGERS = ("shared.events", "shared.json_post")
+POSTER_THREAD = "event-publisher"  # shared.events.EventPublisher's thread: nothing it logs is published
 
 
 class EventLogHandler(logging.Handler):
@@ -35,7 +37,8 @@ class EventLogHandler(logging.Handler):
         self._local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(QUIET_LOGGERS) or getattr(self._local, "busy", False):
+        quiet = record.name.startswith(QUIET_LOGGERS) or record.threadName == POSTER_THREAD
+        if quiet or getattr(self._local, "busy", False):
             return
         self._local.busy = True
         try:

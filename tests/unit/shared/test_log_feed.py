@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from shared.events import EVENT_NAMES
@@ -52,6 +53,12 @@ def test_the_posters_own_records_and_nested_ones_are_not_published() -> None:
     root.addHandler(handler)
     try:
         logging.getLogger("shared.events").warning("websocket_service_unreachable")
+        poster = threading.Thread(
+            target=lambda: logging.getLogger("tests.log_feed").warning("on the poster"),
+            name="event-publisher",
+        )
+        poster.start()
+        poster.join()
         logging.getLogger("tests.log_feed").warning("first")
     finally:
         root.removeHandler(handler)

@@ -7,7 +7,7 @@ alerts/s). A single ``{"event": ..., "data": ...}`` is still accepted.
 
 Event names the dashboard understands: ``market``, ``signal``, ``decision``, ``order``, ``position``,
 ``trade``, ``status``, ``risk``, ``liquidation_alert`` (a position's mark near its liquidation price, or
-back out: ``agent.engine.liquidation_alert``).
+back out: ``agent.engine.liquidation_alert``) and ``log`` (a service's warning or error: ``shared.log_feed``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,18 @@ from shared.logs import log_event
 EVENTS_PATH = "/internal/events"
 MAX_BATCH = 500  # events per request at most
 EVENT_NAMES = frozenset(
-    {"market", "signal", "decision", "order", "position", "trade", "status", "risk", "liquidation_alert"}
+    {
+        "market",
+        "signal",
+        "decision",
+        "order",
+        "position",
+        "trade",
+        "status",
+        "risk",
+        "liquidation_alert",
+        "log",
+    }
 )
 
 logger = logging.getLogger(__name__)

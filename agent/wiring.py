@@ -201,9 +201,10 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
 
 
 def build_strategies(settings: Settings) -> list[Strategy]:
-    """The STRATEGIES, loaded; a bad path, class or strategy stops the start (ConfigError, one line)."""
+    """The STRATEGIES with their STRATEGY_PARAMS, loaded; a bad path, class, strategy or parameter stops
+    the start (ConfigError, one line)."""
     try:
-        return load_strategies(settings.strategies)
+        return load_strategies(settings.strategies, settings.strategy_params)
     except StrategyError as exc:
         raise ConfigError([f"STRATEGIES: {exc}"]) from None
 

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     from bluefinai.strategy_command import add_strategy_parser
 
     add_strategy_parser(commands)
-    from bluefinai.optimize_command import add_optimize_parser
+    from bluefinai.optimize_parser import add_optimize_parser
 
     add_optimize_parser(commands)
     return parser

@@ -177,8 +177,9 @@ def create_study(storage: optuna.storages.RDBStorage, name: str, spec: StudySpec
 def join_study(
     storage: optuna.storages.RDBStorage, name: str, seed: int | None
 ) -> tuple[optuna.Study, StudySpec]:
-    """The stored study ``name`` and its settings; with ``seed`` None, the study's seed moved on by the
-    trials it holds (two joiners do not propose the same first parameters)."""
+    """The stored study ``name`` and its settings, sampled with ``seed`` (None: a random seed, so workers
+    that join at the same moment do not propose the same parameters; give each its own seed to repeat a
+    run)."""
     names = optuna.get_all_study_names(storage)
     if name not in names:
         known = ", ".join(sorted(names)) or "none"
@@ -187,8 +188,6 @@ def join_study(
     if SPEC_ATTR not in attrs:
         raise InvalidInput([FieldProblem("--join", f"study {name!r} was not made by bluefinai optimize")])
     spec = StudySpec.from_attrs(attrs[SPEC_ATTR])
-    if seed is None and spec.seed is not None:
-        seed = spec.seed + len(optuna.load_study(study_name=name, storage=storage).trials)
     sampler, pruner = _sampler_pruner(spec, seed)
     return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), spec
 

@@ -81,7 +81,11 @@ def test_a_study_prunes_hopeless_trials_and_writes_the_contract(
     assert summary["best"]["command"].startswith("bluefinai backtest --data BTC-PERP=")
     assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
     assert statistics.fmean(f["in_sample"] for f in summary["folds"]) == summary["best"]["value"]
-    assert (out / "best" / "report.json").is_file() and (out / "best" / "report.html").is_file()
+    shown = json.loads((out / "best" / "report.json").read_text())["settings"]
+    assert shown["STRATEGIES"] == ["rsi_divergence"] and shown["INTERNAL_SIGNALS"] == "none"
+    chosen = ",".join(f"rsi_divergence.{k}={v!r}" for k, v in sorted(summary["best"]["params"].items()))
+    assert shown["STRATEGY_PARAMS"] == chosen.split(",")  # the best trial's parameters, shown in its report
+    assert (out / "best" / "report.html").is_file()
 
     storage = storage_for(f"sqlite:///{env / 'bluefinai.db'}")
     assert (env / "bluefinai.optuna.db").is_file()  # beside DATABASE_URL's file, not in it

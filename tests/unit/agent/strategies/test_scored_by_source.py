@@ -45,7 +45,11 @@ def test_the_kelly_path_reads_each_sources_own_record(
     sources = {t.signal_source for t in trades}
     assert {"internal:ema_cross", "strategy:rsi_divergence"} <= sources
     assert {"internal:ema_cross", "strategy:rsi_divergence"} <= set(asked)  # asked per signal's source
-    assert set(asked) - {None} <= {"internal:ema_cross", "strategy:rsi_divergence", "strategy:sr_break_volume"}
+    assert set(asked) - {None} <= {
+        "internal:ema_cross",
+        "strategy:rsi_divergence",
+        "strategy:sr_break_volume",
+    }
     for source in sources:
         own = [t for t in trades if t.signal_source == source]
         stats = original(engine, source)

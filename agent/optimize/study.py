@@ -192,7 +192,7 @@ def join_study(
     return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), spec
 
 
-def _score(objective: Objective, result: BacktestResult, where: str) -> float:
+def score(objective: Objective, result: BacktestResult, where: str) -> float:
     value = objective.value(result)
     if value is None or not math.isfinite(value):
         raise UndefinedObjective(
@@ -213,7 +213,7 @@ def run_trials(
         for fold in folds:
             result = run_backtest(backtests.request(spec, values, *fold.train))
             try:
-                scores.append(_score(goal, result, f"in fold {fold.number}'s in-sample window"))
+                scores.append(score(goal, result, f"in fold {fold.number}'s in-sample window"))
             except UndefinedObjective as exc:
                 trial.set_user_attr("failed", str(exc))
                 raise

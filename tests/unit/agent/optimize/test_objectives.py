@@ -43,3 +43,13 @@ def test_an_unknown_metric_lists_the_choices() -> None:
     assert caught.value.problems[0].field == "--objective"
     assert "unknown metric 'profit'" in message
     assert "sharpe (maximize)" in message and "max_drawdown (minimize)" in message
+
+
+def test_an_undefined_objective_fails_the_trial_with_the_reason() -> None:
+    from agent.optimize.objectives import UndefinedObjective
+    from agent.optimize.study import score
+
+    run = result([100.0, 101.0, 102.0])
+    assert score(objective_named("return_pct"), run, "in fold 1") == pytest.approx(2.0)
+    with pytest.raises(UndefinedObjective, match=r"profit_factor is undefined in fold 2 \(0 trades\)"):
+        score(objective_named("profit_factor"), run, "in fold 2")

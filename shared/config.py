@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # Your own strategies (agent/strategies/api.py): path/to/file.py:ClassName, a built-in name
     # (ema_cross, sma_cross, rsi_divergence, sr_break_volume, bb_squeeze) or an installed entry point
     strategies: Annotated[tuple[str, ...], NoDecode] = ()
+    # their parameters without code: name.param=value,... (e.g. rsi_divergence.lookback=30); the rest
+    # keep their defaults; checked against each strategy's declared params when the strategies load
+    strategy_params: Annotated[tuple[str, ...], NoDecode] = ()
     daily_reports: bool = True
     starting_equity: float = Field(10_000.0, gt=0)
     # the paper exchange's fees and maintenance margin ratio: unset = each market's own (its Bluefin spec)
@@ -271,6 +274,24 @@ class Settings(BaseSettings):
             if file.suffix != ".py" or not file.is_file():
                 raise ValueError(f"{entry!r}: no Python file at {file}")
         return tuple(dict.fromkeys(entries))
+
+    @field_validator("strategy_params", mode="before")
+    @classmethod
+    def _split_strategy_params(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        entries = [str(item).strip() for item in items if str(item).strip()]
+        for entry in entries:
+            name, sep, text = entry.partition("=")
+            strategy, dot, param = name.strip().partition(".")
+            if not sep or not dot or not strategy or not param.isidentifier() or not text.strip():
+                raise ValueError(
+                    f"{entry!r} must look like strategy.param=value (e.g. rsi_divergence.lookback=30)"
+                )
+        keys = [entry.partition("=")[0].strip() for entry in entries]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given twice")
+        return tuple(entries)
 
     @field_validator("webhook_allowed_ips", mode="before")
     @classmethod

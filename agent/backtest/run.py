@@ -288,7 +288,8 @@ def _shown_settings(settings: Settings, request: BacktestRequest) -> dict[str, A
     keep = (
         "RISK_TOLERANCE", "STARTING_EQUITY", "TAKER_FEE", "MAKER_FEE", "SLIPPAGE_BPS",
         "MAINTENANCE_MARGIN_RATIO", "FUNDING_INTERVAL_HOURS", "DEFAULT_LEVERAGE", "AI_MODEL_PROVIDER",
-        "AI_MODEL", "AI_CACHE", "INTERNAL_SIGNALS", "INTERNAL_SIGNAL_TIMEFRAME",
+        "AI_MODEL", "AI_CACHE", "INTERNAL_SIGNALS", "INTERNAL_SIGNAL_TIMEFRAME", "STRATEGIES",
+        "STRATEGY_PARAMS",
     )  # fmt: skip
     shown: dict[str, Any] = {key: public[key] for key in keep}
     shown["RISK_POLICY"] = policy_from_settings(settings).as_dict()

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import load
+from bench.machine import group_cpu_s, load, own_cpu_s
 from bluefinai.nginx import find_nginx
 from bluefinai.runner import start_stack
 from shared.config import load_settings
@@ -168,6 +168,8 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         print(f"{len(plan)} alerts ({unique} unique) to {args.database}, "
               f"{f'{args.rate:g}/s for {args.duration:g} s' if args.rate else 'flat out'}, "
               f"{senders} senders, ENGINE_NICE={args.engine_nice}; {load()}")  # fmt: skip
+        groups = {name: os.getpgid(process.pid) for name, process in stack.processes.items()}
+        cpu_before = {name: group_cpu_s(group) for name, group in groups.items()} | {"senders": own_cpu_s()}
         started = time.perf_counter()
 
         def timed(item: tuple[float, int]) -> Answer:
@@ -189,6 +191,9 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
             time.sleep(0.5)
             records = count_records(url)
         drained = time.perf_counter() - started
+        cpu_after = {name: group_cpu_s(group) for name, group in groups.items()} | {"senders": own_cpu_s()}
+        per_alert = {name: (cpu_after[name] - cpu_before[name]) * 1000 / unique for name in cpu_before}
+        cpu_total = sum(per_alert.values())
         roles: dict[str, int] = records["roles"]  # type: ignore[assignment]
         print(f"sent in                   {elapsed:.2f} s; agent done after {drained:.2f} s; {load()}")
         print(f"accepted/s                {len(accepted) / elapsed:.1f}")
@@ -200,6 +205,12 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         print(f"signals stored/processed  {records['signals']} / {records['processed']}")
         print(f"decisions (approved)      {records['decisions']} ({records['approved']})")
         print(f"orders by role            {dict(sorted(roles.items()))}")
+        # where the CPU went per unique alert, from the first send until the agent had decided them all
+        # (idle work such as the replayed feed included): the rate these costs allow on this machine's cores
+        # is the intake's ceiling, whatever the code waits on
+        print("CPU ms per alert          " + ", ".join(f"{n} {ms:.2f}" for n, ms in per_alert.items())
+              + f"; total {cpu_total:.2f} -> at most {(os.cpu_count() or 1) * 1000 / cpu_total:.0f} alerts/s "
+              f"on {os.cpu_count()} CPUs")  # fmt: skip
         # an approved decision sends one order: an entry (opening or flipping) or a close; the stop and the
         # take-profits placed to protect an entry, and exits of the position manager, are not decisions
         decided = roles.get("entry", 0) + roles.get("close", 0)

@@ -7,7 +7,8 @@ same sections the decision prompt shows. The answer is a forced tool call (Claud
 schema (chat completions), validated by ``ReviewModel``: a bad answer is no action, recorded with its
 problems. Every call is audited in ``ai_calls`` (provider, tokens, cost), goes through AI_CACHE
 (record/replay by prompt hash: ``cached_answer``) and stays inside AI_DAILY_BUDGET_USD (past it no review
-is asked). What the answer does to the position is the engine's business (``agent.engine.reviews``).
+is asked; nor while the provider's circuit breaker is open). What the answer does to the position is the
+engine's business (``agent.engine.reviews``).
 """
 
 from __future__ import annotations
@@ -130,12 +131,17 @@ class AIReviewer:
     """Reviews positions with one AI analyst, audited, cached and inside the daily budget."""
 
     def __init__(
-        self, asker: StructuredAsker, spent_today: Callable[[], float], daily_budget_usd: float
+        self,
+        asker: StructuredAsker,
+        spent_today: Callable[[], float],
+        daily_budget_usd: float,
+        degraded: Callable[[], bool] = lambda: False,
     ) -> None:
         self.asker = asker
         self.name = asker.name
         self._spent_today = spent_today
         self._budget = daily_budget_usd
+        self._degraded = degraded  # the provider's circuit breaker is open: not asked
 
     def review(self, context: ReviewContext) -> ReviewOutcome:
         prompt = build_review_prompt(context)
@@ -143,6 +149,9 @@ class AIReviewer:
             return ReviewOutcome(
                 "budget", problem=f"daily AI budget of {self._budget:g} USD reached", prompt_hash=prompt.hash
             )
+        if self._degraded():
+            problem = f"{self.name} degraded: its circuit breaker is open"
+            return ReviewOutcome("failed", problem=problem, prompt_hash=prompt.hash)
         asker = self.asker
         record = CallRecord(
             asker.name, asker.model, prompt.version, prompt.hash, f"review:{context.key}", prompt.text
@@ -176,4 +185,4 @@ def build_reviewer(analyst: Analyst) -> AIReviewer | None:
         return None
     spent: Callable[[], float] = getattr(analyst, "spent_today", None) or primary.audit.spent_today
     budget = float(getattr(analyst, "daily_budget_usd", 0.0))
-    return AIReviewer(primary, spent, budget)
+    return AIReviewer(primary, spent, budget, lambda: bool(getattr(analyst, "degraded", False)))

@@ -269,3 +269,32 @@ def test_the_rules_analyst_keeps_its_own_review_and_gets_no_ai_one(make_settings
     settings = make_settings(socket_url="http://127.0.0.1:9", market_data_source="replay")
     engine: Engine = prepared_app(settings).extensions["engine"]
     assert engine.reviews.reviewer is None and engine.manager._reviewer is not None
+
+
+def test_a_reduce_halves_the_position_one_below_the_minimum_is_refused_and_hold_holds(
+    claude_api: FakeAnthropic, make_settings: Any
+) -> None:
+    app, engine = open_long(make_settings, claude_api, tool, **claude_settings(claude_api))
+    client, quantity = app.test_client(), held(engine)
+    row = review_once(
+        engine, claude_api, review_tool({"action": "reduce", "fraction": 0.5, "reason": "trim"})
+    )
+    assert (row.outcome, row.fraction) == ("done", 0.5) and row.client_id
+    left = held(engine)
+    assert 0 < left < quantity and left == pytest.approx(quantity - round(quantity * 0.5, 3), abs=1e-3)
+    assert working_stops(engine) and sum(
+        o.quantity for o in engine.exchange.open_orders("BTC-PERP") if o.order_type is not None
+        and o.order_type.value == "STOP_MARKET"
+    ) == pytest.approx(left)  # the protective stop follows the new quantity  # fmt: skip
+    row = review_once(
+        engine, claude_api, review_tool({"action": "reduce", "fraction": 0.01, "reason": "a hair"})
+    )
+    assert (row.outcome, row.rule) == ("refused", "min_quantity") and held(engine) == left
+    row = review_once(engine, claude_api, review_tool({"action": "hold", "reason": "on plan"}))
+    assert (row.action, row.outcome) == ("hold", "held") and held(engine) == left
+
+    assert len(client.get("/api/reviews?symbol=BTCUSDT.P&limit=2", headers=AUTH).get_json()["reviews"]) == 2
+    for query in ("limit=0", "limit=x", "symbol=%3F%3F%3F"):
+        response = client.get(f"/api/reviews?{query}", headers=AUTH)
+        assert response.status_code == 400 and response.get_json()["details"][0]["field"] in query
+    assert client.get("/api/reviews").status_code == 401

@@ -183,9 +183,13 @@ class PositionReviews:
             )  # fmt: skip
         risk = plan.risk_per_unit
         since = view.candle.open_time
-        lows = [c.low for c in engine.recent_candles(symbol) if c.open_time >= plan.opened_at]
-        highs = [c.high for c in engine.recent_candles(symbol) if c.open_time >= plan.opened_at]
-        worst = min(lows, default=close) if sign > 0 else max(highs, default=close)
+        # the worst price of the last HISTORY_CANDLES minutes held (the best is the plan's, since the entry)
+        held_through = [c for c in engine.recent_candles(symbol) if c.open_time >= plan.opened_at]
+        worst = (
+            min((c.low for c in held_through), default=close)
+            if sign > 0
+            else max((c.high for c in held_through), default=close)
+        )
         mfe, mae = (plan.best_price - entry_price) * sign, min(0.0, (worst - entry_price) * sign)
         shown_since = {
             "price": close, "minutes_open": round((view.now - plan.opened_at).total_seconds() / 60, 1),

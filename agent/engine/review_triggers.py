@@ -9,14 +9,16 @@
 - ``regime_change``: the market's regime label (1h trend, else 15m: ``Engine.regime``) differs from the one
   last seen for the position (``unknown`` is no label).
 A candle that fires several of them makes one review naming them all, and every review restarts the timer.
-A new position (another entry order) starts with everything armed. Pure: the engine feeds it facts.
+A new position (another entry order) starts with everything armed. Pure: the engine feeds it facts and
+keeps its state across a restart (``saved`` / ``restore``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 UNKNOWN_REGIMES = ("", "unknown")
 
@@ -56,7 +58,6 @@ class _Armed:
     halfway: bool = True
     adverse: bool = True
     funding: bool = True
-    fired: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,17 @@ class ReviewTriggers:
             regime = "" if position.regime in UNKNOWN_REGIMES else position.regime
             state = self._armed[symbol] = _Armed(position.key, position.opened_at, regime)
         return state
+
+    def saved(self, symbol: str) -> dict[str, Any] | None:
+        """The market's trigger state as JSON-ready values (kept across a restart), or None."""
+        state = self._armed.get(symbol)
+        if state is None:
+            return None
+        return {**asdict(state), "last_review": state.last_review.isoformat()}
+
+    def restore(self, symbol: str, saved: dict[str, Any]) -> None:
+        """Take back a state ``saved`` returned (another position's is replaced at its first candle)."""
+        self._armed[symbol] = _Armed(**{**saved, "last_review": datetime.fromisoformat(saved["last_review"])})
 
     def forget(self, symbol: str) -> None:
         """The market is flat: its next position starts afresh."""
@@ -137,7 +149,6 @@ class ReviewTriggers:
             fired.append(Trigger("timer", f"{self.minutes:g} min since the last review"))
         if fired:
             state.last_review = market.now
-            state.fired.extend(t.name for t in fired)
         return fired
 
     def quiet(self, symbol: str, position: PositionFacts) -> QuietBand:

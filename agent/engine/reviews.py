@@ -7,7 +7,9 @@ the answer, the outcome with the refusing rule, the order placed, the AI call an
 
 Only with REVIEW_EXITS and an AI analyst (claude, perplexity, openai-compatible). The rules analyst keeps
 its own review (``Engine.review``, on 15m closes); ``follow`` has no reviewer: it holds to its plan (said
-once at start). The AI is asked outside the engine's lock; the action takes it.
+once at start). The AI is asked outside the engine's lock; the action takes it. The triggers' state (what
+fired, the last review) is kept in ``engine_state`` so a restart neither fires an event again nor restarts
+the timer.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 AI_REVIEW_EXIT = "ai_review"
+STATE_KEY = "review_triggers:"  # engine_state: each market's trigger state, kept across a restart
 
 
 class PositionReviews:
@@ -40,6 +43,7 @@ class PositionReviews:
         self.reviewer: AIReviewer | None = build_reviewer(engine.analyst) if policy.review_exits else None
         self.triggers = ReviewTriggers(policy.review_minutes, policy.review_funding_rate)
         self.actions = PositionActions(engine)
+        self._restored: set[str] = set()  # markets whose trigger state was read back after a start
 
     @property
     def active(self) -> bool:
@@ -80,17 +84,37 @@ class PositionReviews:
         engine = self.engine
         if self.reviewer is None or engine.status.state != "running":
             return None
+        self._restore(symbol)
         held = self._held(symbol)
         if held is None:
-            self.triggers.forget(symbol)
+            if self.triggers.saved(symbol) is not None:
+                self.triggers.forget(symbol)
+                self._save(symbol)
             return None
         plan, quantity = held
         facts = self._facts(plan)
         funding = view.funding.rate if view.funding is not None else None
+        before = self.triggers.saved(symbol)
         fired = self.triggers.due(
             symbol, facts, MarketFacts(view.now, view.candle.close, funding, engine.regime(symbol))
         )
+        if self.triggers.saved(symbol) != before:  # fired, re-armed, a new regime or a new position
+            self._save(symbol)
         return self.review(symbol, plan, quantity, view, fired) if fired else None
+
+    def _restore(self, symbol: str) -> None:
+        """After a start, the market's triggers as they were (no event fires twice, the timer goes on)."""
+        if symbol in self._restored:
+            return
+        self._restored.add(symbol)
+        with self.engine.store.transaction() as records:
+            saved = records.state(STATE_KEY + symbol)
+        if saved:
+            self.triggers.restore(symbol, saved)
+
+    def _save(self, symbol: str) -> None:
+        with self.engine.store.transaction() as records:
+            records.set_state(STATE_KEY + symbol, self.triggers.saved(symbol))
 
     def quiet_limits(self, symbol: str, limits: QuietLimits) -> QuietLimits:
         """The manager's quiet limits of a backtest's fast-forward, narrowed by the review triggers: the

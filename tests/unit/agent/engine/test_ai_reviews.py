@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -76,7 +77,7 @@ def open_long(
 ) -> tuple[Any, Engine]:
     """An engine whose analyst opened a long at the 300th real minute (stop 2 % below, target 5 % above)."""
     settings = make_settings(
-        socket_url="http://127.0.0.1:9", market_data_source="replay", ai_review_minutes=1, **values
+        socket_url="http://127.0.0.1:9", market_data_source="replay", **{"ai_review_minutes": 1, **values}
     )
     app = prepared_app(settings)
     engine: Engine = app.extensions["engine"]
@@ -298,3 +299,26 @@ def test_a_reduce_halves_the_position_one_below_the_minimum_is_refused_and_hold_
         response = client.get(f"/api/reviews?{query}", headers=AUTH)
         assert response.status_code == 400 and response.get_json()["details"][0]["field"] in query
     assert client.get("/api/reviews").status_code == 401
+
+
+def test_a_restart_keeps_the_triggers_state_the_timer_goes_on_from_the_last_review(
+    claude_api: FakeAnthropic, make_settings: Any
+) -> None:
+    values = claude_settings(claude_api)
+    _, engine = open_long(make_settings, claude_api, tool, **{**values, "ai_review_minutes": 2})
+    engine.step_market()
+    assert reviews(engine.db) == []
+    first = review_once(engine, claude_api, review_tool({"action": "hold", "reason": "on plan"}))
+    assert first.triggers == ["timer"]
+    settings = make_settings(
+        socket_url="http://127.0.0.1:9", market_data_source="replay", ai_review_minutes=2, **values
+    )
+    restarted: Engine = prepared_app(settings).extensions["engine"]  # nothing of the first in memory
+    asked = len(claude_api.requests)
+    due = first.market_time + timedelta(minutes=2)
+    assert restarted.market_now() < first.market_time  # the replay goes on after the last booked fill
+    while restarted.market_now() + timedelta(minutes=1) < due:  # from the entry it would be due already
+        restarted.step_market()
+        assert len(reviews(restarted.db)) == 1 and len(claude_api.requests) == asked
+    second = review_once(restarted, claude_api, review_tool({"action": "hold", "reason": "still"}))
+    assert second.triggers == ["timer"] and second.market_time - first.market_time == timedelta(minutes=2)

@@ -7,11 +7,12 @@ import logging
 from agent.analysis.factory import build_analyst
 from agent.arena.build import add_shadow_analysts
 from agent.engine.engine import Engine
-from agent.engine.signals import InternalSignals, ReplayedSignals, SignalSource, read_alerts
+from agent.engine.signals import ReplayedSignals, SignalSource, read_alerts
 from agent.journal.events import Journal
 from agent.journal.store import DatabaseStore, Store
 from agent.risk.presets import policy_from_settings
 from agent.strategies.api import Strategy, StrategyError
+from agent.strategies.builtin import BUILT_IN
 from agent.strategies.loader import load_strategies
 from agent.strategies.source import StrategySignals
 from shared.bluefin_pro.network import pro_hosts
@@ -201,9 +202,10 @@ def build_exchange(settings: Settings, db: Database, books_in_memory: bool = Fal
 
 
 def build_strategies(settings: Settings) -> list[Strategy]:
-    """The STRATEGIES, loaded; a bad path, class or strategy stops the start (ConfigError, one line)."""
+    """The STRATEGIES with their STRATEGY_PARAMS, loaded; a bad path, class, strategy or parameter stops
+    the start (ConfigError, one line)."""
     try:
-        return load_strategies(settings.strategies)
+        return load_strategies(settings.strategies, settings.strategy_params)
     except StrategyError as exc:
         raise ConfigError([f"STRATEGIES: {exc}"]) from None
 
@@ -212,7 +214,9 @@ def build_signal_sources(settings: Settings, store: Store) -> list[SignalSource]
     """INTERNAL_SIGNALS, STRATEGIES and SIGNALS_REPLAY_FILE, when set."""
     sources: list[SignalSource] = []
     if settings.internal_signals != "none":
-        sources.append(InternalSignals(store, settings.internal_signals, settings.internal_signal_timeframe))
+        cross = BUILT_IN[settings.internal_signals]()  # the built-in strategy of that name
+        timeframe, source = settings.internal_signal_timeframe, f"internal:{settings.internal_signals}"
+        sources.append(StrategySignals(store, cross, timeframe=timeframe, source=source))
     sources.extend(StrategySignals(store, strategy) for strategy in build_strategies(settings))
     if settings.signals_replay_file is not None:
         sources.append(ReplayedSignals(store, read_alerts(settings.signals_replay_file)))

@@ -10,8 +10,8 @@
    no slippage, no stops. Ours: INTERNAL_SIGNALS=sma_cross with the ``follow`` analyst and every exit rule
    off. backtesting.py: ``FractionalBacktest`` (units of 0.001 BTC) with the conventions of our engine:
    - the signal candle: the 1m candle that closes a 15m candle (its SMAs are known from that close; the
-     crosses follow ``agent.engine.signals.signal_rows``: the sign of SMA20 - SMA50 at this close against the
-     previous close, neither NaN, this one not 0);
+     crosses follow the built-in ``sma_cross``, ``agent.strategies.builtin``: the sign of SMA20 - SMA50 at
+     this close against the previous close, neither NaN, this one not 0);
    - the fill: at that candle's close (ours: a market order on the paper exchange at the mark, which is the
      close of the candle just folded in; backtesting.py: ``trade_on_close=True``), the reversal in one go
      (``exclusive_orders=True``), sized from the equity at the decision (cash + open profit);

@@ -7,7 +7,10 @@ gateway (Kelly off, so every signal trades).
 Signals alternate buy/sell so every one trades (open, then flip). Prints p50/p99/max per exchange, and the
 ratio of each adapter's p50 to the paper exchange's measured in the same run.
 
-    python bench/execution.py [--orders 1000]
+    python bench/execution.py [--orders 1000] [--profile paper-profile.txt]
+
+``--profile FILE`` also writes pyinstrument's call tree of the paper exchange's run (where the order path
+spends its time) to FILE.
 """
 
 from __future__ import annotations
@@ -135,8 +138,18 @@ def pro_adapter(orders: int, reference: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--profile", type=Path, help="write the paper run's pyinstrument call tree here")
     args = parser.parse_args()
-    paper = report("paper exchange", run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders))
+    paper_run = lambda: run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders)  # noqa: E731
+    if args.profile is not None:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            paper_run()
+        args.profile.write_text(profiler.output_text(unicode=True, show_all=False))
+        print(f"profile of the paper run written to {args.profile} (its figures are slowed by the profiler)")
+    paper = report("paper exchange", paper_run())
     pro_adapter(args.orders, paper)
     gateway = FakeBluefinGateway(cursor=301)
     gateway.start()

@@ -85,19 +85,25 @@ def default_out(symbol: str, sweep: bool) -> Path:
     return folder
 
 
+def request_from_args(args: argparse.Namespace) -> BacktestRequest:
+    """The backtest the parsed arguments describe (``bluefinai optimize`` builds its trials this way, so a
+    trial and the plain command line that reproduces it run the same request)."""
+    data = _download(args) if args.download else _data(args)
+    if not data:
+        raise InvalidInput([FieldProblem("--data", "give a candle file (--data FILE) or --download")])
+    return BacktestRequest(
+        data=data, start=args.start, end=args.end, overrides=_overrides(args),
+        funding_rate=args.funding_rate, allow_live_ai=args.allow_live_ai,
+        funding=_files(args, getattr(args, "funding", []), "--funding"),
+        mark=_files(args, getattr(args, "mark", []), "--mark"),
+    )  # fmt: skip
+
+
 def backtest_command(args: argparse.Namespace) -> int:
     try:
         if args.out is None:
             args.out = default_out(args.symbol, bool(args.sweep))
-        data = _download(args) if args.download else _data(args)
-        if not data:
-            raise InvalidInput([FieldProblem("--data", "give a candle file (--data FILE) or --download")])
-        request = BacktestRequest(
-            data=data, start=args.start, end=args.end, overrides=_overrides(args),
-            funding_rate=args.funding_rate, allow_live_ai=args.allow_live_ai,
-            funding=_files(args, getattr(args, "funding", []), "--funding"),
-            mark=_files(args, getattr(args, "mark", []), "--mark"),
-        )  # fmt: skip
+        request = request_from_args(args)
         if args.sweep:
             ranked, warning = run_sweep(request, parse_grid(args.sweep), args.out, args.rank_by, args.jobs)
             print(sweep_table(ranked, args.rank_by))

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     from bluefinai.strategy_command import add_strategy_parser
 
     add_strategy_parser(commands)
+    from bluefinai.optimize_parser import add_optimize_parser
+
+    add_optimize_parser(commands)
     return parser
 
 
@@ -116,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             from bluefinai.backtest_command import backtest_command
 
             return backtest_command(args)
+        if args.command == "optimize":
+            from bluefinai.optimize_command import optimize_command
+
+            return optimize_command(args)
         if args.command == "serve":
             from bluefinai.services import serve
 

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     ai_max_retries: int = Field(2, ge=0, le=10)
     ai_fallback: Literal["rules", "hold"] = "rules"
     ai_cache: Literal["off", "record", "replay"] = "off"
+    # where AI_CACHE keeps its answers: another database (a backtest's journal lives in memory, so a
+    # recorded run is replayed from this file); empty = the journal's DATABASE_URL
+    ai_cache_database_url: str = Field("", repr=False)
     ai_research_provider: Literal["none", "perplexity"] = "none"
     ai_daily_budget_usd: float = Field(5.0, ge=0)
     ai_breaker_failures: int = Field(3, ge=1, le=100)
@@ -141,6 +144,9 @@ class Settings(BaseSettings):
     # Your own strategies (agent/strategies/api.py): path/to/file.py:ClassName, a built-in name
     # (ema_cross, sma_cross, rsi_divergence, sr_break_volume, bb_squeeze) or an installed entry point
     strategies: Annotated[tuple[str, ...], NoDecode] = ()
+    # their parameters without code: name.param=value,... (e.g. rsi_divergence.lookback=30); the rest
+    # keep their defaults; checked against each strategy's declared params when the strategies load
+    strategy_params: Annotated[tuple[str, ...], NoDecode] = ()
     daily_reports: bool = True
     starting_equity: float = Field(10_000.0, gt=0)
     # the paper exchange's fees and maintenance margin ratio: unset = each market's own (its Bluefin spec)
@@ -149,6 +155,13 @@ class Settings(BaseSettings):
     slippage_bps: float = Field(2.0, ge=0, le=500)
     maintenance_margin_ratio: float | None = Field(None, gt=0, lt=0.5)
     funding_interval_hours: float = Field(1.0, gt=0, le=24)
+    # the holding time a decision is expected to have: the funding it would pay over it at the current rate
+    # enters reward/risk and sizing (agent/risk/funding_cost.py); 0 = funding left out of the decision
+    funding_horizon_hours: float = Field(8.0, ge=0, le=720)
+    # alert (stream event + notification) when an open position's mark comes within this many ATRs of its
+    # liquidation price, once per position until it moves back out (agent/engine/liquidation_alert.py);
+    # 0 = off
+    liquidation_alert_atr: float = Field(3.0, ge=0, le=100)
 
     webhook_port: int = Field(5004, ge=1, le=65535)
     socket_port: int = Field(5008, ge=1, le=65535)
@@ -265,6 +278,24 @@ class Settings(BaseSettings):
             if file.suffix != ".py" or not file.is_file():
                 raise ValueError(f"{entry!r}: no Python file at {file}")
         return tuple(dict.fromkeys(entries))
+
+    @field_validator("strategy_params", mode="before")
+    @classmethod
+    def _split_strategy_params(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        entries = [str(item).strip() for item in items if str(item).strip()]
+        for entry in entries:
+            name, sep, text = entry.partition("=")
+            strategy, dot, param = name.strip().partition(".")
+            if not sep or not dot or not strategy or not param.isidentifier() or not text.strip():
+                raise ValueError(
+                    f"{entry!r} must look like strategy.param=value (e.g. rsi_divergence.lookback=30)"
+                )
+        keys = [entry.partition("=")[0].strip() for entry in entries]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given twice")
+        return tuple(entries)
 
     @field_validator("webhook_allowed_ips", mode="before")
     @classmethod
@@ -388,7 +419,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 view[name.upper()] = REDACTED if value is not None else None
-            elif name in ("database_url", "redis_url"):
+            elif name in ("database_url", "redis_url", "ai_cache_database_url"):
                 view[name.upper()] = redact_url(value)
             else:
                 view[name.upper()] = str(value) if isinstance(value, Path) else value
@@ -405,6 +436,10 @@ def cross_field_problems(settings: Settings) -> list[tuple[tuple[str, ...], str]
 
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
         problem(("DATABASE_URL",), "must start with sqlite:/// or postgresql://")
+    if s.ai_cache_database_url and not s.ai_cache_database_url.startswith(
+        ("sqlite:///", "postgresql://", "postgresql+psycopg://")
+    ):
+        problem(("AI_CACHE_DATABASE_URL",), "must be empty or start with sqlite:/// or postgresql://")
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problem(("REDIS_URL",), "must start with redis://, rediss:// or unix://")
     if s.socket_workers > 1 and not s.redis_url:

@@ -327,6 +327,8 @@ def classify(
         return "lost", sym, lost
     if event == "liquidated":
         return "liquidation", sym, "the position was LIQUIDATED by the exchange"
+    if event == "liquidation_near":  # agent.engine.liquidation_alert: once per position
+        return "liquidation", sym, f"liquidation near: {f.get('text')}"
     if event in ("external_activity", "position_drift"):
         return "external", sym, f"EXTERNAL activity: {f.get('reason')}; the agent leaves this market alone"
     if event == "position_drift_resolved":

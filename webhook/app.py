@@ -12,7 +12,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 from flask import Flask, jsonify, request
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -20,7 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings, load_settings
 from shared.db import Database, SignalRow
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, Temporary
+from shared.json_post import JsonPoster
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
 from shared.models import Signal
@@ -47,9 +47,9 @@ class AgentNudger:
     instead of one each."""
 
     def __init__(self, agent_url: str, token: str) -> None:
-        self._url = agent_url.rstrip("/") + "/internal/nudge"
-        self._http = requests.Session()
-        self._http.headers["Authorization"] = f"Bearer {token}"
+        self._poster = JsonPoster(
+            agent_url.rstrip("/") + "/internal/nudge", {"Authorization": f"Bearer {token}"}, NUDGE_TIMEOUT_S
+        )
         self._wanted = threading.Condition()
         self._latest: int | None = None
         self._thread = threading.Thread(target=self._run, name="nudge", daemon=True)
@@ -70,8 +70,8 @@ class AgentNudger:
 
     def _send(self, signal_id: int) -> None:
         try:
-            self._http.post(self._url, json={"signal_id": signal_id}, timeout=NUDGE_TIMEOUT_S)
-        except requests.RequestException as exc:
+            self._poster.post({"signal_id": signal_id})
+        except Temporary as exc:
             log_event(logger, "agent_nudge_failed", logging.WARNING, signal_id=signal_id, error=str(exc))
 
 

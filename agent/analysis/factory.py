@@ -28,6 +28,17 @@ def _researcher(settings: Settings, audit: AuditLog, cache: ResponseCache) -> Re
     )
 
 
+def cache_database(settings: Settings, db: Database) -> Database:
+    """Where AI_CACHE keeps its answers: AI_CACHE_DATABASE_URL (brought to the schema's head), else the
+    journal's database."""
+    url = settings.ai_cache_database_url
+    if not url or settings.ai_cache == "off":
+        return db
+    cache = Database(url)
+    cache.migrate()
+    return cache
+
+
 def build_analyst(settings: Settings, db: Database, provider: str | None = None) -> Analyst:
     """The analyst of AI_MODEL_PROVIDER (or of ``provider``: a shadow analyst of the arena)."""
     provider = provider or settings.ai_model_provider
@@ -36,7 +47,7 @@ def build_analyst(settings: Settings, db: Database, provider: str | None = None)
     if provider == "follow":
         return FollowAnalyst()
     audit = AuditLog(db, settings.secret_values())
-    cache = ResponseCache(db, settings.ai_cache)
+    cache = ResponseCache(cache_database(settings, db), settings.ai_cache)
     researcher = _researcher(settings, audit, cache)
     if provider == "claude":
         primary: Analyst = ClaudeAnalyst(

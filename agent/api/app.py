@@ -17,9 +17,12 @@ from agent.analysis.audit import AuditLog
 from agent.analytics.live import journal_performance, llm_costs, trade_records, write_daily_report
 from agent.analytics.vetoes import veto_summary
 from agent.api.actions import register_action_routes
+from agent.api.algos import register_algo_list_route
 from agent.api.arena import register_arena_routes
+from agent.api.backtests import register_backtest_routes
 from agent.api.charts import register_chart_routes
 from agent.api.decision_story import decision_story
+from agent.api.journal_tables import register_journal_table_routes
 from agent.api.metrics import agent_collectors
 from agent.api.overview import register_overview_routes
 from agent.api.reviews import register_review_routes, reviews
@@ -35,6 +38,7 @@ from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, Posi
 from shared.errors import ConfigError, InvalidInput
 from shared.events import EventPublisher
 from shared.http import bearer_token_ok
+from shared.log_feed import EventLogHandler
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
 from shared.models import Side
@@ -79,12 +83,14 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     install_notifications(settings, "agent")
     db = Database(settings.database_url)
     refuse_unless_schema_current(db)
+    publisher = EventPublisher(settings.socket_url, token)
     try:
-        engine = build_engine(settings, db, EventPublisher(settings.socket_url, token))
+        engine = build_engine(settings, db, publisher)
     except ConfigError as exc:
         for line in exc.problems:
             log_event(logger, "refusing_to_start", logging.CRITICAL, problem=line)
         raise
+    logging.getLogger().addHandler(EventLogHandler(publisher.publish, "agent"))  # warnings to the dashboard
     if settings.daily_reports:
         reports = settings.data_dir / "reports"
         engine.on_day_closed = lambda day: _daily_report(db, day, reports, settings.starting_equity)
@@ -229,6 +235,10 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     register_action_routes(app, engine)
     register_overview_routes(app, db, engine, settings)
     register_review_routes(app, db)
+    assert settings.backtest_dir is not None  # filled in from DATA_DIR by the settings
+    register_backtest_routes(app, settings.backtest_dir)
+    register_journal_table_routes(app, db, engine)
+    register_algo_list_route(app, db, engine)
     return app
 
 

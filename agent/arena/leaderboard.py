@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from agent.analytics.performance import TradeRecord, compute_metrics, equity_from_trades
 from agent.arena.arena import BASELINE, position_from_row
@@ -35,6 +36,14 @@ def shadow_trades(
     db: Database, analyst: str | None = None, signal_id: int | None = None
 ) -> list[dict[str, Any]]:
     """The shadow trades (oldest first), of one analyst or opened or closed by one signal when asked."""
+    with db.session() as session:
+        return shadow_trades_in(session, analyst, signal_id)
+
+
+def shadow_trades_in(
+    session: Session, analyst: str | None = None, signal_id: int | None = None
+) -> list[dict[str, Any]]:
+    """``shadow_trades`` read in ``session`` (a decision's story reads them with the rest of it)."""
     query = select(ShadowTradeRow).order_by(ShadowTradeRow.id)
     if analyst is not None:
         query = query.where(ShadowTradeRow.analyst == analyst)
@@ -42,8 +51,7 @@ def shadow_trades(
         query = query.where(
             (ShadowTradeRow.signal_id == signal_id) | (ShadowTradeRow.close_signal_id == signal_id)
         )
-    with db.session() as session:
-        return [_trade_dict(r) for r in session.scalars(query)]
+    return [_trade_dict(r) for r in session.scalars(query)]
 
 
 def _trade_dict(r: ShadowTradeRow) -> dict[str, Any]:

@@ -63,6 +63,11 @@ def _summary(path: Path) -> RunSummary:
     )  # fmt: skip
 
 
+def run_summary(path: Path) -> RunSummary:
+    """One run's headline figures (InvalidInput when its report.json cannot be read)."""
+    return _summary(path)
+
+
 def find_runs(root: Path) -> list[RunSummary]:
     """The runs directly under ``root``, newest first (none when the folder does not exist yet)."""
     if not root.is_dir():

@@ -9,10 +9,9 @@ never open a window.
 
 from __future__ import annotations
 
-import base64
 import csv
+import dataclasses
 import enum
-import html
 import io
 import json
 import math
@@ -31,13 +30,35 @@ from matplotlib.figure import Figure
 
 from agent.analytics.performance import PerformanceMetrics, TradeRecord, as_utc, drawdown_series
 from agent.analytics.vetoes import VetoSummary
+from agent.backtest.chart_data import equity_chart_data, price_chart_data
+from agent.backtest.figures import report_figures
+from agent.backtest.report_page import CSS, scripts
+from agent.backtest.report_sections import (
+    MAX_HTML_TRADES,
+    SUMMARY_COLUMNS,
+    arena_section,
+    best_worst_table,
+    durations_table,
+    group_table,
+    market_change_table,
+    num,
+    pct,
+    section,
+    settings_table,
+    signed_class,
+    summary_rows,
+    table,
+    trades_section,
+    vetoes_section,
+)
+from agent.backtest.report_sections import e as _e
+from agent.backtest.report_sections import usd as _usd
 
 matplotlib.use("Agg")
 
 MAX_PLOT_POINTS = 5_000
-MAX_HTML_TRADES = 500
 JSON_SIGNIFICANT_DIGITS = 10
-SUMMARY_COLUMNS = ["trades", "win rate", "pnl", "expectancy R"]  # per signal source, per market
+__all__ = ["MAX_HTML_TRADES", "arena_section", "num", "pct", "report_html", "vetoes_section", "write_report"]
 TRADES_HEADER = (
     "symbol",
     "side",
@@ -88,11 +109,15 @@ def write_report(
     settings: Mapping[str, Any] | None = None,
     vetoes: VetoSummary | None = None,
     arena: Mapping[str, Any] | None = None,
+    candles: Mapping[str, pd.DataFrame] | None = None,
 ) -> ReportFiles:
     """Write the full report into ``out_dir`` (created if missing) and return the paths written.
 
     ``prices`` is the traded market's price series for the price chart; when it is named after a symbol
-    that some trades have, only those trades are marked on it.
+    that some trades have, only those trades are marked on it. ``candles`` are each market's OHLCV
+    candles over the period (``open high low close volume`` on a UTC DatetimeIndex): the interactive price
+    chart draws the one ``prices`` is named after (else the first), and the market change is measured on
+    all of them; without them the chart's candles are folded from ``prices``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +132,9 @@ def write_report(
         drawdown_png=out / "drawdown.png",
         price_png=None if prices is None else out / "price.png",
     )
-    _write_text(files.report_json, report_json(metrics, settings, vetoes, arena))
+    markets = dict(candles) if candles else _candles_from(prices)
+    figures = report_figures(trades, markets)
+    _write_text(files.report_json, report_json(metrics, settings, vetoes, arena, figures))
     _write_trades_csv(files.trades_csv, trades)
     _write_fills_csv(files.fills_csv, trades)
     _write_text(files.equity_csv, _equity_csv(equity))
@@ -117,8 +144,48 @@ def write_report(
     if prices is not None and files.price_png is not None:
         charts["Price"] = price_chart(prices, trades)
         files.price_png.write_bytes(charts["Price"])
-    _write_text(files.report_html, report_html(title, metrics, trades, charts, settings, vetoes, arena))
+    chart_json = _chart_json(markets, prices, equity, trades)
+    page = report_html(title, metrics, trades, chart_json, settings, vetoes, arena, figures)
+    _write_text(files.report_html, page)
     return files
+
+
+def _candles_from(prices: pd.Series | None) -> dict[str, pd.DataFrame]:
+    """One market's candles made of its price series alone (each point open = high = low = close)."""
+    if prices is None or not len(prices.dropna()):
+        return {}
+    closes = prices.dropna().astype(float)
+    frame = pd.DataFrame({"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0})
+    return {str(prices.name) if isinstance(prices.name, str) else "price": frame}
+
+
+def _interval_s(frame: pd.DataFrame) -> int:
+    """The most common step between candles, in seconds (60 when there are fewer than two)."""
+    if len(frame) < 2:
+        return 60
+    steps = np.diff(pd.DatetimeIndex(frame.index).as_unit("s").asi8)
+    values, counts = np.unique(steps[steps > 0], return_counts=True)
+    return int(values[np.argmax(counts)]) if len(values) else 60
+
+
+def _chart_json(
+    markets: Mapping[str, pd.DataFrame], prices: pd.Series | None, equity: pd.Series,
+    trades: Sequence[TradeRecord],
+) -> dict[str, Any]:  # fmt: skip
+    charts: dict[str, Any] = {"equity": equity_chart_data(equity)}
+    if markets:
+        named = prices.name if prices is not None and prices.name in markets else None
+        symbol = str(named) if named is not None else next(iter(markets))
+        frame = markets[symbol]
+        marked = _trades_for_symbol(symbol, trades)
+        charts["price"] = price_chart_data(symbol, frame, _interval_s(frame), marked)
+    return charts
+
+
+def _trades_for_symbol(symbol: str, trades: Sequence[TradeRecord]) -> list[TradeRecord]:
+    """The trades of ``symbol``; all of them (as that market's) when none has it (a bare price series)."""
+    own = [t for t in trades if t.symbol == symbol]
+    return own if own else [dataclasses.replace(t, symbol=symbol) for t in trades]
 
 
 def terminal_table(metrics: PerformanceMetrics) -> str:
@@ -164,12 +231,14 @@ def metric_rows(metrics: PerformanceMetrics) -> list[tuple[str, str]]:
 
 def report_json(
     metrics: PerformanceMetrics, settings: Mapping[str, Any] | None = None, vetoes: VetoSummary | None = None,
-    arena: Mapping[str, Any] | None = None,
+    arena: Mapping[str, Any] | None = None, figures: Mapping[str, Any] | None = None,
 ) -> str:  # fmt: skip
     """report.json's text: the metrics (plus "settings" and "vetoes": by rule, and the sources Kelly
-    vetoed; plus the arena's "baseline", "arena", "llm_cost_usd" and "pnl_net_of_llm_cost"), sorted keys,
-    floats to 10 significant digits."""
+    vetoed; plus the arena's "baseline", "arena", "llm_cost_usd" and "pnl_net_of_llm_cost"; plus
+    "breakdowns", ``agent.backtest.figures``), sorted keys, floats to 10 significant digits."""
     data = metrics.as_dict()
+    if figures is not None:
+        data["breakdowns"] = dict(figures)
     if arena is not None:
         data.update(arena)
     if settings is not None:
@@ -397,173 +466,104 @@ def price_chart(prices: pd.Series, trades: Sequence[TradeRecord]) -> bytes:
 
 # ----------------------------------------------------------------------------------------------- HTML
 
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin-bottom: 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f0f0f0; }
-td.label, th.label { text-align: left; }
-img { max-width: 100%; display: block; margin-bottom: 1.5em; }
-.note { color: #666; }
-"""
+
+def _cards(metrics: PerformanceMetrics, figures: Mapping[str, Any]) -> str:
+    m = metrics
+    changes = figures.get("market_change") or {}
+    cards = [("Total return", pct(m.total_return), m.total_return),
+             ("Max drawdown", pct(m.max_drawdown), None),
+             ("Sharpe", num(m.sharpe), None), ("Trades", str(m.trade_count), None),
+             ("Win rate", pct(m.win_rate), None), ("Profit factor", num(m.profit_factor), None)]  # fmt: skip
+    cards += [(f"{symbol} change", pct(c["change"]), c["change"]) for symbol, c in changes.items()]
+    return '<div class="cards" data-testid="report-cards">' + "".join(
+        f'<div class="card"><div class="label">{_e(label)}</div>'
+        f'<div class="value{signed_class(sign)}">{_e(value)}</div></div>'
+        for label, value, sign in cards
+    ) + "</div>"  # fmt: skip
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+_LEGEND = (
+    '<p class="legend"><span><i class="lg-ema20"></i>EMA 20</span><span><i class="lg-ema50"></i>EMA 50</span>'
+    '<span><i class="lg-bb"></i>Bollinger 20, 2σ</span>'
+    "<span>▲ long entry · ▼ short entry · ● exit (green: made money)</span></p>"
+)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(
-        f'<th class="label">{_e(h)}</th>' if i == 0 else f"<th>{_e(h)}</th>" for i, h in enumerate(header)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="label">{_e(c)}</td>' if i == 0 else f"<td>{_e(c)}</td>" for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _summary_rows(groups: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
-    return [
-        [group, str(s["trade_count"]), pct(s["win_rate"]), _usd(s["pnl"]), num(s["expectancy_r"], 3)]
-        for group, s in groups.items()
-    ]
-
-
-def _trade_cells(trade: TradeRecord) -> list[str]:
-    r = "" if trade.r_multiple is None else f"{trade.r_multiple:.2f}"
-    return [
-        trade.symbol,
-        trade.side,
-        f"{trade.quantity:g}",
-        as_utc(trade.opened_at).isoformat(),
-        f"{trade.entry_price:g}",
-        as_utc(trade.closed_at).isoformat(),
-        f"{trade.exit_price:g}",
-        f"{trade.pnl:,.2f}",
-        f"{trade.fees:,.2f}",
-        trade.exit_reason,
-        trade.signal_source,
-        trade.analyst,
-        r,
-        "" if trade.initial_risk is None else f"{trade.initial_risk:,.2f}",
-        f"{trade.funding:,.2f}",
-        f"{trade.forfeited:,.2f}",
-        str(len(trade.legs)),
-    ]
-
-
-def _trades_section(trades: Sequence[TradeRecord]) -> str:
-    shown = trades[:MAX_HTML_TRADES]
-    note = ""
-    if len(trades) > MAX_HTML_TRADES:
-        note = (
-            f'<p class="note">Showing the first {MAX_HTML_TRADES} of {len(trades)} trades; '
-            "all of them are in trades.csv.</p>"
-        )
-    return f"<h2>Trades ({len(trades)})</h2>{note}" + _table(TRADES_HEADER, [_trade_cells(t) for t in shown])
-
-
-def _settings_section(settings: Mapping[str, Any] | None) -> str:
-    if not settings:
-        return ""
-    rows = [[key, json.dumps(_jsonable(settings[key]), sort_keys=True)] for key in sorted(settings, key=str)]
-    return "<h2>Settings</h2>" + _table(["setting", "value"], rows)
-
-
-def _charts_section(charts: Mapping[str, bytes]) -> str:
+def _charts(charts: Mapping[str, Any]) -> str:
+    price = charts.get("price")
     parts = []
-    for name, png in charts.items():
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<h2>{_e(name)}</h2><img src="data:image/png;base64,{data}" alt="{_e(name)} chart">')
+    if price is not None:
+        title = f"Price {price['symbol']} ({price['timeframe']} candles)"
+        parts.append(section(title, '<div class="chart" data-testid="report-price-chart"></div>' + _LEGEND))
+    if charts.get("equity") is not None:
+        parts.append(
+            '<div class="grid2">'
+            + section("Equity", '<div class="chart small" data-testid="report-equity-chart"></div>')
+            + section("Drawdown (% below the peak)",
+                      '<div class="chart small" data-testid="report-drawdown-chart"></div>')
+            + "</div>"
+        )  # fmt: skip
     return "".join(parts)
 
 
-def vetoes_section(vetoes: VetoSummary | None) -> str:
-    """The "Vetoes by rule" table and the signal sources Kelly vetoed (with the record of the first veto)."""
-    if vetoes is None:
-        return ""
-    rules = [[rule, str(count)] for rule, count in vetoes.by_rule.items()]
-    parts = ["<h2>Vetoes by rule</h2>", _table(["rule", "vetoes"], rules)]
-    if vetoes.sources_vetoed:
-        rows = [[s.source, str(s.vetoes), s.first_at or "", s.reason] for s in vetoes.sources_vetoed]
-        parts += ["<h2>Signal sources vetoed (no edge)</h2>",
-                  _table(["signal source", "vetoes", "first vetoed", "record"], rows)]  # fmt: skip
-    return "".join(parts)
-
-
-def arena_section(arena: Mapping[str, Any] | None) -> str:
-    """The "Arena" table: the baseline (the raw signal) and every analyst's shadow book, gross and net of
-    LLM cost."""
-    if not arena:
-        return ""
-    header = ["analyst", "pnl", "return", "max drawdown", "sharpe", "win rate", "trades", "LLM cost",
-              "pnl net of LLM cost"]  # fmt: skip
-    rows = [
-        [f"{r['analyst']} (baseline)" if i == 0 else r["analyst"], _usd(r["pnl"]),
-         num(r["return_pct"]) + "%", num(r["max_drawdown_pct"]) + "%", num(r["sharpe"]),
-         pct(r["win_rate"]), str(r["trades"]), _usd(r["llm_cost_usd"]), _usd(r["pnl_net_of_llm_cost"])]
-        for i, r in enumerate([arena["baseline"], *arena["arena"]])
-    ]  # fmt: skip
-    note = (
-        f'<p class="note">Shadow books on paper, the same signals and risk gate. LLM cost of the run '
-        f"{_e(_usd(arena['llm_cost_usd']))}; the backtest's PnL net of it "
-        f"{_e(_usd(arena['pnl_net_of_llm_cost']))}.</p>"
-    )
-    return "<h2>Arena</h2>" + note + _table(header, rows)
+def _breakdown_sections(metrics: PerformanceMetrics, figures: Mapping[str, Any]) -> str:
+    if not figures:
+        return section("Exit reasons", table(["exit reason", "trades"], list(metrics.by_exit_reason.items())))
+    periods = "".join(
+        f"<h3>{_e(title)}</h3>" + group_table(first, figures[key])
+        for title, first, key in (("Per month", "month", "by_month"), ("Per week", "week (ISO)", "by_week"),
+                                  ("Per day", "day (UTC)", "by_day"))
+    )  # fmt: skip
+    return "".join(
+        [
+            '<div class="grid2">',
+            section("Market change over the period", market_change_table(figures["market_change"]),
+                    "report-market-change"),
+            section("Average duration", durations_table(figures["duration_s"]), "report-durations"),
+            "</div>",
+            section("Best and worst trade", best_worst_table(figures["best_trade"], figures["worst_trade"]),
+                    "report-best-worst"),
+            section("Per market", group_table("market", figures["by_market"]), "report-markets"),
+            section("Per exit reason", group_table("exit reason", figures["by_exit_reason"]), "report-exits"),
+            section("Long / short", group_table("side", figures["by_side"]), "report-sides"),
+            section("Per period (by the day a trade closed)", periods, "report-periods"),
+        ]
+    )  # fmt: skip
 
 
 def report_html(
     title: str,
     metrics: PerformanceMetrics,
     trades: Sequence[TradeRecord],
-    charts: Mapping[str, bytes],
+    charts: Mapping[str, Any],
     settings: Mapping[str, Any] | None = None,
     vetoes: VetoSummary | None = None,
     arena: Mapping[str, Any] | None = None,
+    figures: Mapping[str, Any] | None = None,
 ) -> str:
-    """One self-contained HTML page: metrics, breakdowns, vetoes, settings, base64-embedded charts, trades."""
-    reasons = [[reason, str(count)] for reason, count in metrics.by_exit_reason.items()]
+    """One self-contained HTML page: headline figures, the interactive charts (``charts``: "price" and
+    "equity" from ``agent.backtest.chart_data``), metrics, breakdowns (``figures`` from
+    ``agent.backtest.figures``), vetoes, arena, settings and trades."""
+    figures = figures or {}
     body = "".join(
         [
             f"<h1>{_e(title)}</h1>",
-            "<h2>Metrics</h2>",
-            _table(["metric", "value"], metric_rows(metrics)),
-            "<h2>Exit reasons</h2>",
-            _table(["exit reason", "trades"], reasons),
-            "<h2>Signal sources</h2>",
-            _table(["signal source", *SUMMARY_COLUMNS], _summary_rows(metrics.by_signal_source)),
-            "<h2>Markets</h2>",
-            _table(["market", *SUMMARY_COLUMNS], _summary_rows(metrics.by_symbol)),
+            f'<p class="period">{_e(metric_rows(metrics)[0][1])}</p>',
+            _cards(metrics, figures),
+            _charts(charts),
+            section("Metrics", table(["metric", "value"], metric_rows(metrics)), "report-metrics"),
+            _breakdown_sections(metrics, figures),
+            section("Signal sources", table(["signal source", *SUMMARY_COLUMNS],
+                                            summary_rows(metrics.by_signal_source))),
             vetoes_section(vetoes),
             arena_section(arena),
-            _settings_section(settings),
-            _charts_section(charts),
-            _trades_section(trades),
+            settings_table(None if settings is None else _jsonable(settings)),
+            trades_section(trades),
         ]
-    )
+    )  # fmt: skip
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n"
+        f"{scripts(dict(charts))}\n</body>\n</html>\n"
     )
-
-
-# ------------------------------------------------------------------------------------------ formatting
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:,.2f}%"
-
-
-def num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"

@@ -249,7 +249,7 @@ def run_backtest(request: BacktestRequest, out: Path | None = None) -> BacktestR
     if out is not None:
         result.files = write_report(
             out, metrics, equity, trades, prices, title=f"Backtest {', '.join(request.data)}", settings=shown,
-            vetoes=veto_summary(db), arena=result.arena,
+            vetoes=veto_summary(db), arena=result.arena, candles=_candles(engine, equity.index),
         )  # fmt: skip
     db.dispose()
     return result
@@ -267,13 +267,29 @@ def _prices(engine: Engine, symbol: str, index: pd.DatetimeIndex) -> pd.Series:
     return closes.loc[(closes.index >= index[0] - one_candle) & (closes.index <= index[-1])]
 
 
+def _candles(engine: Engine, index: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
+    """Every market's candles over the run's period (those the equity curve covers), for the report."""
+    frames = {}
+    for symbol, feed in engine.feeds.items():
+        assert isinstance(feed, ReplayFeed)
+        stamps = pd.to_datetime(feed.open_stamps, unit="s", utc=True)
+        frame = pd.DataFrame(feed.ohlcv, index=stamps, columns=["open", "high", "low", "close", "volume"])
+        if len(index) == 0:
+            frames[symbol] = frame.iloc[:0]
+            continue
+        one_candle = pd.Timedelta(seconds=feed.interval_s)
+        frames[symbol] = frame.loc[(stamps >= index[0] - one_candle) & (stamps < index[-1])]
+    return frames
+
+
 def _shown_settings(settings: Settings, request: BacktestRequest) -> dict[str, Any]:
     """What the report records about the run: data, period and every setting that shapes trading."""
     public = settings.public_view()
     keep = (
         "RISK_TOLERANCE", "STARTING_EQUITY", "TAKER_FEE", "MAKER_FEE", "SLIPPAGE_BPS",
         "MAINTENANCE_MARGIN_RATIO", "FUNDING_INTERVAL_HOURS", "DEFAULT_LEVERAGE", "AI_MODEL_PROVIDER",
-        "AI_MODEL", "AI_CACHE", "INTERNAL_SIGNALS", "INTERNAL_SIGNAL_TIMEFRAME",
+        "AI_MODEL", "AI_CACHE", "INTERNAL_SIGNALS", "INTERNAL_SIGNAL_TIMEFRAME", "STRATEGIES",
+        "STRATEGY_PARAMS",
     )  # fmt: skip
     shown: dict[str, Any] = {key: public[key] for key in keep}
     shown["RISK_POLICY"] = policy_from_settings(settings).as_dict()

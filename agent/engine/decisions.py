@@ -262,7 +262,20 @@ class SignalDecisions:
             maintenance_ratio=spec.maintenance_margin_ratio, market_max_leverage=spec.max_leverage,
             step_size=float(spec.step_size), min_quantity=float(spec.min_quantity),
             taker_fee=spec.taker_fee, slippage_bps=engine.exchange.expected_slippage_bps(symbol),
+            funding_rate=self._funding_rate(symbol), funding_interval_hours=engine.funding_interval_hours,
         )  # fmt: skip
+
+    def _funding_rate(self, symbol: str) -> float | None:
+        """The funding rate a new position in ``symbol`` expects: a simulated venue's (its funding series at
+        the clock, or the rate it was given), else the feed's predicted next rate, else its latest."""
+        engine = self.engine
+        rate = engine.market_driver.expected_funding_rate(symbol)
+        if rate is not None:
+            return rate
+        funding = engine.markets[symbol].funding if symbol in engine.markets else None
+        if funding is None:
+            return None
+        return funding.predicted if funding.predicted is not None else funding.rate
 
     def _decide(self, signal: Signal, context: MarketContext) -> Decision:
         """The analyst's decision; a remote (AI) one is kept until committed, and a kept one reused."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from agent.engine.liquidation_alert import LiquidationWatch
 from agent.execution.funding import book_funding
 from shared.errors import BluefinAIError, Fatal, InvalidInput, Rejected, Temporary, UnknownOutcome
 from shared.logs import log_event
@@ -58,6 +59,7 @@ class EngineLoop:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.failures = Failures()
+        self.liquidations = LiquidationWatch(engine.policy.liquidation_alert_atr)
 
     def run(self) -> None:
         engine = self.engine
@@ -80,6 +82,7 @@ class EngineLoop:
             try:
                 if now >= next_candle:
                     engine.step_market()
+                    self.liquidations.check(engine)  # LIQUIDATION_ALERT_ATR
                     next_candle = max(next_candle + engine.candle_interval_s, now)
                 if engine.status.state == "paused" and now >= next_reconcile:
                     engine.reconcile()  # retried until the exchange can be read

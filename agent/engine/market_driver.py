@@ -59,6 +59,10 @@ class MarketDriver:
     def funding_pending(self) -> bool:
         return self.venue is not None and self.venue.funding_pending
 
+    def expected_funding_rate(self, symbol: str) -> float | None:
+        """The simulated venue's expected next funding rate of ``symbol`` (None for a real exchange)."""
+        return self.venue.expected_funding_rate(symbol) if self.venue is not None else None
+
     def drain_liquidations(self) -> list[OrderResult]:
         return self.venue.drain_liquidations() if self.venue is not None else []
 

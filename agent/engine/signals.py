@@ -1,10 +1,8 @@
 """Signals the engine stores itself, beside TradingView's: the platform's own analysis and replayed alerts.
 
-- ``InternalSignals`` (INTERNAL_SIGNALS): on each closed candle of one timeframe, ``ema_cross`` signals buy
-  when EMA20 crosses above EMA50 and sell when it crosses below; ``sma_cross`` does the same with SMA20 and
-  SMA50. Source ``internal:<strategy>``. On a replay's ``PreparedMarketState`` the crosses of the whole
-  replay are found at once (``signal_rows``, the same rule), so a backtest's fast-forward only has to stop
-  at the candle of the next cross rather than at every close of the timeframe.
+- INTERNAL_SIGNALS (``ema_cross``, ``sma_cross``) are the built-in strategies of those names run by
+  ``agent.strategies.source.StrategySignals`` on INTERNAL_SIGNAL_TIMEFRAME, source ``internal:<name>``
+  (``agent.wiring.build_signal_sources``).
 - ``ReplayedSignals`` (SIGNALS_REPLAY_FILE, ``bluefinai backtest --signals``): historical alerts from a CSV
   or JSON file, each stored when the market clock reaches its time, so a paper run and a backtest see them
   at the same candle. Columns: ``time`` (ISO or epoch seconds/ms), ``symbol``, ``action`` (buy, sell, long,
@@ -21,12 +19,10 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from agent.engine.positions import MarketView
@@ -44,12 +40,9 @@ from shared.alert_fields import (
 )
 from shared.db import SignalRow
 from shared.errors import FieldProblem, InvalidInput
-from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
 from shared.models import Signal
 from shared.symbols import UnknownSymbol, normalise_symbol
-
-STRATEGY_LINES = {"ema_cross": ("ema_20", "ema_50"), "sma_cross": ("sma_20", "sma_50")}
 
 
 class SignalSource(ABC):
@@ -71,108 +64,6 @@ def store_signal(store: Store, **values: Any) -> bool:
     except Conflict:
         return False
     return True
-
-
-def signal_rows(spread: np.ndarray, closing_minutes: np.ndarray, first_row: int) -> np.ndarray:
-    """The rows of a timeframe at whose close ``InternalSignals.on_candle`` signals, ascending, all at once.
-
-    ``spread`` is fast - slow of every row and ``closing_minutes`` the minute that closes each. The rule is
-    the incremental one: on_candle sees the last row each minute closes (several may close at one minute,
-    across a gap) and signals when the spread's sign differs from the one it saw before, neither NaN and
-    this one not 0 (a 0 signals nothing but is the next "before"). A source first called when ``first_row``
-    rows were closed has nothing before the first row it sees.
-    """
-    seen = np.flatnonzero(np.r_[closing_minutes[1:] != closing_minutes[:-1], True])
-    seen = seen[seen >= first_row]
-    before, now = spread[seen[:-1]], spread[seen[1:]]
-    crosses = ~np.isnan(before) & ~np.isnan(now) & (now != 0) & ((before > 0) != (now > 0))
-    return np.asarray(seen[1:][crosses])
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    """Where one source signals over one prepared market state's whole replay."""
-
-    market: PreparedMarketState
-    timeframe: str
-    spread: np.ndarray  # fast - slow of every row
-    rows: np.ndarray  # signal_rows
-
-    def next_row(self, row: int) -> int | None:
-        """The first row at or after ``row`` that signals (None: none before the end of the data)."""
-        at = int(np.searchsorted(self.rows, row))
-        return int(self.rows[at]) if at < len(self.rows) else None
-
-    def cross_at_close(self) -> float | None:
-        """The spread if the row that just closed signals, else None."""
-        row = self.market.rows_closed(self.timeframe) - 1
-        return float(self.spread[row]) if self.next_row(row) == row else None
-
-
-class InternalSignals(SignalSource):
-    def __init__(self, store: Store, strategy: str, timeframe: str) -> None:
-        if strategy not in STRATEGY_LINES:
-            raise ValueError(f"INTERNAL_SIGNALS must be one of {', '.join(STRATEGY_LINES)}")
-        self._store = store
-        self.strategy = strategy
-        self.timeframe = timeframe
-        self._fast, self._slow = STRATEGY_LINES[strategy]
-        self._previous: dict[str, float] = {}  # symbol -> fast - slow at the previous closed candle
-        self._schedules: dict[str, _Schedule] = {}  # symbol -> its prepared state's crosses
-
-    def _schedule(self, symbol: str, market: MarketState, view: MarketView | None) -> _Schedule | None:
-        """The crosses of ``market`` when it is prepared (None otherwise, or before the first on_candle).
-        Computed at this source's first candle of that market object (``view`` given): a replay that starts
-        over gets a new state object, and the source starts over with it."""
-        if not isinstance(market, PreparedMarketState):
-            return None
-        schedule = self._schedules.get(symbol)
-        if schedule is not None and schedule.market is market:
-            return schedule
-        if view is None:
-            return None
-        timeframe = self.timeframe
-        closed = market.rows_closed(timeframe)
-        first_row = closed - 1 if timeframe in view.closed else closed  # the rows closed before this minute
-        spread = market.indicator_rows(timeframe, self._fast) - market.indicator_rows(timeframe, self._slow)
-        rows = signal_rows(spread, market.closing_minutes(timeframe), first_row)
-        self._schedules[symbol] = schedule = _Schedule(market, timeframe, spread, rows)
-        return schedule
-
-    def quiet(self, symbol: str, market: MarketState) -> tuple[frozenset[str], datetime | None]:
-        """On a prepared state: the close time of the next cross (nothing to watch until then); otherwise
-        every close of the timeframe, since the cross is only known there."""
-        schedule = self._schedule(symbol, market, None)
-        if schedule is None:
-            return frozenset({self.timeframe}), None
-        row = schedule.next_row(schedule.market.rows_closed(self.timeframe))
-        return frozenset(), None if row is None else schedule.market.close_time_of_row(self.timeframe, row)
-
-    def _incremental_cross(self, symbol: str, market: MarketState) -> float | None:
-        """The spread if it crossed since the previous close this source saw, else None (a plain state)."""
-        spread = market.indicator(self.timeframe, self._fast) - market.indicator(self.timeframe, self._slow)
-        previous = self._previous.get(symbol, math.nan)
-        self._previous[symbol] = spread
-        if math.isnan(spread) or math.isnan(previous) or (previous > 0) == (spread > 0) or spread == 0:
-            return None
-        return spread
-
-    def on_candle(self, symbol: str, view: MarketView, market: MarketState) -> bool:
-        schedule = self._schedule(symbol, market, view)
-        candle = view.closed.get(self.timeframe)
-        if candle is None:
-            return False
-        # a prepared state decides from its arrays: a fast-forward skips the closes in between
-        spread = self._incremental_cross(symbol, market) if schedule is None else schedule.cross_at_close()
-        if spread is None:
-            return False
-        action = "buy" if spread > 0 else "sell"
-        key = f"internal:{self.strategy}:{symbol}:{self.timeframe}:{candle.open_time.isoformat()}"
-        return store_signal(
-            self._store, idempotency_key=key,
-            source=f"internal:{self.strategy}", symbol=symbol, action=action, price=candle.close,
-            timeframe=self.timeframe, strategy=f"{self._fast}/{self._slow} cross", alert_time=view.now,
-        )  # fmt: skip
 
 
 def _number(value: Any) -> float | None:

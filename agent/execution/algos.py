@@ -291,6 +291,9 @@ class AlgoRunner:
                 "id": algo.client_id, "kind": algo.kind, "symbol": algo.symbol, "side": algo.side,
                 "quantity": algo.quantity, "status": algo.status, "reason": algo.reason,
                 "slices": algo.slices, "slices_sent": algo.slices_sent,
+                "visible_quantity": algo.visible_quantity, "limit_price": algo.limit_price,
+                "interval_s": algo.interval_s,
+                "created_at": algo.created_at.isoformat() if algo.created_at else None,
             }  # fmt: skip
         children = self._children(client_id)
         filled = sum(c.filled_quantity for c in children)

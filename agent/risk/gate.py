@@ -9,8 +9,10 @@ reason. In order:
 3. entries: trading state (HALTED: no entry; REDUCING: an opposite entry only closes), market blocked
    (EXTERNAL activity, stale data, an order whose outcome is unknown), minimum decision and signal
    confidence, the stop (the decision's, else STOP_ATR_MULTIPLE ATRs), minimum reward/risk when a target
-   is given, maximum open positions, the stop before the liquidation price and the liquidation at least
-   MIN_LIQUIDATION_ATR ATRs away, a positive Kelly edge, then sizing (``agent.risk.sizing``).
+   is given (net of the funding expected over FUNDING_HORIZON_HOURS: ``agent.risk.funding_cost``), maximum
+   open positions, the stop before the liquidation price and the liquidation at least MIN_LIQUIDATION_ATR
+   ATRs away, a positive Kelly edge, then sizing (``agent.risk.sizing``, the expected
+   funding counted in the loss at the stop).
 Every check that ran is listed in the verdict's details, which are stored with the decision.
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.risk.funding_cost import expected_funding, reward_risk
 from agent.risk.presets import RiskPolicy
 from agent.risk.sizing import (
     MIN_QUANTITY,
@@ -61,6 +64,8 @@ class RiskContext:
     min_quantity: float = MIN_QUANTITY  # the market's smallest order
     taker_fee: float = 0.0  # the market's taker fee (sizing counts it on the entry and on the stop's exit)
     slippage_bps: float = 0.0  # expected on market orders (sizing counts it on the entry and the stop's exit)
+    funding_rate: float | None = None  # the market's current (or predicted) rate per funding interval
+    funding_interval_hours: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -166,14 +171,26 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
         return veto(stop, "stop")
     checks.append("stop")
     stop_distance = abs(price - stop) if stop is not None else None
+    funding = expected_funding(
+        ctx.funding_rate, ctx.funding_interval_hours, policy.funding_horizon_hours, price, side.sign
+    )
     target = decision.take_profit
+    ratio: float | None = None
     if target is not None and stop_distance:
         if (target - price) * side.sign <= 0:
             return veto(f"take profit {target:g} is on the wrong side of the price {price:g}", "take_profit")
-        reward_risk = abs(target - price) / stop_distance
-        if reward_risk < policy.min_reward_risk:
+        ratio = reward_risk(price, target, stop_distance, funding.counted)
+        if ratio < policy.min_reward_risk:
             minimum = policy.min_reward_risk
-            return veto(f"reward/risk {reward_risk:.2f} below MIN_REWARD_RISK {minimum:g}", "reward_risk")
+            reason = f"reward/risk {ratio:.2f} below MIN_REWARD_RISK {minimum:g}"
+            if funding.counted > 0:
+                plain = reward_risk(price, target, stop_distance)
+                reason += (
+                    f" after the expected funding of {funding.counted:,.2f} per unit ({funding.bps:.1f} bps "
+                    f"over FUNDING_HORIZON_HOURS {funding.horizon_hours:g} at rate {funding.rate:g}); "
+                    f"{plain:.2f} without funding"
+                )
+            return veto(reason, "reward_risk")
         checks.append("reward_risk")
     open_elsewhere = sum(1 for q in ctx.other_notionals.values() if q)
     if not flipping and open_elsewhere >= policy.max_open_positions:
@@ -199,6 +216,7 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
             correlated_net=_correlated_net(ctx, side), kelly_fraction=edge.fraction,
             streak=streak_multiplier(ctx.account_stats or ctx.stats), step=ctx.step_size,
             direction=side.sign, taker_fee=ctx.taker_fee, slippage_bps=ctx.slippage_bps,
+            funding_per_unit=funding.counted,
         ),
         policy,
     )  # fmt: skip
@@ -206,6 +224,9 @@ def _assess_entry(decision: Decision, signal: Signal, ctx: RiskContext, policy: 
         "checks": checks, "sizes": size.candidates, "binding": size.binding, "stop": stop,
         "stop_distance": stop_distance, "leverage": leverage, "kelly": round(edge.fraction, 6),
         "streak": streak_multiplier(ctx.account_stats or ctx.stats),
+        "reward_risk": round(ratio, 6) if ratio is not None else None,
+        "funding": funding.details(size.quantity),
+        "funding_cost_usd": round(funding.per_unit * size.quantity, 6),
     }  # fmt: skip
     if size.quantity < ctx.min_quantity - 1e-12:
         smallest, minimum = size.candidates[size.binding], ctx.min_quantity

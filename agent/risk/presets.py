@@ -67,6 +67,9 @@ class RiskPolicy:
     stagnant_exit_hours: float
     stagnant_max_r: float
     funding_exit_daily: float
+    # the holding time a decision is expected to have: its expected funding enters reward/risk and sizing
+    funding_horizon_hours: float = 8.0
+    liquidation_alert_atr: float = 3.0  # an open position's mark within this many ATRs of its liquidation
     leverage: float = 3.0  # margin leverage of new positions (DEFAULT_LEVERAGE, capped by max_leverage)
     atr_timeframe: str = "15m"
     exit_on_reversal: bool = True
@@ -150,4 +153,6 @@ def policy_from_settings(settings: Settings) -> RiskPolicy:
         review_exits=settings.review_exits,
         review_minutes=settings.ai_review_minutes,
         review_funding_rate=settings.review_funding_rate,
+        funding_horizon_hours=settings.funding_horizon_hours,
+        liquidation_alert_atr=settings.liquidation_alert_atr,
     )

@@ -119,6 +119,7 @@ class SizingInputs:
     direction: int = 1  # +1 a long, -1 a short
     taker_fee: float = 0.0  # the market's taker fee rate: paid on the entry and on the stop's exit
     slippage_bps: float = 0.0  # paid on the entry and on the stop's exit (market orders)
+    funding_per_unit: float = 0.0  # USD one unit is expected to pay in funding over the horizon (>= 0)
 
 
 def loss_per_unit(
@@ -151,7 +152,7 @@ def size_position(inputs: SizingInputs, policy: RiskPolicy) -> Size:
     if inputs.stop_distance is not None and inputs.stop_distance > 0:
         loss = loss_per_unit(
             price, inputs.stop_distance, inputs.direction, inputs.taker_fee, inputs.slippage_bps
-        )
+        ) + max(inputs.funding_per_unit, 0.0)
         candidates["volatility"] = equity * policy.risk_per_trade * inputs.streak / loss
         if policy.kelly_fraction > 0:
             candidates["kelly"] = (

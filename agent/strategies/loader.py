@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from agent.strategies.api import Strategy, StrategyError
+from agent.strategies.api import IntParam, Strategy, StrategyError
 from agent.strategies.builtin import BUILT_IN
 from shared.config import PROJECT_ROOT
+from shared.errors import FieldProblem
 
 ENTRY_POINT_GROUP = "bluefinai.strategies"
 
@@ -77,19 +79,70 @@ def load_strategy(entry: str) -> type[Strategy]:
     return load_file_class(entry) if ":" in entry else load_named(entry)
 
 
-def load_strategies(entries: tuple[str, ...]) -> list[Strategy]:
-    """One instance (default parameters) of each entry's class; every problem at once, one line each."""
+def parse_params(entries: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """STRATEGY_PARAMS entries (``name.param=value``) by strategy name, the values as given."""
+    by_name: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        name, _, param = key.strip().partition(".")
+        by_name.setdefault(name, {})[param] = value.strip()
+    return by_name
+
+
+def typed_value(cls: type[Strategy], param: str, text: str) -> int | float:
+    """``text`` as the type of ``cls``'s parameter ``param`` (ValueError naming the rule when it is not)."""
+    declared = cls.params.get(param)
+    if declared is None:
+        raise ValueError(f"unknown parameter (known: {', '.join(cls.params) or 'none'})")
+    if isinstance(declared, IntParam):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {text!r}") from None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, got {text!r}") from None
+
+
+def instantiate(cls: type[Strategy], values: Mapping[str, str]) -> Strategy:
+    """An instance of ``cls`` with ``values`` (text, as in STRATEGY_PARAMS) converted and checked; every
+    problem at once."""
+    problems: list[FieldProblem] = []
+    typed: dict[str, int | float] = {}
+    for param, text in values.items():
+        try:
+            value = typed_value(cls, param, text)  # ValueError for an unknown parameter too
+            typed[param] = cls.params[param].check(value)
+        except ValueError as exc:
+            problems.append(FieldProblem(f"{cls.name}.{param}", str(exc)))
+    if problems:
+        raise StrategyError(problems)
+    return cls(**typed)
+
+
+def load_strategies(entries: tuple[str, ...], params: tuple[str, ...] = ()) -> list[Strategy]:
+    """One instance of each entry's class, with its STRATEGY_PARAMS (``params``: ``name.param=value``) and
+    the defaults for the rest; every problem at once, one line each."""
     loaded: list[Strategy] = []
     problems: list[str] = []
+    chosen = parse_params(params)
+    names: list[str] = []
     for entry in entries:
         try:
-            loaded.append(load_strategy(entry)())
+            cls = load_strategy(entry)
+            names.append(cls.name)
+            loaded.append(instantiate(cls, chosen.get(cls.name, {})))
         except StrategyError as exc:
             problems.extend(f"{p.field}: {p.message}" if p.field != "strategy" else p.message
                             for p in exc.problems)  # fmt: skip
-    names = [strategy.name for strategy in loaded]
     problems.extend(
         f"{name}: named by two strategies" for name in sorted({n for n in names if names.count(n) > 1})
+    )
+    problems.extend(
+        f"STRATEGY_PARAMS: {name} is not a strategy of STRATEGIES ({', '.join(names) or 'none'})"
+        for name in chosen
+        if name not in names
     )
     if problems:
         raise StrategyError("; ".join(problems))

@@ -86,10 +86,16 @@ class _Plan:
 
 
 class StrategySignals(SignalSource):
-    def __init__(self, store: Store, strategy: Strategy) -> None:
+    """``strategy`` as a source, on its own timeframe and source name unless given (INTERNAL_SIGNALS runs a
+    built-in cross on INTERNAL_SIGNAL_TIMEFRAME as ``internal:<name>``)."""
+
+    def __init__(
+        self, store: Store, strategy: Strategy, timeframe: str | None = None, source: str | None = None
+    ) -> None:
         self._store = store
         self.strategy = strategy
-        self.timeframe = strategy.timeframe
+        self.timeframe = timeframe or strategy.timeframe
+        self.source = source or strategy.source
         self._plans: dict[str, _Plan] = {}
 
     def _plan(self, symbol: str, market: MarketState, view: MarketView | None) -> _Plan | None:
@@ -135,8 +141,8 @@ class StrategySignals(SignalSource):
         signal = self._signal_now(symbol, market, view)
         if signal is None:
             return False
-        return engine_signals.store_signal(self._store, **signal_values(self.strategy, symbol, candle, view,
-                                                                         signal))  # fmt: skip
+        values = signal_values(self.strategy, symbol, candle, view, signal, self.source, self.timeframe)
+        return engine_signals.store_signal(self._store, **values)
 
 
 def _number(value: Any) -> float | None:
@@ -158,14 +164,15 @@ def action_of(signal: pd.Series) -> tuple[str, dict[str, Any]]:
 
 
 def signal_values(
-    strategy: Strategy, symbol: str, candle: Any, view: MarketView, signal: pd.Series
-) -> dict[str, Any]:
+    strategy: Strategy, symbol: str, candle: Any, view: MarketView, signal: pd.Series, source: str,
+    timeframe: str,
+) -> dict[str, Any]:  # fmt: skip
     action, raw = action_of(signal)
     entry = action != "close"
     return {
-        "idempotency_key": f"{strategy.source}:{symbol}:{strategy.timeframe}:{candle.open_time.isoformat()}",
-        "source": strategy.source, "symbol": symbol, "action": action, "price": candle.close,
-        "timeframe": strategy.timeframe, "strategy": strategy.name, "alert_time": view.now,
+        "idempotency_key": f"{source}:{symbol}:{timeframe}:{candle.open_time.isoformat()}",
+        "source": source, "symbol": symbol, "action": action, "price": candle.close,
+        "timeframe": timeframe, "strategy": strategy.name, "alert_time": view.now,
         "stop_loss": _number(signal["stop_loss"]) if entry else None,
         "take_profit": _number(signal["take_profit"]) if entry else None,
         "confidence": _number(signal["confidence"]), "raw": {**raw, "params": dict(strategy.p)},

@@ -147,6 +147,17 @@ class PaperExchange(Exchange):
     def set_funding_rate(self, rate: FundingRate) -> None:
         self._funding[rate.symbol] = rate
 
+    def expected_funding_rate(self, symbol: str) -> float | None:
+        """The rate the next settlement of ``symbol`` is expected at: its funding series' latest rate at the
+        clock, else the rate given (its predicted next rate when the feed had one); None if none is known."""
+        series = self._series.get(symbol)
+        if series is not None:
+            return series.rate_at(int((self._clock - _EPOCH).total_seconds()))
+        known = self._funding.get(symbol)
+        if known is None:
+            return None
+        return known.predicted if known.predicted is not None else known.rate
+
     def set_funding_series(self, series: FundingSeries) -> None:
         """Settle this market's funding at the series' own times and rates (instead of hourly at the last
         known rate); settlements before the current market clock are not replayed."""
@@ -749,7 +760,9 @@ class PaperExchange(Exchange):
             return [self._result(books, o) for o in books.resting(symbol)]
 
     def _result(self, books: Books, order: PaperOrderRow) -> OrderResult:
-        fills = books.fills(order.exchange_id)
+        # every fill adds to filled_quantity, so an unfilled order (a new stop or target, a cancelled one)
+        # has none to read: a query saved on most results
+        fills = books.fills(order.exchange_id) if order.filled_quantity > 0 else []
         return OrderResult(
             client_id=order.client_id,
             exchange_id=order.exchange_id,

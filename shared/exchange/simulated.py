@@ -44,6 +44,10 @@ class SimulatedVenue(Protocol):
         """The market's funding rate as of now (settled at the next funding time)."""
         ...
 
+    def expected_funding_rate(self, symbol: str) -> float | None:
+        """The rate the next settlement of ``symbol`` is expected at (None: no rate known)."""
+        ...
+
     def booked_until(self) -> datetime | None:
         """The market time of the latest thing booked (a restarted replay goes on after it)."""
         ...

@@ -53,7 +53,7 @@ def test_production_compose_shape() -> None:
     compose = load_compose("docker-compose.yml", SAMPLE_ENV)
     services = compose["services"]
     assert set(services) == {
-        "migrate", "nginx", "websocket", "webhook", "agent", "certbot", "autoheal", "watchtower"
+        "migrate", "nginx", "websocket", "webhook", "agent", "certbot", "autoheal", "watchtower", "redis"
     }  # fmt: skip
     assert {"bluefinai-data", "bluefinai-logs", "acme-webroot", "letsencrypt"} <= set(compose["volumes"])
     for name, service in services.items():
@@ -81,6 +81,11 @@ def test_production_compose_shape() -> None:
     assert set(nginx["depends_on"]) == set(APP_SERVICES)
     assert "--label-enable" in services["watchtower"]["command"]
     assert services["certbot"]["profiles"] == ["letsencrypt"]
+    # Redis for several websocket workers: only with --profile redis, on the app network, nothing published
+    assert services["redis"]["profiles"] == ["redis"] and services["redis"]["networks"] == [
+        "bluefinai-network"
+    ]
+    assert "ports" not in services["redis"] and services["redis"]["expose"] == ["6379"]
 
 
 def test_dev_override_mounts_source_and_reloads() -> None:

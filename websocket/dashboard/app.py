@@ -11,6 +11,7 @@ client or plain threads it falls back to the threading mode.
 from __future__ import annotations
 
 import hmac
+import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from dashboard.services import install_service_health
 from dashboard.snapshot import read_snapshot
 from shared.config import Settings, load_settings
 from shared.db import Database
-from shared.events import EVENT_NAMES, EVENTS_PATH
+from shared.events import EVENTS_PATH, read_events
 from shared.http import bearer_token_ok
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
@@ -36,6 +37,11 @@ VENDOR_DIR = MODULES / "socket.io-client" / "dist"
 # TradingView's lightweight-charts, its standalone build (window.LightweightCharts), bundled: works offline
 CHARTS_DIR = MODULES / "lightweight-charts" / "dist"
 CHARTS_FILE = "lightweight-charts.standalone.production.js"
+# report.html's stylesheet and chart script (agent/backtest), for the Backtests view: the dashboard's CSP
+# allows no inline script or style, so the view loads a report's page with these from here instead
+_BACKTEST = importlib.util.find_spec("agent.backtest")
+REPORT_ASSETS = Path(_BACKTEST.origin).parent if _BACKTEST and _BACKTEST.origin else Path("agent/backtest")
+REPORT_FILES = {"report.css": "text/css", "report.js": "application/javascript"}
 logger = logging.getLogger(__name__)
 
 
@@ -101,20 +107,23 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify(error="lightweight-charts missing: run `npm ci --prefix websocket/dashboard`"), 503
         return send_from_directory(CHARTS_DIR, CHARTS_FILE, mimetype="application/javascript")
 
+    @app.get("/static/backtest/<name>")
+    def backtest_report_asset(name: str) -> Any:
+        if name not in REPORT_FILES:
+            return jsonify(error="not found"), 404
+        return send_from_directory(REPORT_ASSETS, name, mimetype=REPORT_FILES[name])
+
     @app.post(EVENTS_PATH)
     def events() -> Any:
         if not bearer_token_ok(request, token):
             return jsonify(error="unauthorized"), 401
         body = request.get_json(silent=True)
-        if (
-            not isinstance(body, dict)
-            or body.get("event") not in EVENT_NAMES
-            or not isinstance(body.get("data"), dict)
-        ):
-            details = [{"field": "event", "message": f"must be one of {', '.join(sorted(EVENT_NAMES))}"}]
-            return jsonify(error="invalid event", details=details), 400
-        socketio.emit(body["event"], body["data"])
-        return jsonify(status="ok")
+        events, problems = read_events(body)
+        if problems:
+            return jsonify(error="invalid event", details=problems), 400
+        for event in events:
+            socketio.emit(event["event"], event["data"])
+        return jsonify(status="ok", events=len(events))
 
     @socketio.on("connect")
     def connect(auth: Any = None) -> None:

@@ -139,7 +139,9 @@ def test_the_charts_have_their_elements_and_their_library(app: Flask, page: Elem
     assert ids["price-chart"][1]["data-testid"] == "price-chart"
     assert ids["equity-chart"][1]["data-testid"] == "equity-chart"
     values = [a.get("value") for t, a in page.tags if t == "option"]
-    assert values.count("BTC-PERP") == 3  # the chart's market, and the signals' and trades' filters
+    # the chart's market, the algo form's, and the market filters of signals, positions, orders, fills,
+    # funding and trades
+    assert values.count("BTC-PERP") == 8
     library = app.test_client().get("/static/vendor/lightweight-charts.js")
     assert library.status_code == 200 and library.mimetype == "application/javascript"
     assert b"LightweightCharts" in library.get_data()
@@ -149,10 +151,34 @@ def test_the_charts_have_their_elements_and_their_library(app: Flask, page: Elem
 def test_the_tables_tools_have_their_filters_and_pager(page: Elements) -> None:
     tables = (STATIC / "tables.js").read_text()
     paths = set(re.findall(r'path: "(/api/tables/[a-z]+)"', tables))
-    assert paths == {"/api/tables/signals", "/api/tables/trades"}
+    names = {"signals", "trades", "orders", "decisions", "positions", "fills", "funding"}
+    assert paths == {f"/api/tables/{name}" for name in names}
     ids = page.by_id()
-    assert ids["signals-tools"][1]["data-testid"] == "signals-tools" and "trades-tools" in ids
+    for name in names:  # each table has its tools (filters, pager) and its table
+        assert ids[f"{name}-tools"][1]["data-testid"] == f"{name}-tools" and ids[name][0] == "table"
     filters = {a.get("data-filter") for t, a in page.tags if t == "select" and a.get("data-filter")}
-    assert filters == {"symbol", "action", "outcome", "side"}  # the query fields of /api/tables/*
+    # the query fields of /api/tables/*
+    assert filters == {"symbol", "action", "outcome", "side", "state", "verdict"}
     pages = [a.get("data-page") for t, a in page.tags if t == "button" and a.get("data-page")]
-    assert pages == ["prev", "next", "prev", "next"]
+    assert pages == ["prev", "next"] * len(names)
+
+
+@pytest.mark.parametrize("name", ["algos.js", "feed.js", "breakdowns.js"])
+def test_the_panels_scripts_find_their_elements_and_write_text_only(page: Elements, name: str) -> None:
+    script = (STATIC / name).read_text()
+    looked_up = set(re.findall(r"""\$\("([a-z0-9-]+)"\)""", script))
+    looked_up |= set(re.findall(r"""getElementById\("([a-z0-9-]+)"\)""", script))
+    looked_up |= set(re.findall(r"""fill\("([a-z0-9-]+)",""", script))
+    assert looked_up and looked_up <= set(page.by_id()), sorted(looked_up - set(page.by_id()))
+    assert "textContent" in script and "innerHTML" not in script
+    assert f"filename='{name}'" in (STATIC.parent / "templates" / "index.html").read_text()
+
+
+def test_the_feed_is_bounded_and_the_state_control_has_the_engines_states(page: Elements) -> None:
+    from agent.risk.state import STATES
+
+    feed = (STATIC / "feed.js").read_text()
+    assert "const MAX_EVENTS = 200;" in feed and "events.splice(0, events.length - MAX_EVENTS)" in feed
+    buttons = [a.get("data-state") for t, a in page.tags if t == "button" and a.get("data-state")]
+    assert tuple(buttons) == STATES
+    assert page.by_id()["state-control"][1]["data-testid"] == "trading-state-control"

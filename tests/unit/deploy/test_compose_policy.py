@@ -16,7 +16,7 @@ from tests.unit.deploy.compose_model import ROOT, load_compose
 APPS = ("agent", "webhook", "websocket")
 OURS = (*APPS, "nginx")  # built here, long-running
 ONE_SHOT = ("migrate",)  # built here, runs once before the services
-THIRD_PARTY = ("certbot", "autoheal", "watchtower")  # from a registry
+THIRD_PARTY = ("certbot", "autoheal", "watchtower", "redis")  # from a registry
 ROOT_ALLOWED = {"certbot", "autoheal", "watchtower"}  # docker.sock holders, and certbot's chgrp
 PORTS = {"AGENT_PORT": "6103", "WEBHOOK_PORT": "6104", "SOCKET_PORT": "6108"}
 SECRET_NAMES = {name.upper() for name in SECRET_FIELDS}

@@ -15,11 +15,18 @@ from tests.conftest import free_port
 
 
 class Recorder(BaseHTTPRequestHandler):
+    """Keeps each posted event with the request's path and token; ``requests`` counts the POSTs."""
+
     received: list[tuple[str, str, dict[str, Any]]] = []
+    requests = 0
+    delay_s = 0.0
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Recorder.received.append((self.path, self.headers.get("Authorization", ""), body))
+        time.sleep(Recorder.delay_s)
+        Recorder.requests += 1
+        for event in body["events"]:
+            Recorder.received.append((self.path, self.headers.get("Authorization", ""), event))
         self.send_response(200)
         self.end_headers()
 
@@ -27,23 +34,33 @@ class Recorder(BaseHTTPRequestHandler):
         return
 
 
-def test_events_are_posted_in_order_with_the_token() -> None:
-    Recorder.received = []
+def _publish_and_collect(count: int, delay_s: float) -> None:
+    Recorder.received, Recorder.requests, Recorder.delay_s = [], 0, delay_s
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     publisher = EventPublisher(f"http://127.0.0.1:{server.server_port}", "secret-token-123")
     try:
-        for i in range(5):
+        for i in range(count):
             publisher.publish("order", {"n": i})
         deadline = time.monotonic() + 5
-        while len(Recorder.received) < 5 and time.monotonic() < deadline:
+        while len(Recorder.received) < count and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         publisher.close()
         server.shutdown()
+
+
+def test_events_are_posted_in_order_with_the_token() -> None:
+    _publish_and_collect(5, 0.0)
     assert [body["data"]["n"] for _, _, body in Recorder.received] == [0, 1, 2, 3, 4]
     assert {path for path, _, _ in Recorder.received} == {EVENTS_PATH}
     assert {auth for _, auth, _ in Recorder.received} == {"Bearer secret-token-123"}
+
+
+def test_events_queued_during_a_post_go_out_together_in_order() -> None:
+    _publish_and_collect(300, 0.15)  # the first post is slow: the rest queue up behind it
+    assert [body["data"]["n"] for _, _, body in Recorder.received] == list(range(300))
+    assert Recorder.requests <= 3
 
 
 def test_a_down_websocket_service_never_blocks_the_publisher() -> None:

@@ -129,6 +129,10 @@
     const since = ts.since ? ` since ${time(ts.since)} UTC` : "";
     badge.title = ts.state === "ACTIVE" ? `trading ACTIVE${since}` : `${ts.reason || ts.state}${since}`;
     $("reset-active").hidden = ts.state === "ACTIVE";
+    document.querySelectorAll("#state-control button[data-state]").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.state === ts.state));
+    });
+    $("state-control").dataset.state = ts.state;
     if (!("daily_pnl" in ts)) return;
     if (!ts.day || !Number(ts.day_start_equity)) {
       // the breakers have not folded a candle yet: there is no start-of-day equity to compare with
@@ -237,6 +241,7 @@
       });
     },
     decision(d) {
+      if (window.bluefinaiTables && !window.bluefinaiTables.accepts("decisions")) return;
       const hold = d.action === "hold";
       const verdict = d.risk_approved ? "approved" : hold ? "hold" : "vetoed";
       upsert("decisions", d.signal_id, "data-signal-id", (r) => {
@@ -261,6 +266,7 @@
       countVetoes();
     },
     order(d) {
+      if (window.bluefinaiTables && !window.bluefinaiTables.accepts("orders")) return;
       upsert("orders", d.client_id, "data-client-id", (r) => {
         const price = !missing(d.price) ? fmt(d.price)
           : !missing(d.trigger_price) ? `trigger ${fmt(d.trigger_price)}`
@@ -273,6 +279,7 @@
       });
     },
     position(d) {
+      if (window.bluefinaiTables && !window.bluefinaiTables.accepts("positions")) return;
       const body = document.querySelector("#positions tbody");
       const existing = body.querySelector(`tr[data-symbol="${CSS.escape(d.symbol)}"]`);
       if (!Number(d.quantity)) { if (existing) existing.remove(); return; }
@@ -333,10 +340,17 @@
         el.textContent = format(limits[el.dataset.limit]);
       });
     },
+    // agent.engine.liquidation_alert: a banner while a position's mark is near its liquidation price
+    liquidation_alert(d) {
+      const side = Number(d.quantity) > 0 ? "long" : "short";
+      setAlert(`liquidation-${d.symbol}`, d.near
+        ? `Liquidation near: ${d.symbol} ${side} ${Math.abs(Number(d.quantity))}, mark ${fmt(d.mark)} is ${fmt(d.distance_atr)} ATRs from the liquidation price ${fmt(d.liquidation)} (LIQUIDATION_ALERT_ATR ${d.threshold_atr})`
+        : "");
+    },
     snapshot(d) {
       // the trades and signals tables load their page from the agent API when they can (same journal)
-      if (window.bluefinaiTables) { window.bluefinaiTables.load("trades"); window.bluefinaiTables.load("signals"); }
-      else { [...(d.trades || [])].reverse().forEach(render.trade); [...(d.signals || [])].reverse().forEach(render.signal); }
+      if (window.bluefinaiTables) { window.bluefinaiTables.loadAll(); return; }
+      [...(d.trades || [])].reverse().forEach(render.trade); [...(d.signals || [])].reverse().forEach(render.signal);
       [...(d.orders || [])].reverse().forEach(render.order);
       [...(d.decisions || [])].reverse().forEach(render.decision);
       (d.positions || []).forEach(render.position);
@@ -377,6 +391,7 @@
   function setBusy(busy) {
     $("kill-switch").disabled = busy;
     $("reset-active").disabled = busy;
+    document.querySelectorAll("#state-control button[data-state]").forEach((b) => { b.disabled = busy; });
   }
 
   async function killSwitch() {
@@ -419,6 +434,29 @@
     }
   }
 
+  // the three trading states, switched by hand (POST /api/control/state), each confirmed first
+  const STATE_QUESTIONS = {
+    ACTIVE: "Switch trading to ACTIVE?\n\nAnything the risk rules approve may trade; the breakers count afresh from the current equity.",
+    REDUCING: "Switch trading to REDUCING (reduce-only)?\n\nOnly orders that shrink exposure go out: closes and exits. No new entries.",
+    HALTED: "Switch trading to HALTED?\n\nNo new exposure at all until a manual reset. Working orders and positions are kept (the kill switch cancels them).",
+  };
+
+  async function switchState(state) {
+    if ($("state-control").dataset.state === state) { controlMessage("info", `Trading is already ${state}.`); return; }
+    if (!window.confirm(STATE_QUESTIONS[state])) { controlMessage("info", `Switch to ${state}: not sent.`); return; }
+    setBusy(true);
+    controlMessage("info", `Switch to ${state}: sending…`);
+    try {
+      const result = await callApi("/api/control/state", { state, reason: `set to ${state} from the dashboard` });
+      renderTradingState(result);
+      controlMessage(result.state === "HALTED" ? "halted" : "ok", `trading is ${result.state}${result.reason ? ` (${result.reason})` : ""}`);
+    } catch (err) {
+      controlMessage("error", `Switch to ${state} failed: ${err.message}`);
+    } finally {
+      setBusy(false);
+    }
+  }
+
   // the alert's fields without a column of their own (market_position, contracts, order_id, ...), as sent
   function signalFields(fields) {
     return Object.entries(fields || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
@@ -434,6 +472,7 @@
 
   function renderPerformance(p) {
     renderVetoes(p && p.vetoes);
+    if (window.bluefinaiBreakdowns) window.bluefinaiBreakdowns.render(p || {});
     const o = (p && p.overall) || {};
     setText("perf-trades", missing(o.trade_count) ? "—" : String(o.trade_count));
     setText("perf-win-rate", pct(o.win_rate, 1));
@@ -497,11 +536,14 @@
     window.bluefinaiSocket = socket;
     startPerformance();
     if (window.bluefinaiCharts) window.bluefinaiCharts.start({ api: callApi, socket });
-    if (window.bluefinaiTables) window.bluefinaiTables.start({ api: callApi });
+    if (window.bluefinaiTables) window.bluefinaiTables.start({ api: callApi, socket });
+    // the panels in their own files (algos, event feed) register here and get the API and the socket
+    (window.bluefinaiPanels || []).forEach((panel) => panel.start({ api: callApi, socket }));
   }
 
   $("kill-switch").addEventListener("click", killSwitch);
   $("reset-active").addEventListener("click", resetActive);
+  document.querySelectorAll("#state-control button[data-state]").forEach((b) => b.addEventListener("click", () => switchState(b.dataset.state)));
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const token = $("token-input").value.trim();
@@ -511,6 +553,7 @@
   // for tests and debugging: the renderers of the socket.io events, and of /api/performance
   window.bluefinaiRender = render;
   window.bluefinaiRenderPerformance = renderPerformance;
+  window.bluefinaiCountVetoes = countVetoes;
 
   const token = takeToken();
   if (token) { connect(token); } else { setConnection("disconnected", "no API token"); $("token-form").hidden = false; }

@@ -1,7 +1,7 @@
 // A decision's whole story: clicking a row of the decisions table opens a view built from
 // GET /api/decisions/<id> (the alert, the analyst's view and market snapshot, each AI call's prompt and raw
 // answer with its validation, the risk verdict with every rule's size and the binding one, the orders, the
-// fills and the realised outcome and cost). Values are inserted with textContent, never as HTML.
+// fills and the realised outcome and cost, and what each shadow book did with the same signal). Values are inserted with textContent, never as HTML.
 (function () {
   "use strict";
   const TOKEN_KEY = "bluefinai.token";
@@ -86,7 +86,8 @@
     const risk = section(box, "risk", "Risk verdict");
     const r = d.risk || {};
     pairs(risk, [["verdict", d.risk_approved ? `approved ${num(d.quantity)}` : "not traded"], ["reason", d.risk_reason],
-      ["binding rule", r.binding], ["stop used", num(r.stop)]]);
+      ["binding rule", r.binding], ["stop used", num(r.stop)], ["reward/risk", num(r.reward_risk, 2)],
+      ["expected funding", r.funding ? `$${num(r.funding_cost_usd, 4)} (${num(r.funding.bps, 2)} bps over ${r.funding.horizon_hours} h)` : "—"]]);
     const sizes = Object.entries(r.sizes || {});
     const t = table(risk, ["rule", "size"], sizes.map(([rule, size]) => [rule, num(size)]));
     t.dataset.testid = "risk-sizes";
@@ -108,6 +109,16 @@
       ["fees", num(o.fees, 4)], ["funding", num(o.funding, 4)],
       ["AI cost", `$${num((s.ai_calls || []).reduce((a, c) => a + (Number(c.cost_usd) || 0), 0), 4)}`]]);
     (s.trades || []).forEach((tr) => outcome.appendChild(el("p", `${tr.exit_reason}: ${num(tr.quantity)} from ${num(tr.entry_price, 2)} to ${num(tr.exit_price, 2)}, PnL ${num(tr.pnl, 2)}`, "note")));
+
+    // the shadow books (agent.arena): each analyst's paper trade opened or closed by this signal
+    const shadow = section(box, "shadow", "Shadow books");
+    const st = table(shadow, ["analyst", "decision", "qty", "entry", "exit", "status", "PnL", "fees", "LLM cost"],
+      (s.shadow || []).map((t) => [
+        t.analyst, `${t.side === "BUY" ? "long" : "short"} ${t.role === "closed" ? `(closed here: ${t.exit_reason})` : "opened"}`,
+        num(t.quantity), num(t.entry_price, 2), t.exit_price === null ? "open" : num(t.exit_price, 2), t.status,
+        t.status === "CLOSED" ? num(t.pnl, 2) : "—", num(t.fees, 4), `$${num(t.llm_cost_usd, 4)}`]));
+    st.dataset.testid = "shadow-outcomes";
+    [...st.querySelectorAll("tbody tr:not(.empty)")].forEach((row, i) => { row.dataset.analyst = s.shadow[i].analyst; });
   }
 
   async function open(id) {

@@ -66,3 +66,38 @@ def test_shadow_claude_decides_the_signal_and_places_no_order(
     perf = app.test_client().get("/api/performance", headers=AUTH).get_json()
     assert perf["llm_cost_usd"] == pytest.approx(body["llm_cost_usd"])
     assert perf["by_analyst"]["claude"]["pnl_net_of_llm_cost"] == pytest.approx(-body["llm_cost_usd"])
+
+
+def test_the_decision_story_shows_what_each_shadow_book_did_with_its_signal(
+    api: FakeAnthropic, make_settings: Any, tmp_path: Path
+) -> None:
+    """GET /api/decisions/<id> has the shadow trades of its signal, as /api/arena/signals/<id> lists them,
+    each with its role and the LLM cost of its analyst's calls on that signal (Claude's one call; none for
+    follow and rules); a later sell closes the follow baseline's long, shown as "closed" in its story."""
+    app, db = decide_one(
+        make_settings(
+            database_url=f"sqlite:///{tmp_path / 'story.db'}", ai_shadow_analysts="claude",
+            anthropic_api_key="sk-ant-test-0000", anthropic_base_url=api.url, socket_url="http://127.0.0.1:9",
+            market_data_source="replay", kelly_fraction=0,
+        )
+    )  # fmt: skip
+    client = app.test_client()
+    (decision,) = client.get("/api/decisions", headers=AUTH).get_json()["decisions"]
+    story = client.get(f"/api/decisions/{decision['id']}", headers=AUTH).get_json()
+    listed = client.get(f"/api/arena/signals/{decision['signal_id']}", headers=AUTH).get_json()["trades"]
+    shadow = story["shadow"]
+    assert [{k: v for k, v in t.items() if k not in ("role", "llm_cost_usd")} for t in shadow] == listed
+    by_analyst = {t["analyst"]: t for t in shadow}
+    assert {"follow", "claude"} <= set(by_analyst)
+    assert all(t["role"] == "opened" and t["side"] == "BUY" for t in shadow)
+    assert by_analyst["claude"]["llm_cost_usd"] == pytest.approx((1200 * 3 + 150 * 15) / 1e6)
+    assert by_analyst["follow"]["llm_cost_usd"] == 0.0 and by_analyst["follow"]["entry_price"] > 0
+    assert "funding_cost_usd" in story["decision"]["risk"]  # funding in the verdict (0: no rate known)
+    engine: Engine = app.extensions["engine"]
+    add_signal(db, "tv:arena-sell", "sell")
+    engine.process_pending_signals()
+    decisions = client.get("/api/decisions", headers=AUTH).get_json()["decisions"]
+    later = next(d for d in decisions if d["id"] != decision["id"])
+    closing = client.get(f"/api/decisions/{later['id']}", headers=AUTH).get_json()["shadow"]
+    closed = [t for t in closing if t["role"] == "closed"]
+    assert any(t["analyst"] == "follow" and t["exit_price"] is not None for t in closed)

@@ -172,7 +172,14 @@ def test_the_command_line_writes_the_report(
         list(equity.columns) == ["timestamp", "equity"]
         and equity["timestamp"].iloc[-1] == "2022-01-04T00:00:00+00:00"
     )  # the last close
-    assert "<img" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert 'data-testid="report-price-chart"' in page and "LightweightCharts" in page
+    breakdowns = report["breakdowns"]
+    assert sum(g["trade_count"] for g in breakdowns["by_day"].values()) == report["trade_count"]
+    candles = pd.read_csv(data).set_index("timestamp")
+    change = breakdowns["market_change"]["BTC-PERP"]
+    assert change["last_close"] == candles.loc["2022-01-03 23:59:00", "close"]  # the last candle of the run
+    assert change["change"] == pytest.approx(change["last_close"] / change["first_open"] - 1, rel=1e-9)
     printed = capsys.readouterr().out
     assert "Sharpe" in printed and "report:" in printed
     assert main(["backtest", "--data", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2

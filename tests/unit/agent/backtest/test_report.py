@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from agent.analytics.performance import PerformanceMetrics, TradeRecord, compute_metrics
+from agent.backtest.chart_data import MAX_CHART_POINTS
 from agent.backtest.report import MAX_HTML_TRADES, TRADES_HEADER, terminal_table, write_report
+from agent.backtest.report_page import CHARTS_FILE, charts_library_path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -117,6 +119,13 @@ def test_json_floats_are_rounded_to_ten_significant_digits(
     assert len(digits) <= 10
 
 
+def embedded(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
 def test_long_equity_is_written_in_full(tmp_path: Path) -> None:
     equity = make_equity(25_000)
     metrics = compute_metrics(equity, [], starting_equity=10_000.0)
@@ -124,7 +133,15 @@ def test_long_equity_is_written_in_full(tmp_path: Path) -> None:
     assert len(files.equity_csv.read_text().splitlines()) == 25_001
     assert files.price_png is None and not (tmp_path / "price.png").exists()
     assert files.drawdown_png.read_bytes().startswith(PNG_MAGIC)
-    assert len(re.findall(r'<img src="data:image/png;base64,', files.report_html.read_text())) == 2
+    charts = embedded(files.report_html.read_text())
+    assert "price" not in charts  # no prices given: no price chart
+    curve = charts["equity"]
+    assert len(curve["time"]) <= MAX_CHART_POINTS + 2 and curve["time"] == sorted(set(curve["time"]))
+    assert curve["time"][-1] == int(equity.index[-1].timestamp()) and curve["equity"][-1] == pytest.approx(
+        float(equity.iloc[-1]), rel=1e-7
+    )
+    deepest = (equity / equity.cummax() - 1.0).min() * 100.0
+    assert min(curve["drawdown"]) == pytest.approx(deepest, rel=1e-7)  # the deepest point is kept
 
 
 def test_html_is_self_contained_and_escaped(
@@ -132,25 +149,40 @@ def test_html_is_self_contained_and_escaped(
 ) -> None:
     write(tmp_path, inputs)
     page = (tmp_path / "report.html").read_text()
-    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(images) == 3
-    embedded = [base64.b64decode(data) for data in images]
-    assert all(png.startswith(PNG_MAGIC) for png in embedded)
-    assert embedded[0] == (tmp_path / "equity.png").read_bytes()
-    assert embedded[2] == (tmp_path / "price.png").read_bytes()
-    assert "<script>" not in page
+    assert "<img" not in page  # the interactive charts replace the PNGs (still written beside the page)
+    assert charts_library_path().read_text() in page  # the chart library is inlined: works offline
+    assert CHARTS_FILE.endswith(".js") and "<script src" not in page and "<link" not in page
+    for hook in ("report-price-chart", "report-equity-chart", "report-drawdown-chart"):
+        assert f'data-testid="{hook}"' in page
+    charts = embedded(page)
+    price = charts["price"]
+    assert price["symbol"] == "BTC-PERP" and price["timeframe"] == "5m"  # 3 days of 1m: 864 candles
+    assert len(price["time"]) == 864 and set(price["lines"]) == {"ema_20", "ema_50", "bb_upper", "bb_mid",
+                                                                  "bb_lower"}  # fmt: skip
+    assert [m["kind"] for m in price["markers"]] == ["entry", "exit", "entry", "exit", "entry", "exit"]
+    assert "<script>alert" not in page and "\\u003cscript>alert" in page  # escaped in the embedded JSON
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "<h1>Test &lt;run&gt;</h1>" in page
-    assert "http://" not in page and "https://" not in page and "<link" not in page
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     for section in (
-        "Exit reasons",
+        "Per exit reason",
         "Signal sources",
         "internal:ema_cross",
         "take_profit",
-        "Markets",
+        "Per market",
+        "Long / short",
+        "Per month",
+        "Per week",
+        "Per day",
+        "Market change over the period",
+        "Best and worst trade",
+        "Average duration",
         "Settings",
     ):
         assert section in page
+    settings = page.split('data-testid="report-settings"', 1)[1]
+    assert '<td class="label">fee</td><td>0.3</td>' in settings  # a readable table, not a JSON dump
+    assert '<td class="label">path</td><td>/tmp/x</td>' in settings
 
 
 def test_html_shows_at_most_500_trades(tmp_path: Path) -> None:

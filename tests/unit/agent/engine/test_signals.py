@@ -1,9 +1,9 @@
-"""Internal signals decided ahead on a prepared market state (so a backtest can skip to the next cross) are
-the ones the incremental rule decides candle by candle, and ``quiet`` names the candle of the next one."""
+"""Internal signals (INTERNAL_SIGNALS: the built-in crosses through ``StrategySignals``) decided ahead on a
+prepared market state (so a backtest can skip to the next cross) are the ones decided candle by candle,
+across a gap too, and ``quiet`` names the candle of the next one."""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from agent.engine.positions import MarketView
-from agent.engine.signals import InternalSignals, read_alerts, signal_rows
+from agent.engine.signals import read_alerts
 from agent.journal.store import DatabaseStore
+from agent.strategies.source import StrategySignals
+from agent.wiring import build_signal_sources
+from shared.config import load_settings
 from shared.db import Database
 from shared.errors import InvalidInput
-from shared.marketdata.candles import EPOCH
 from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
 from shared.models import Candle, SignalAction
@@ -57,13 +57,19 @@ def gapped(minutes: pd.DataFrame) -> pd.DataFrame:  # noqa: F811
     return minutes[kept].reset_index(drop=True)
 
 
+def internal(strategy: str, timeframe: str) -> StrategySignals:
+    """The source INTERNAL_SIGNALS=strategy, INTERNAL_SIGNAL_TIMEFRAME=timeframe builds."""
+    settings = load_settings(internal_signals=strategy, internal_signal_timeframe=timeframe)
+    (source,) = build_signal_sources(settings, DatabaseStore(Database("sqlite://")))
+    assert isinstance(source, StrategySignals) and source.source == f"internal:{strategy}"
+    return source
+
+
 def replay(market: MarketState, frame: pd.DataFrame, join: int) -> Answers:
     """Give ``market`` every minute from START; the sources see them from ``join`` on. What each source's
     ``quiet`` answered after each minute (and before its first, at ``join``), by source."""
-    sources = [
-        InternalSignals(DatabaseStore(Database("sqlite://")), strategy, tf) for strategy, tf in SOURCES
-    ]
-    answers: Answers = {(s.strategy, s.timeframe): [] for s in sources}
+    sources = [internal(strategy, tf) for strategy, tf in SOURCES]
+    answers: Answers = {(s.strategy.name, s.timeframe): [] for s in sources}
     for index, row in enumerate(frame.iloc[START:].itertuples(), start=START):
         candle = Candle(
             SYMBOL, row.timestamp.to_pydatetime(), row.open, row.high, row.low, row.close, row.volume
@@ -74,9 +80,11 @@ def replay(market: MarketState, frame: pd.DataFrame, join: int) -> Answers:
         view = MarketView(candle.open_time + timedelta(minutes=1), candle, closed)
         for source in sources:
             if index == join:
-                answers[source.strategy, source.timeframe].append((view.now, source.quiet(SYMBOL, market)))
+                answers[source.strategy.name, source.timeframe].append(
+                    (view.now, source.quiet(SYMBOL, market))
+                )
             source.on_candle(SYMBOL, view, market)
-            answers[source.strategy, source.timeframe].append((view.now, source.quiet(SYMBOL, market)))
+            answers[source.strategy.name, source.timeframe].append((view.now, source.quiet(SYMBOL, market)))
     return answers
 
 
@@ -116,8 +124,8 @@ def test_prepared_signals_are_the_incremental_ones_and_quiet_names_the_next(
     prepared = replay(market, gapped, first)
     assert stored == expected
     assert (np.diff(market.closing_minutes("15m")) == 0).any()  # the gap was crossed: one minute, two rows
-    if join != "start":  # the first close a source sees has nothing before it
-        assert (cross in [t for _, _, t, _ in stored]) == (join == "the close before a cross")
+    if join != "start":  # a signal reads the candles before it, closed before the source started or not
+        assert cross in [t for _, _, t, _ in stored]
     for strategy, timeframe in SOURCES:
         times = [t for source, tf, t, _ in stored if source == f"internal:{strategy}" and tf == timeframe]
         assert len(times) >= 5, (strategy, timeframe)
@@ -127,47 +135,6 @@ def test_prepared_signals_are_the_incremental_ones_and_quiet_names_the_next(
         for now, answer in after:
             coming = [t for t in times if t > now]
             assert answer == (frozenset(), coming[0] if coming else None), now
-
-
-class _Spread(MarketState):
-    """A market state whose fast - slow spread is set by hand."""
-
-    spread = math.nan
-
-    def indicator(self, timeframe: str, name: str) -> float:
-        return self.spread if name == "sma_20" else 0.0
-
-
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # ``stored`` only records
-@given(
-    st.lists(
-        st.lists(st.sampled_from([math.nan, 0.0, -0.0, 1.0, 2.5, -1.0, -3.0]), max_size=3),
-        min_size=1,
-        max_size=40,
-    ),
-    st.data(),
-)
-def test_the_vector_rule_is_the_incremental_one(
-    stored: Stored, closes: list[list[float]], data: st.DataObject
-) -> None:
-    """Minutes closing zero to three rows (spreads with zeros and NaNs); the source joins at any minute."""
-    join = data.draw(st.integers(0, len(closes) - 1))
-    spread = np.array([value for rows in closes for value in rows])
-    closing = np.array([minute for minute, rows in enumerate(closes) for _ in rows], dtype=int)
-    source, market = (
-        InternalSignals(DatabaseStore(Database("sqlite://")), "sma_cross", "15m"),
-        _Spread(SYMBOL, "test"),
-    )
-    incremental, row = [], 0
-    for minute, rows in enumerate(closes):
-        row += len(rows)
-        market.spread = rows[-1] if rows else market.spread  # a state shows the last candle closed
-        candle = Candle(SYMBOL, EPOCH + timedelta(minutes=minute), 1, 1, 1, 1, 1, "15m")
-        view = MarketView(candle.open_time, candle, {"15m": candle} if rows else {})
-        if minute >= join and source.on_candle(SYMBOL, view, market):
-            incremental.append(row - 1)
-    first_row = sum(len(rows) for rows in closes[:join])
-    assert signal_rows(spread, closing, first_row).tolist() == incremental
 
 
 def test_historical_alerts_are_read_as_signals_in_time_order(tmp_path: Path) -> None:

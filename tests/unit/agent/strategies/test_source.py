@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from agent.engine.positions import MarketView
-from agent.engine.signals import InternalSignals
 from agent.journal.store import DatabaseStore
 from agent.strategies.builtin import BUILT_IN
 from agent.strategies.source import StrategySignals
-from shared.config import DEFAULT_REPLAY_FILE
+from agent.wiring import build_signal_sources
+from shared.config import DEFAULT_REPLAY_FILE, load_settings
 from shared.db import Database
 from shared.marketdata.prepared import PreparedMarketState
 from shared.marketdata.snapshot import MarketState
@@ -97,6 +97,8 @@ def test_the_built_in_crosses_signal_as_internal_signals(
 ) -> None:
     store = DatabaseStore(Database("sqlite://"))
     ours = run(MarketState(SYMBOL, "replay"), month, [StrategySignals(store, BUILT_IN[name]())], monkeypatch)
-    internal = run(MarketState(SYMBOL, "replay"), month, [InternalSignals(store, name, "15m")], monkeypatch)
+    settings = load_settings(internal_signals=name, internal_signal_timeframe="15m")
+    internal = run(MarketState(SYMBOL, "replay"), month, build_signal_sources(settings, store), monkeypatch)
     assert len(internal) >= 5
+    assert {s for s, *_ in internal} == {f"internal:{name}"} and {s for s, *_ in ours} == {f"strategy:{name}"}
     assert [(t, a) for _, t, a, _ in ours] == [(t, a) for _, t, a, _ in internal]

@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     exit_on_reversal: bool = True
     level_break_exit: bool = True
     review_exits: bool = True
+    # AI position reviews (agent/engine/review_triggers.py): every AI_REVIEW_MINUTES per position (0 = no
+    # timer) and on events; the funding spike event fires above this |rate| per interval (0 = never)
+    ai_review_minutes: int = Field(60, ge=0, le=10_080)
+    review_funding_rate: float = Field(0.0005, ge=0, le=0.1)
     default_leverage: float = Field(3.0, ge=1, le=20)
     # The platform's own signals: none | ema_cross | sma_cross, on closed candles of one timeframe
     internal_signals: Literal["none", "ema_cross", "sma_cross"] = "none"

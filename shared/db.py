@@ -186,6 +186,34 @@ class AiCallRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class PositionReviewRow(Base):
+    """An AI analyst's review of an open position (agent.engine.reviews): why it was asked, the answer, what
+    the risk rules made of it, and the AI call it cost."""
+
+    __tablename__ = "position_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(40), index=True)
+    side: Mapped[str] = mapped_column(String(4))
+    entry_client_id: Mapped[str] = mapped_column(String(64), index=True)  # the position's entry order
+    decision_id: Mapped[int | None] = mapped_column(Integer)  # the entry's decision
+    analyst: Mapped[str] = mapped_column(String(40))
+    triggers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(12))  # hold | close | reduce | move_stop | "" (no answer)
+    fraction: Mapped[float | None] = mapped_column(Float)
+    new_stop: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")  # the analyst's
+    # done (acted) | held | refused (a risk rule) | invalid (bad answer) | failed (no answer) | budget
+    outcome: Mapped[str] = mapped_column(String(12))
+    rule: Mapped[str] = mapped_column(String(40), default="")  # the refusing rule
+    detail: Mapped[str] = mapped_column(Text, default="")  # the refusal, the problems, the order placed
+    client_id: Mapped[str] = mapped_column(String(64), default="")  # the close/reduce order placed
+    ai_call_id: Mapped[int | None] = mapped_column(Integer)  # ai_calls.id
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_hash: Mapped[str] = mapped_column(String(64), default="")
+    market_time: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AiCacheRow(Base):
     """Recorded AI answers by (provider, model, prompt hash): AI_CACHE=replay answers from here."""
 

@@ -103,28 +103,30 @@ class AuditLog:
     def redact(self, text: str) -> str:
         return redact_secrets(text, self._secrets)
 
-    def write(self, record: CallRecord) -> None:
+    def write(self, record: CallRecord) -> int:
+        """Store the call (secrets redacted); its ``ai_calls`` id."""
         record.error = self.redact(record.error)
         record.raw = self.redact(record.raw)
         with self._db.session() as session:
-            session.add(
-                AiCallRow(
-                    provider=record.provider,
-                    model=record.model,
-                    prompt_version=record.prompt_version,
-                    prompt_hash=record.prompt_hash,
-                    signal_key=record.signal_key,
-                    prompt=record.prompt,
-                    raw_output=record.raw,
-                    parsed=record.parsed or {},
-                    validation_errors=json.dumps(record.validation),
-                    error=record.error,
-                    latency_ms=record.latency_ms,
-                    input_tokens=record.input_tokens,
-                    output_tokens=record.output_tokens,
-                    cost_usd=record.cost_usd,
-                )
+            row = AiCallRow(
+                provider=record.provider,
+                model=record.model,
+                prompt_version=record.prompt_version,
+                prompt_hash=record.prompt_hash,
+                signal_key=record.signal_key,
+                prompt=record.prompt,
+                raw_output=record.raw,
+                parsed=record.parsed or {},
+                validation_errors=json.dumps(record.validation),
+                error=record.error,
+                latency_ms=record.latency_ms,
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                cost_usd=record.cost_usd,
             )
+            session.add(row)
+            session.flush()
+            return row.id
 
     def conclude(self, record: CallRecord, latency_s: float, parse: Callable[[], Decision]) -> Decision:
         """Parse the answer; store the call with the parsed decision or its validation errors either way."""

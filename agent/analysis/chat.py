@@ -123,10 +123,40 @@ class ChatCompletionsAnalyst(Analyst):
         note_usage(record, answer)
         return self.audit.conclude(record, latency, lambda: self._parse(answer, context.price))
 
+    def ask_structured(self, record: CallRecord, tool: tuple[str, str, dict[str, Any]]) -> Any:
+        """``record``'s prompt answered as JSON following ``tool``'s schema (name, description, schema;
+        AI_CACHE applies): the JSON object, with the tokens, cost and raw answer on ``record`` (not written:
+        the caller concludes it). Raises Temporary (audited) or InvalidInput (no JSON object)."""
+        name, _, schema = tool
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": record.prompt}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema}},
+        }
+        started = time.perf_counter()
+
+        def ask() -> dict[str, Any]:
+            try:
+                return self._post(body)
+            except Temporary as exc:
+                record.finish(time.perf_counter() - started, error=str(exc))
+                self.audit.write(record)
+                raise
+
+        answer = cached_answer(self.cache, self.audit, record, ask)
+        note_usage(record, answer)
+        return self._content(answer)
+
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         return post_chat(self._client, body, self.max_retries, self.name)
 
     def _parse(self, answer: dict[str, Any], price: float) -> Decision:
+        return parse_decision(self._content(answer), self.name, price, self.max_leverage)
+
+    @staticmethod
+    def _content(answer: dict[str, Any]) -> Any:
+        """The answer's message content as JSON; InvalidInput when there is none, it was cut, or it is not
+        JSON."""
         try:
             choice = answer["choices"][0]
             content = choice["message"]["content"]
@@ -138,4 +168,4 @@ class ChatCompletionsAnalyst(Analyst):
             raw = json.loads(content)
         except (TypeError, ValueError):
             raise InvalidInput([FieldProblem("content", "not a JSON decision")]) from None
-        return parse_decision(raw, self.name, price, self.max_leverage)
+        return raw

@@ -64,33 +64,47 @@ class ClaudeAnalyst(Analyst):
             self.name, self.model, prompt.version, prompt.hash, signal.idempotency_key, prompt.text
         )
         started = time.perf_counter()
-
-        def ask() -> dict[str, Any]:
-            try:
-                message = self._client.messages.create(
-                    model=self.model,
-                    max_tokens=1024,
-                    tools=[
-                        {
-                            "name": "trade_decision",
-                            "description": "Record the trading decision.",
-                            "input_schema": tool_schema(),
-                        }
-                    ],
-                    tool_choice={"type": "tool", "name": "trade_decision"},
-                    messages=[{"role": "user", "content": prompt.text}],
-                )
-            except (anthropic.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
-                record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
-                self.audit.write(record)
-                raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
-            return message.model_dump(mode="json")
-
-        answer = cached_answer(self.cache, self.audit, record, ask)
+        tool = ("trade_decision", "Record the trading decision.", tool_schema())
+        answer = cached_answer(self.cache, self.audit, record, lambda: self._ask(record, tool, started))
         message = anthropic.types.Message.model_validate(answer)
         return self._finish(record, message, time.perf_counter() - started, context.price)
 
-    def _finish(self, record: CallRecord, message: Any, latency: float, price: float) -> Decision:
+    def _ask(
+        self, record: CallRecord, tool: tuple[str, str, dict[str, Any]], started: float
+    ) -> dict[str, Any]:
+        """One Messages call forcing ``tool`` (name, description, input schema) on ``record``'s prompt; a
+        failure is audited and raised as Temporary."""
+        name, description, schema = tool
+        try:
+            message = self._client.messages.create(
+                model=self.model,
+                max_tokens=1024,
+                tools=[{"name": name, "description": description, "input_schema": schema}],
+                tool_choice={"type": "tool", "name": name},
+                messages=[{"role": "user", "content": record.prompt}],
+            )
+        except (anthropic.APIError, ValueError) as exc:  # ValueError: a body that is not JSON
+            record.finish(time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}")
+            self.audit.write(record)
+            raise Temporary(f"claude unavailable: {type(exc).__name__}") from exc
+        return message.model_dump(mode="json")
+
+    def ask_structured(self, record: CallRecord, tool: tuple[str, str, dict[str, Any]]) -> Any:
+        """``record``'s prompt answered through ``tool`` (AI_CACHE applies): the tool's input, with the
+        tokens, cost and raw answer on ``record`` (not written: the caller concludes it). Raises Temporary
+        (audited) or InvalidInput (no such tool call)."""
+        started = time.perf_counter()
+        answer = cached_answer(self.cache, self.audit, record, lambda: self._ask(record, tool, started))
+        message = anthropic.types.Message.model_validate(answer)
+        self._note(record, message)
+        if message.stop_reason in ("max_tokens", "refusal"):
+            raise InvalidInput([FieldProblem("stop_reason", f"the model stopped with {message.stop_reason}")])
+        calls = [b for b in message.content if b.type == "tool_use" and b.name == tool[0]]
+        if not calls:
+            raise InvalidInput([FieldProblem("content", f"no {tool[0]} tool call (text-only answer)")])
+        return calls[0].input
+
+    def _note(self, record: CallRecord, message: Any) -> None:
         usage = message.usage
         record.tokens(
             usage.input_tokens,
@@ -98,6 +112,9 @@ class ClaudeAnalyst(Analyst):
             cost_usd(self.model, usage.input_tokens, usage.output_tokens),
         )
         record.raw = json.dumps(message.model_dump(mode="json"))[:20_000]
+
+    def _finish(self, record: CallRecord, message: Any, latency: float, price: float) -> Decision:
+        self._note(record, message)
         return self.audit.conclude(record, latency, lambda: self._parse(message, price))
 
     def _parse(self, message: Any, price: float) -> Decision:

@@ -87,16 +87,37 @@ def _record_text(record: Mapping[str, Any] | None, part: str) -> str:
     return json.dumps(record.get(part, {}), sort_keys=True)
 
 
-def _sections(
-    signal: Signal, context: MarketContext, research: Mapping[str, object] | None
-) -> dict[str, str]:
+def market_sections(context: MarketContext) -> dict[str, str]:
+    """The market part of a prompt (a decision's or a position review's): the timeframes (core and the
+    1m/1d edges), levels, order book and funding."""
     snapshot = context.snapshot
-    record = context.track_record
     lines = _timeframe_lines(context, snapshot)
     core = {tf: line for tf, line in lines.items() if tf not in ("1m", "1d")}
     edges = {tf: line for tf, line in lines.items() if tf in ("1m", "1d")}
+    return {
+        "timeframes_core": "\n".join(core.values()) or "no closed candles yet",
+        "timeframes_edges": "\n".join(edges.values()),
+        "levels": json.dumps(
+            [{"price": round(lv.price, 2), "kind": lv.kind, "touches": lv.touches} for lv in snapshot.levels]
+            if snapshot
+            else []
+        ),
+        "book": json.dumps(snapshot.book if snapshot and snapshot.book else "unknown"),
+        "funding": (
+            f"rate {snapshot.funding.rate:.6f} per interval, {snapshot.funding.annualised:.1%} a year"
+            if snapshot and snapshot.funding
+            else "unknown"
+        ),
+    }
+
+
+def _sections(
+    signal: Signal, context: MarketContext, research: Mapping[str, object] | None
+) -> dict[str, str]:
+    record = context.track_record
     source = (record or {}).get("by_signal_source", {}).get(signal.source) if record else None
     return {
+        **market_sections(context),
         "signal": json.dumps(
             {
                 "action": signal.action.value,
@@ -112,19 +133,6 @@ def _sections(
         "source_record": json.dumps(source, sort_keys=True)
         if source
         else "no closed trades from this source yet",
-        "timeframes_core": "\n".join(core.values()) or "no closed candles yet",
-        "timeframes_edges": "\n".join(edges.values()),
-        "levels": json.dumps(
-            [{"price": round(lv.price, 2), "kind": lv.kind, "touches": lv.touches} for lv in snapshot.levels]
-            if snapshot
-            else []
-        ),
-        "book": json.dumps(snapshot.book if snapshot and snapshot.book else "unknown"),
-        "funding": (
-            f"rate {snapshot.funding.rate:.6f} per interval, {snapshot.funding.annualised:.1%} a year"
-            if snapshot and snapshot.funding
-            else "unknown"
-        ),
         "positions": json.dumps(
             [{"symbol": p.symbol, "quantity": p.quantity, "entry": p.entry_price} for p in context.portfolio]
             or "none"

@@ -53,6 +53,14 @@ class ResilientAnalyst(Analyst):
         self.last_problem = ""
 
     @property
+    def daily_budget_usd(self) -> float:
+        """AI_DAILY_BUDGET_USD (0 = no limit): position reviews keep inside it too."""
+        return self._budget
+
+    def spent_today(self) -> float:
+        return self._spent_today()
+
+    @property
     def degraded(self) -> bool:
         return time.monotonic() < self._open_until
 

@@ -25,6 +25,7 @@ from agent.api.decision_story import decision_story
 from agent.api.journal_tables import register_journal_table_routes
 from agent.api.metrics import agent_collectors
 from agent.api.overview import register_overview_routes
+from agent.api.reviews import register_review_routes, reviews
 from agent.api.tables import register_table_routes
 from agent.engine import control
 from agent.engine.engine import Engine
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, start_engine: bool = True) -> F
     register_arena_routes(app, db, engine, settings.starting_equity)
     register_action_routes(app, engine)
     register_overview_routes(app, db, engine, settings)
+    register_review_routes(app, db)
     assert settings.backtest_dir is not None  # filled in from DATA_DIR by the settings
     register_backtest_routes(app, settings.backtest_dir)
     register_journal_table_routes(app, db, engine)
@@ -281,6 +283,7 @@ def _register_journal_routes(app: Flask, db: Database, engine: Engine) -> None:
             signal = session.get(SignalRow, row.signal_id)
             key = signal.idempotency_key if signal else ""
             story = decision_story(session, row)
+            story["reviews"] = reviews(session, decision_id=decision_id)  # of the position it opened
             return jsonify(decision=decision_dict(row), ai_calls=AuditLog(db).calls_for(key), **story)
 
     @app.get("/api/orders")

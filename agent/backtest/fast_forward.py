@@ -81,7 +81,7 @@ class FastForward:
         view = engine.views.get(symbol)
         if view is None or not isinstance(market, PreparedMarketState):
             return 0
-        limits = engine.manager.quiet_limits(symbol, view)
+        limits = engine.reviews.quiet_limits(symbol, engine.manager.quiet_limits(symbol, view))
         start = feed.cursor
         count = min(stop, start + CHUNK) - start
         if limits.blocked or count <= 0:

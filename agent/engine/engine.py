@@ -38,6 +38,7 @@ from agent.engine.loop import EngineLoop
 from agent.engine.market_driver import MarketDriver
 from agent.engine.positions import EntryContext, MarketView, PositionManager
 from agent.engine.reconcile import Reconciler
+from agent.engine.reviews import PositionReviews
 from agent.engine.signals import SignalSource
 from agent.engine.stats import TradeRecord, correlations
 from agent.engine.status import EngineStatus, engine_risk_report, engine_snapshot
@@ -114,6 +115,7 @@ class Engine:
         self.lock = threading.RLock()  # one writer of orders at a time: the loop, or the kill switch
         self.reconciler = Reconciler(self)
         self.decisions = SignalDecisions(self)
+        self.reviews = PositionReviews(self)  # AI position reviews (an AI analyst's, on triggers)
         self.trades = TradeRecord(self.store, self.executor)
         self.loop = EngineLoop(self)
         self._wake = threading.Event()
@@ -194,6 +196,7 @@ class Engine:
             log_event(
                 logger, "history_loaded", symbol=symbol, candles=len(self.history[symbol]), source=feed.source
             )
+        self.reviews.announce()
         self.reconcile()
 
     # reconciliation (``agent.engine.reconcile``) -----------------------------------------------------
@@ -314,6 +317,7 @@ class Engine:
                         self.maintain_orders(changed, protect=False)  # this candle's step does it
                 self.manager.on_candle(symbol, view)
                 self._check_breakers(view.now)
+            self.reviews.on_candle(symbol, view)  # an AI review thinks outside the lock
             for source in self.signal_sources:
                 if source.on_candle(symbol, view, market):
                     self.decisions.waiting = True
@@ -364,15 +368,25 @@ class Engine:
         """The regime (1h trend, else 15m) and the 15m levels (when LEVEL_BREAK_EXIT uses them), for a new
         position's plan."""
         market = self.markets[symbol]
-        regime = market.trend("1h")
-        if regime in ("unknown", ""):
-            regime = market.trend("15m" if "15m" in market.timeframes else market.base_timeframe)
         levels = market.levels() if self.policy.level_break_exit else []
         return EntryContext(
-            regime,
+            self.regime(symbol),
             tuple(lv.price for lv in levels if lv.kind == "support"),
             tuple(lv.price for lv in levels if lv.kind == "resistance"),
         )
+
+    def regime(self, symbol: str) -> str:
+        """The market's regime label: its 1h trend, else its 15m (or base) trend."""
+        market = self.markets[symbol]
+        regime = market.trend("1h")
+        if regime in ("unknown", ""):
+            regime = market.trend(self.regime_timeframe(symbol))
+        return regime
+
+    def regime_timeframe(self, symbol: str) -> str:
+        """The fallback timeframe of ``regime`` (15m, or the base when coarser)."""
+        market = self.markets[symbol]
+        return "15m" if "15m" in market.timeframes else market.base_timeframe
 
     def review(self, symbol: str, side: Side) -> str | None:
         """The analyst's risk view of a held position (the rules analyst's: deterministic and free)."""

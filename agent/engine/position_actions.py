@@ -149,8 +149,11 @@ class PositionActions:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def close(self, symbol: str, fraction: Any, why: str, request_id: str = "") -> ActionResult:
-        """Close ``fraction`` of the position in ``symbol`` with a reduce-only market order."""
+    def close(
+        self, symbol: str, fraction: Any, why: str, request_id: str = "", exit_kind: str = MANUAL_EXIT
+    ) -> ActionResult:
+        """Close ``fraction`` of the position in ``symbol`` with a reduce-only market order (the trade's exit
+        reason ``exit_kind``: manual, or ai_review)."""
         engine = self._engine
         with engine.lock:
             client_id = client_id_for("close", symbol, request_id) if request_id else ""
@@ -170,10 +173,10 @@ class PositionActions:
             quantity = close_quantity(held, fraction, engine.exchange.market_spec(symbol))
             plan = engine.manager.plan(symbol)
             side = Side.SELL if held > 0 else Side.BUY
-            reason = f"manual close of {quantity:g}" + (f": {why}" if why else "")
+            reason = f"{exit_kind.replace('_', ' ')} close of {quantity:g}" + (f": {why}" if why else "")
             order = PlannedOrder(
                 symbol, side, quantity, True, engine.policy.order_leverage, reason,
-                order_type=OrderType.MARKET, role="exit", exit_kind=MANUAL_EXIT,
+                order_type=OrderType.MARKET, role="exit", exit_kind=exit_kind,
             )  # fmt: skip
             with engine.store.transaction() as records:
                 pending = engine.executor.pending_row(

@@ -75,6 +75,8 @@ class RiskPolicy:
     exit_on_reversal: bool = True
     level_break_exit: bool = True
     review_exits: bool = True
+    review_minutes: float = 60.0  # AI_REVIEW_MINUTES: an AI analyst's review timer per position (0 = off)
+    review_funding_rate: float = 0.0005  # REVIEW_FUNDING_RATE: the |rate| that calls an AI review (0 = off)
     tolerance: str = "moderate"
     # the Kelly prior while the journal is short: win rate and payoff (average win / average loss)
     prior_win_rate: float = 0.5
@@ -149,6 +151,8 @@ def policy_from_settings(settings: Settings) -> RiskPolicy:
         exit_on_reversal=settings.exit_on_reversal,
         level_break_exit=settings.level_break_exit,
         review_exits=settings.review_exits,
+        review_minutes=settings.ai_review_minutes,
+        review_funding_rate=settings.review_funding_rate,
         funding_horizon_hours=settings.funding_horizon_hours,
         liquidation_alert_atr=settings.liquidation_alert_atr,
     )

@@ -21,6 +21,11 @@ def tool(decision: dict[str, Any]) -> dict[str, Any]:
     return message([{"type": "tool_use", "id": "toolu_1", "name": "trade_decision", "input": decision}])
 
 
+def review_tool(answer: dict[str, Any]) -> dict[str, Any]:
+    """A position review answered through the position_review tool."""
+    return message([{"type": "tool_use", "id": "toolu_2", "name": "position_review", "input": answer}])
+
+
 class FakeAnthropic(QueuedJSONServer):
     """The Messages API; the default answer is a good trade_decision tool call."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, wait_for
 from tests.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -32,4 +32,34 @@ def test_ai_spend_and_effective_settings(stack: RunningStack, browser: Any, tmp_
     assert shown == str(policy["max_position_size"])
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     assert (tmp_path / "overview.png").stat().st_size > 10_000
+    assert not errors
+
+
+def test_arena_shows_each_shadow_book_beside_the_baseline(
+    stack: RunningStack, browser: Any, tmp_path: Path
+) -> None:
+    for n, action in enumerate(
+        ("buy", "sell")
+    ):  # the follow baseline opens on the buy and closes on the sell
+        stack.alert({"id": f"e2e-arena-{n}", "symbol": "BTCUSDT.P", "action": action, "strategy": "arena"})
+        wait_for(lambda n=n: len(stack.api("/api/decisions").json()["decisions"]) > n, timeout_s=15)
+    wait_for(lambda: stack.api("/api/arena").json()["baseline"]["trades"] >= 1, timeout_s=15)
+    page = browser.new_context(viewport={"width": 390, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.base}/#token={TOKEN}")
+    page.wait_for_selector('#arena-panel[data-state="loaded"]', timeout=10_000)
+    arena = stack.api("/api/arena").json()
+    baseline = arena["baseline"]
+    cells = page.locator('#arena tr.baseline[data-analyst="follow"] td').all_text_contents()
+    assert cells[0].startswith("follow (baseline") and cells[1] == str(baseline["trades"])
+    assert float(cells[2].replace("$", "").replace(",", "")) == pytest.approx(baseline["pnl"], abs=1e-4)
+    assert float(cells[8].replace("$", "").replace(",", "")) == pytest.approx(
+        baseline["pnl_net_of_llm_cost"], abs=1e-4
+    )
+    shown = page.locator("#arena tbody tr").evaluate_all("rows => rows.map(r => r.dataset.analyst)")
+    assert shown == ["follow", *(row["analyst"] for row in arena["arena"])]
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    page.locator("#arena-panel").screenshot(path=str(tmp_path / "arena.png"))
+    assert (tmp_path / "arena.png").stat().st_size > 2_000
     assert not errors

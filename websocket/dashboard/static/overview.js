@@ -1,9 +1,11 @@
-// The AI spend panel (today against AI_DAILY_BUDGET_USD) and the effective settings (secrets redacted, the
-// risk preset resolved), read from the agent API. Values are inserted with textContent, never as HTML.
+// The AI spend panel (today against AI_DAILY_BUDGET_USD), the arena (each analyst's shadow book on the same
+// signals, the raw-signal baseline first) and the effective settings (secrets redacted, the risk preset
+// resolved), read from the agent API. Values are inserted with textContent, never as HTML.
 (function () {
   "use strict";
   const TOKEN_KEY = "bluefinai.token";
   const SPEND_EVERY_MS = 30000;
+  const ARENA_EVERY_MS = 15000;
   const $ = (id) => document.getElementById(id);
   const usd = (v) => `$${Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 })}`;
 
@@ -33,6 +35,42 @@
     }
   }
 
+  const fixed = (v, digits, suffix = "") => (v === null || v === undefined ? "—" : `${Number(v).toFixed(digits)}${suffix}`);
+
+  function arenaRow(row, baseline) {
+    const r = document.createElement("tr");
+    r.dataset.analyst = row.analyst;
+    if (baseline) r.classList.add("baseline");
+    const cells = [
+      baseline ? `${row.analyst} (baseline: the raw signals)` : row.analyst, String(row.trades),
+      usd(row.pnl), fixed(row.return_pct, 2, " %"), fixed(row.max_drawdown_pct, 2, " %"), fixed(row.sharpe, 2),
+      row.win_rate === null || row.win_rate === undefined ? "—" : `${(row.win_rate * 100).toFixed(1)} %`,
+      usd(row.llm_cost_usd), usd(row.pnl_net_of_llm_cost),
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 8) td.className = Number(row.pnl_net_of_llm_cost) >= 0 ? "pos" : "neg";
+      r.appendChild(td);
+    });
+    return r;
+  }
+
+  async function arena() {
+    const panel = $("arena-panel");
+    try {
+      const a = await get("/api/arena");
+      document.querySelector("#arena tbody").replaceChildren(
+        arenaRow(a.baseline, true), ...a.arena.map((row) => arenaRow(row, false)));
+      $("arena-note").textContent =
+        `LLM cost so far ${usd(a.llm_cost_usd)}; the real book's PnL net of it ${usd(a.pnl_net_of_llm_cost)}`;
+      panel.dataset.state = "loaded";
+    } catch (err) {
+      panel.dataset.state = "error";
+      $("arena-note").textContent = `could not read the arena: ${err.message}`;
+    }
+  }
+
   function rows(tableId, entries) {
     const body = document.querySelector(`#${tableId} tbody`);
     body.replaceChildren(...entries.map(([k, v]) => {
@@ -59,8 +97,10 @@
   function start() {
     if (!localStorage.getItem(TOKEN_KEY)) { setTimeout(start, 1000); return; }
     spend();
+    arena();
     settings();
     setInterval(spend, SPEND_EVERY_MS);
+    setInterval(arena, ARENA_EVERY_MS);
   }
   window.addEventListener("load", start);
 })();

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+from flask import Flask
 
+from agent.api.backtests import register_backtest_routes
 from agent.backtest.run import run_backtest
 from agent.optimize.objectives import objective_named
 from agent.optimize.study import SPEC_ATTR, StudySpec, storage_for
@@ -86,6 +88,17 @@ def test_a_study_prunes_hopeless_trials_and_writes_the_contract(
     chosen = ",".join(f"rsi_divergence.{k}={v!r}" for k, v in sorted(summary["best"]["params"].items()))
     assert shown["STRATEGY_PARAMS"] == chosen.split(",")  # the best trial's parameters, shown in its report
     assert (out / "best" / "report.html").is_file()
+    # the dashboard's backtest page lists this output as an optimisation and opens its best trial's report
+    app = Flask(__name__)
+    register_backtest_routes(app, env)
+    (listed,) = [r for r in app.test_client().get("/api/backtests").get_json()["runs"] if r["name"] == "run"]
+    assert (listed["kind"], listed["study"], listed["best_params"]) == (
+        "optimize",
+        "prune",
+        summary["best"]["params"],
+    )
+    page = app.test_client().get("/api/backtests/run/report.html")
+    assert page.status_code == 200 and page.data == (out / "best" / "report.html").read_bytes()
 
     storage = storage_for(f"sqlite:///{env / 'bluefinai.db'}")
     assert (env / "bluefinai.optuna.db").is_file()  # beside DATABASE_URL's file, not in it

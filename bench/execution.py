@@ -140,7 +140,10 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--profile", type=Path, help="write the paper run's pyinstrument call tree here")
     args = parser.parse_args()
-    paper_run = lambda: run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders)  # noqa: E731
+
+    def paper_run() -> tuple[list[float], list[float]]:
+        return run("paper", lambda db: PaperExchange(db, PaperConfig()), args.orders)
+
     if args.profile is not None:
         from pyinstrument import Profiler
 

@@ -109,18 +109,8 @@ class ChatCompletionsAnalyst(Analyst):
                                 "json_schema": {"name": "trade_decision", "schema": tool_schema()}},
         }  # fmt: skip
         started = time.perf_counter()
-
-        def ask() -> dict[str, Any]:
-            try:
-                return self._post(body)
-            except Temporary as exc:
-                record.finish(time.perf_counter() - started, error=str(exc))
-                self.audit.write(record)
-                raise
-
-        answer = cached_answer(self.cache, self.audit, record, ask)
+        answer = self._answer(record, body, started)
         latency = time.perf_counter() - started
-        note_usage(record, answer)
         return self.audit.conclude(record, latency, lambda: self._parse(answer, context.price))
 
     def ask_structured(self, record: CallRecord, tool: tuple[str, str, dict[str, Any]]) -> Any:
@@ -133,7 +123,11 @@ class ChatCompletionsAnalyst(Analyst):
             "messages": [{"role": "user", "content": record.prompt}],
             "response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema}},
         }
-        started = time.perf_counter()
+        return self._content(self._answer(record, body, time.perf_counter()))
+
+    def _answer(self, record: CallRecord, body: dict[str, Any], started: float) -> dict[str, Any]:
+        """``body`` posted (or answered from AI_CACHE), its tokens and cost noted on ``record``; a failed
+        call is audited (with the time since ``started``) before Temporary goes on."""
 
         def ask() -> dict[str, Any]:
             try:
@@ -145,7 +139,7 @@ class ChatCompletionsAnalyst(Analyst):
 
         answer = cached_answer(self.cache, self.audit, record, ask)
         note_usage(record, answer)
-        return self._content(answer)
+        return answer
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         return post_chat(self._client, body, self.max_retries, self.name)

@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.analysis.audit import AuditLog, CallRecord
 from agent.analysis.base import Analyst, MarketContext
 from agent.analysis.prompts import PROMPTS, Prompt, market_sections
-from shared.errors import FieldProblem, InvalidInput, Temporary
+from agent.analysis.schema import validated
+from shared.errors import InvalidInput, Temporary
 
 VERSION = "review_v1"
 TOOL_NAME = "position_review"
@@ -62,13 +63,7 @@ def review_schema() -> dict[str, Any]:
 
 def parse_review(raw: Any) -> ReviewAnswer:
     """Validate an answer; raise InvalidInput naming every problem."""
-    try:
-        model = ReviewModel.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            FieldProblem(".".join(str(p) for p in e["loc"]) or "answer", str(e["msg"])) for e in exc.errors()
-        ]
-        raise InvalidInput(problems) from None
+    model = validated(ReviewModel, raw)
     return ReviewAnswer(model.action, model.reason, model.fraction, model.new_stop)
 
 

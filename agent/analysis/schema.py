@@ -4,12 +4,14 @@ them is never traded."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import FieldProblem, InvalidInput
 from shared.models import Decision, DecisionAction
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 FACTORS = ("trend", "momentum", "volatility", "volume", "levels", "order_book", "funding", "sentiment")
 
@@ -29,6 +31,17 @@ class DecisionModel(BaseModel):
     factors: dict[str, float] = Field(default_factory=dict)
 
 
+def validated(model: type[ModelT], raw: Any) -> ModelT:
+    """``raw`` as ``model``; InvalidInput naming every field that breaks its rule ("answer": the whole)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            FieldProblem(".".join(str(p) for p in e["loc"]) or "answer", str(e["msg"])) for e in exc.errors()
+        ]
+        raise InvalidInput(problems) from None
+
+
 def tool_schema() -> dict[str, Any]:
     """The JSON schema given to the model as the ``trade_decision`` tool's input."""
     schema = DecisionModel.model_json_schema()
@@ -38,13 +51,7 @@ def tool_schema() -> dict[str, Any]:
 
 def parse_decision(raw: Any, analyst: str, price: float, max_leverage: float) -> Decision:
     """Validate an answer; raise InvalidInput naming every problem."""
-    try:
-        model = DecisionModel.model_validate(raw)
-    except ValidationError as exc:
-        problems = [
-            FieldProblem(".".join(str(p) for p in e["loc"]) or "answer", str(e["msg"])) for e in exc.errors()
-        ]
-        raise InvalidInput(problems) from None
+    model = validated(DecisionModel, raw)
     problems = []
     long = model.action == "open_long"
     if model.action in ("open_long", "open_short"):

@@ -10,17 +10,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, jsonify
 from sqlalchemy import ColumnElement, and_, func, select
 
-from agent.api.tables import (
-    DEFAULT_PER_PAGE,
-    MAX_PER_PAGE,
-    SIDES,
-    Problem,
-    _choice,
-    _equal,
-    _page_of,
-    _positive,
-    _symbol,
-)
+from agent.api.tables import SIDES, Problem, _choice, _equal, _invalid, _page_of, _paging, _symbol
+from agent.engine.control import IN_FLIGHT
 from shared.db import Database, DecisionRow, FillRow, FundingRow, OrderRow, PositionRow
 from shared.models import DecisionAction, OrderStatus
 from shared.serialize import decision_dict, fill_dict, order_dict, position_dict
@@ -28,11 +19,10 @@ from shared.serialize import decision_dict, fill_dict, order_dict, position_dict
 if TYPE_CHECKING:
     from agent.engine.engine import Engine
 
-WORKING = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 # an order's state as a trader asks for it: still working, or finished one way or another
 ORDER_STATES: dict[str, ColumnElement[bool]] = {
-    "working": OrderRow.status.in_(WORKING),
-    "finished": OrderRow.status.not_in(WORKING),
+    "working": OrderRow.status.in_(IN_FLIGHT),
+    "finished": OrderRow.status.not_in(IN_FLIGHT),
     **{status.value: OrderRow.status == status.value for status in OrderStatus},
 }
 # a decision's verdict as the dashboard shows it
@@ -45,14 +35,6 @@ POSITION_SIDES: dict[str, ColumnElement[bool]] = {
     "long": PositionRow.quantity > 0,
     "short": PositionRow.quantity < 0,
 }
-
-
-def _paging(details: list[Problem]) -> tuple[int, int]:
-    return _positive("page", 1, None, details), _positive("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, details)
-
-
-def _invalid(details: list[Problem]) -> Any:
-    return jsonify(error="invalid query", details=details), 400
 
 
 def register_journal_table_routes(app: Flask, db: Database, engine: Engine) -> None:

@@ -80,15 +80,22 @@ def _page_of(
         }
 
 
+def _paging(details: list[Problem]) -> tuple[int, int]:
+    return _positive("page", 1, None, details), _positive("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, details)
+
+
+def _invalid(details: list[Problem]) -> Any:
+    return jsonify(error="invalid query", details=details), 400
+
+
 def register_table_routes(app: Flask, db: Database) -> None:
     @app.get("/api/tables/trades")
     def trades_page() -> Any:
         details: list[Problem] = []
-        page = _positive("page", 1, None, details)
-        per_page = _positive("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, details)
+        page, per_page = _paging(details)
         symbol, side = _symbol(details), _choice("side", SIDES, details)
         if details:
-            return jsonify(error="invalid query", details=details), 400
+            return _invalid(details)
         where = _equal({TradeRow.symbol: symbol, TradeRow.side: side})
         query = select(TradeRow).where(*where).order_by(TradeRow.id.desc())
         found = _page_of(db, query, select(func.count(TradeRow.id)).where(*where), page, per_page)
@@ -97,13 +104,12 @@ def register_table_routes(app: Flask, db: Database) -> None:
     @app.get("/api/tables/signals")
     def signals_page() -> Any:
         details: list[Problem] = []
-        page = _positive("page", 1, None, details)
-        per_page = _positive("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE, details)
+        page, per_page = _paging(details)
         symbol = _symbol(details)
         action = _choice("action", tuple(a.value for a in SignalAction), details)
         outcome = _choice("outcome", tuple(OUTCOMES), details)
         if details:
-            return jsonify(error="invalid query", details=details), 400
+            return _invalid(details)
         where = _equal({SignalRow.symbol: symbol, SignalRow.action: action})
         if outcome:
             where.append(OUTCOMES[outcome])

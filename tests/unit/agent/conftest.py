@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from flask.testing import FlaskClient
 
 from agent.api.app import create_app
 from agent.engine.engine import Engine
+from tests.fakes.anthropic_api import FakeAnthropic
+from tests.fakes.chat_api import FakeChat
 
 
 def prepared_app(settings: Any) -> Flask:
@@ -25,3 +28,19 @@ def prepared_app(settings: Any) -> Flask:
 def client(make_settings: Any) -> FlaskClient:
     """The agent API through Flask's test client (engine built and reconciled, not started: tests drive it)."""
     return prepared_app(make_settings(socket_url="http://127.0.0.1:9")).test_client()
+
+
+@pytest.fixture(scope="module")
+def claude_api() -> Iterator[FakeAnthropic]:
+    """The fake Anthropic API (real HTTP on 127.0.0.1), one per test module."""
+    fake = FakeAnthropic()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def chat_api() -> Iterator[FakeChat]:
+    """The fake chat-completions API (Perplexity, OpenAI-compatible), one per test module."""
+    fake = FakeChat()
+    yield fake
+    fake.stop()

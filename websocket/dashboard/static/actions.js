@@ -3,7 +3,6 @@
 // Values are inserted with textContent, never as HTML.
 (function () {
   "use strict";
-  const TOKEN_KEY = "bluefinai.token";
   const WORKING = ["PENDING_SUBMIT", "OPEN", "PARTIALLY_FILLED"];
   const $ = (id) => document.getElementById(id);
   const num = (v) => Number(v).toLocaleString(undefined, { maximumFractionDigits: 8 });
@@ -20,31 +19,7 @@
     return window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
   }
 
-  // POST to the agent: {ok, status, data}; a refusal's details (message and rule) are kept for the message.
-  async function post(path, body) {
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (!token) throw new Error("no API token: enter it in the form first");
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST", cache: "no-store",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(body || {}),
-      });
-    } catch (err) {
-      throw new Error(`could not reach the agent API (${(err && err.message) || err})`);
-    }
-    let data = null;
-    try { data = await response.json(); } catch (_) { data = null; }
-    return { ok: response.ok, status: response.status, data };
-  }
-
-  function refusal(answer) {
-    const data = answer.data || {};
-    const details = Array.isArray(data.details) ? data.details : [];
-    const parts = details.map((d) => (d.rule ? `${d.message} (rule: ${d.rule})` : `${d.field}: ${d.message}`));
-    return `${data.error || `the agent API answered ${answer.status}`}: ${parts.join("; ") || "no detail"}`;
-  }
+  const { post, refusal } = window.AgentAPI;
 
   async function run(button, label, path, body, done) {
     button.disabled = true;

@@ -22,31 +22,7 @@
     el.hidden = !text;
   }
 
-  // POST with the answer kept whole: a refusal's details (message, rule) make the message
-  async function post(path, body) {
-    const token = localStorage.getItem("bluefinai.token");
-    if (!token) throw new Error("no API token: enter it in the form first");
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST", cache: "no-store",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new Error(`could not reach the agent API (${(err && err.message) || err})`);
-    }
-    let data = null;
-    try { data = await response.json(); } catch (_) { data = null; }
-    return { ok: response.ok, status: response.status, data };
-  }
-
-  function refusal(answer) {
-    const data = answer.data || {};
-    const details = Array.isArray(data.details) ? data.details : [];
-    const parts = details.map((d) => (d.rule ? `${d.message} (rule: ${d.rule})` : `${d.field}: ${d.message}`));
-    return `${data.error || `the agent API answered ${answer.status}`}: ${parts.join("; ") || "no detail"}`;
-  }
+  const { post, refusal } = window.AgentAPI;
 
   function cell(row, text, className, field) {
     const td = document.createElement("td");

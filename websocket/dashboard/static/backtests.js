@@ -7,23 +7,12 @@
 // stays in the page. Values go in with textContent, never as HTML.
 (function () {
   "use strict";
-  const TOKEN_KEY = "bluefinai.token";
   const $ = (id) => document.getElementById(id);
   const pct = (v) => (v === null || v === undefined ? "n/a" : `${(Number(v) * 100).toFixed(2)}%`);
   const num = (v) => (v === null || v === undefined ? "n/a" : Number(v).toFixed(2));
   let runs = [];
 
-  async function get(path, asText) {
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (!token) throw new Error("no API token");
-    const response = await fetch(path, { cache: "no-store", headers: { Authorization: `Bearer ${token}` } });
-    if (!response.ok) {
-      let detail = "";
-      try { const body = await response.json(); detail = body.details ? `: ${body.details.map((d) => d.message).join("; ")}` : ""; } catch (_) { detail = ""; }
-      throw new Error(`the agent API answered ${response.status}${detail}`);
-    }
-    return asText ? response.text() : response.json();
-  }
+  const { get } = window.AgentAPI;
 
   function status(text, kind) {
     const el = $("backtests-status");
@@ -221,7 +210,7 @@
   }
 
   function start() {
-    if (!localStorage.getItem(TOKEN_KEY)) { setTimeout(start, 1000); return; }
+    if (!window.AgentAPI.token()) { setTimeout(start, 1000); return; }
     $("backtests-refresh").addEventListener("click", list);
     $("backtests-compare").addEventListener("click", compare);
     list();

@@ -3,19 +3,12 @@
 // resolved), read from the agent API. Values are inserted with textContent, never as HTML.
 (function () {
   "use strict";
-  const TOKEN_KEY = "bluefinai.token";
   const SPEND_EVERY_MS = 30000;
   const ARENA_EVERY_MS = 15000;
   const $ = (id) => document.getElementById(id);
   const usd = (v) => `$${Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 })}`;
 
-  async function get(path) {
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (!token) throw new Error("no API token");
-    const response = await fetch(path, { cache: "no-store", headers: { Authorization: `Bearer ${token}` } });
-    if (!response.ok) throw new Error(`the agent API answered ${response.status}`);
-    return response.json();
-  }
+  const { get } = window.AgentAPI;
 
   async function spend() {
     const box = $("ai-spend");
@@ -95,7 +88,7 @@
   }
 
   function start() {
-    if (!localStorage.getItem(TOKEN_KEY)) { setTimeout(start, 1000); return; }
+    if (!window.AgentAPI.token()) { setTimeout(start, 1000); return; }
     spend();
     arena();
     settings();

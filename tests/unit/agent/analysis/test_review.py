@@ -4,7 +4,6 @@ fake APIs: a valid answer, a malformed one (no action, recorded with its problem
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,20 +23,6 @@ from shared.db import AiCallRow, Database
 from shared.errors import InvalidInput
 from tests.fakes.anthropic_api import FakeAnthropic, message, review_tool
 from tests.fakes.chat_api import FakeChat, completion
-
-
-@pytest.fixture(scope="module")
-def claude_api() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def chat_api() -> Iterator[FakeChat]:
-    fake = FakeChat()
-    yield fake
-    fake.stop()
 
 
 def review_context(market: MarketContext) -> ReviewContext:

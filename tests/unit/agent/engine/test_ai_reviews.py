@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,20 +35,6 @@ from tests.unit.agent.conftest import prepared_app
 
 AUTH = {"Authorization": "Bearer test-api-token-0123456789"}
 PRICE = float(load_candle_csv(REAL_CANDLES)["close"].iloc[299])
-
-
-@pytest.fixture(scope="module")
-def claude_api() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def chat_api() -> Iterator[FakeChat]:
-    fake = FakeChat()
-    yield fake
-    fake.stop()
 
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]

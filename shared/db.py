@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    insert,
     inspect,
     text,
 )
@@ -541,8 +540,9 @@ def insert_later(session: Session, model: type[Base], values: dict[str, Any]) ->
 
 
 def _insert_pending(session: Session) -> None:
+    connection = session.connection()  # Core, not the ORM's bulk insert: nothing maps these rows back
     for model, rows in session.info.pop(_LATER, {}).items():
-        session.execute(insert(model), rows)
+        connection.execute(model.__table__.insert(), rows)
 
 
 def with_defaults(row: RowT) -> RowT:

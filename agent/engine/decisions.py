@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from agent.engine.engine import Engine
 
 logger = logging.getLogger(__name__)
+# the candles of a context that has a snapshot instead: one shared empty frame (framing even an empty one per
+# decision cost as much as reading the books); nothing writes to a context's candles
+NO_CANDLES = pd.DataFrame()
 IN_FLIGHT = (OrderStatus.PENDING_SUBMIT.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 
 
@@ -213,7 +216,7 @@ class SignalDecisions:
         candles = (
             engine.candles_frame(symbol)
             if snapshot is not None and (base is None or not base.indicators)
-            else pd.DataFrame()
+            else NO_CANDLES
         )
         return MarketContext(
             symbol, price, candles, position, snapshot,

@@ -13,21 +13,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
-from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings, load_settings
-from shared.db import Database, SignalRow
+from shared.db import Database
 from shared.errors import InvalidInput, Temporary
 from shared.json_post import JsonPoster
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
-from shared.models import Signal
 from shared.notify import install_notifications
 from shared.schema import refuse_unless_schema_current
 from webhook.alerts import AuthError, parse_alert
 from webhook.gate import SenderGate
+from webhook.intake import IntakeUnavailable, open_intake
 
 MAX_BODY_BYTES = 64 * 1024
 NUDGE_TIMEOUT_S = 1.0
@@ -35,7 +35,6 @@ NUDGE_TIMEOUT_S = 1.0
 # answers 503 "send again" well inside TradingView's 3 s rather than after the agent's 10 s
 DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
-INSERT_SIGNAL = insert(SignalRow).returning(SignalRow.id)
 
 
 class AgentNudger:
@@ -75,30 +74,6 @@ class AgentNudger:
             log_event(logger, "agent_nudge_failed", logging.WARNING, signal_id=signal_id, error=str(exc))
 
 
-def store_signal(db: Database, signal: Signal) -> tuple[int, bool]:
-    """Insert the signal; return (id, created). A duplicate key returns the first signal's id.
-
-    A plain Core insert in its own short transaction (no ORM unit of work: it was half the request's time);
-    the statement is compiled once and cached by SQLAlchemy."""
-    values = {
-        "idempotency_key": signal.idempotency_key, "source": signal.source, "symbol": signal.symbol,
-        "action": signal.action.value, "price": signal.price, "timeframe": signal.timeframe,
-        "strategy": signal.strategy, "confidence": signal.confidence, "stop_loss": signal.stop_loss,
-        "take_profit": signal.take_profit, "alert_time": signal.alert_time, "raw": signal.raw,
-    }  # fmt: skip
-    try:
-        with db.engine.begin() as connection:
-            return int(connection.execute(INSERT_SIGNAL, values).scalar_one()), True
-    except IntegrityError:
-        with db.engine.connect() as connection:
-            existing = connection.scalar(
-                select(SignalRow.id).where(SignalRow.idempotency_key == signal.idempotency_key)
-            )
-        if existing is None:
-            raise
-        return int(existing), False
-
-
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     settings.require("webhook_passphrase", "api_token")
@@ -112,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db = Database(settings.database_url, busy_timeout_ms=DB_BUSY_TIMEOUT_MS)
     refuse_unless_schema_current(db)
+    intake = open_intake(db, DB_BUSY_TIMEOUT_MS / 1000)
     gate = SenderGate(settings.webhook_allowed_ips, settings.webhook_require_tv_cert)
     nudger = AgentNudger(settings.agent_url, settings.secret("api_token"))
 
@@ -127,7 +103,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         return jsonify(error=messages.get(exc.code or 500, exc.description or exc.name)), exc.code
 
     @app.errorhandler(SQLAlchemyError)
-    def _database_error(exc: SQLAlchemyError) -> Any:
+    @app.errorhandler(IntakeUnavailable)
+    def _database_error(exc: SQLAlchemyError | IntakeUnavailable) -> Any:
         log_event(logger, "alert_store_failed", logging.ERROR, error=type(exc).__name__)
         return jsonify(error="database unavailable, send again"), 503
 
@@ -160,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         except InvalidInput as exc:
             log_event(logger, "alert_rejected", logging.WARNING, reason=str(exc), remote=remote)
             return jsonify(error="invalid alert", details=[p.as_dict() for p in exc.problems]), 400
-        signal_id, created = store_signal(db, signal)
+        signal_id, created = intake.store(signal)
         fields: dict[str, Any] = {
             "signal_id": signal_id,
             "symbol": signal.symbol,

@@ -1,0 +1,146 @@
+"""The webhook's intake: each alert stored exactly once, as the ORM would store it, waiting out another
+writer's SQLite lock at a fine grain and answering "send again" only past its wait."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared.db import Database, SignalRow
+from shared.models import Signal, SignalAction
+from tests.postgres import fresh_schema
+from webhook.intake import CoreIntake, IntakeUnavailable, SqliteIntake, open_intake, signal_values
+
+
+def signal(key: str, **fields: object) -> Signal:
+    values: dict[str, object] = {
+        "idempotency_key": key, "source": "tradingview:ema", "symbol": "BTC-PERP", "action": SignalAction.BUY,
+        "price": 42_000.5, "timeframe": "5", "strategy": "ema", "confidence": 0.7, "stop_loss": 41_000.0,
+        "take_profit": 44_000.0, "alert_time": datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC),
+        "raw": {"symbol": "BTCUSDT.P", "action": "buy", "nested": {"a": [1, 2.5, "x"]}},
+    } | fields  # fmt: skip
+    return Signal(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'intake.db'}")
+    database.migrate()
+    return database
+
+
+def stored(db: Database, key: str) -> SignalRow:
+    with db.session() as session:
+        row = session.scalar(select(SignalRow).where(SignalRow.idempotency_key == key))
+    assert row is not None
+    return row
+
+
+def test_sqlite_stores_a_signal_as_the_orm_would_and_answers_a_duplicate_with_the_first_id(
+    db: Database,
+) -> None:
+    intake = open_intake(db, 1.0)
+    assert isinstance(intake, SqliteIntake)
+    before = datetime.now(UTC)
+    first_id, created = intake.store(signal("tv:1"))
+    assert created
+    assert intake.store(signal("tv:1", price=1.0)) == (first_id, False)
+    row = stored(db, "tv:1")
+    assert row.id == first_id
+    assert (row.source, row.symbol, row.action, row.price, row.timeframe, row.strategy) == (
+        "tradingview:ema", "BTC-PERP", "buy", 42_000.5, "5", "ema",
+    )  # fmt: skip
+    assert (row.confidence, row.stop_loss, row.take_profit) == (0.7, 41_000.0, 44_000.0)
+    assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)
+    assert row.raw == {"symbol": "BTCUSDT.P", "action": "buy", "nested": {"a": [1, 2.5, "x"]}}
+    assert before <= row.received_at <= datetime.now(UTC)  # the column's default, aware UTC
+    # the same signal through the ORM (as the agent stores its own) is stored byte for byte the same
+    with db.session() as session:
+        session.add(SignalRow(**signal_values(signal("orm:1")), received_at=row.received_at))
+    raw = sqlite3.connect(db.engine.url.database or "")
+    ours, orm = (
+        raw.execute("SELECT * FROM signals WHERE idempotency_key = ?", (key,)).fetchone()
+        for key in ("tv:1", "orm:1")
+    )
+    raw.close()
+    assert ours[2:] == orm[2:]  # all but the id and the key
+
+
+def test_sqlite_waits_out_another_writer_and_stores_once_it_lets_go(db: Database) -> None:
+    intake = open_intake(db, 2.0)
+    holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the agent in the middle of a write transaction
+    holder.execute("INSERT INTO engine_state (key, value) VALUES ('held', '1')")
+    result: list[tuple[int, bool]] = []
+    worker = threading.Thread(target=lambda: result.append(intake.store(signal("tv:wait"))))
+    worker.start()
+    time.sleep(0.45)
+    assert not result  # still waiting for the lock
+    released = time.monotonic()
+    holder.execute("COMMIT")
+    worker.join(5)
+    waited = time.monotonic() - released
+    assert result and result[0][1] is True
+    assert stored(db, "tv:wait").id == result[0][0]
+    # retried every 0.5 ms: SQLite's own busy wait would try next at 528 ms (100 ms sleeps by then), 78 ms
+    # after the release
+    assert waited < 0.05
+    holder.close()
+
+
+def test_sqlite_answers_send_again_past_its_wait_and_stores_nothing(db: Database) -> None:
+    intake = open_intake(db, 0.05)
+    holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(IntakeUnavailable, match="locked"):
+        intake.store(signal("tv:late"))
+    holder.execute("ROLLBACK")
+    holder.close()
+    with db.session() as session:
+        assert session.scalar(select(SignalRow).where(SignalRow.idempotency_key == "tv:late")) is None
+    assert intake.store(signal("tv:late"))[1] is True  # the resend is taken
+
+
+def test_sqlite_threads_at_once_store_each_key_exactly_once(db: Database) -> None:
+    intake = open_intake(db, 2.0)
+    answers: dict[str, list[tuple[int, bool]]] = {}
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        for n in range(40):
+            key = f"tv:{n % 25}"  # every thread sends the same 25 keys: most are duplicates
+            answer = intake.store(signal(key))
+            with lock:
+                answers.setdefault(key, []).append(answer)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with db.session() as session:
+        rows = dict(session.execute(select(SignalRow.idempotency_key, SignalRow.id)).all())
+    assert len(rows) == 25
+    for key, given in answers.items():
+        assert sum(created for _, created in given) == 1  # one thread stored it, all others got duplicates
+        assert {signal_id for signal_id, _ in given} == {rows[key]}
+
+
+def test_postgresql_uses_a_core_insert_with_the_same_answers() -> None:
+    with fresh_schema("intake") as url:
+        db = Database(url)
+        db.migrate()
+        intake = open_intake(db, 1.0)
+        assert isinstance(intake, CoreIntake)
+        first_id, created = intake.store(signal("tv:pg"))
+        assert created and intake.store(signal("tv:pg")) == (first_id, False)
+        row = stored(db, "tv:pg")
+        assert row.raw["nested"] == {"a": [1, 2.5, "x"]}
+        assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)
+        db.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from shared.errors import Temporary
@@ -23,6 +24,10 @@ from shared.logs import log_event
 
 EVENTS_PATH = "/internal/events"
 MAX_BATCH = 500  # events per request at most
+# after the first event, how long the publisher waits for more before it posts: at most one request per
+# BATCH_LINGER_S whatever the event rate (each request costs both services more than its events), for a
+# dashboard that sees an event at most that much later
+BATCH_LINGER_S = 0.02
 EVENT_NAMES = frozenset(
     {
         "market",
@@ -67,7 +72,15 @@ class EventPublisher:
     warning is logged once per outage.
     """
 
-    def __init__(self, base_url: str, token: str, max_queue: int = 10_000, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        max_queue: int = 10_000,
+        timeout_s: float = 2.0,
+        linger_s: float = BATCH_LINGER_S,
+    ) -> None:
+        self._linger_s = linger_s
         self._poster = JsonPoster(
             base_url.rstrip("/") + EVENTS_PATH, {"Authorization": f"Bearer {token}"}, timeout_s
         )
@@ -89,16 +102,17 @@ class EventPublisher:
         self._thread.join(timeout_s)
 
     def _next_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        """Wait for one event, then take whatever else is already queued (up to MAX_BATCH), in order;
-        the flag says the publisher was closed."""
+        """Wait for one event, then take what else arrives within BATCH_LINGER_S (up to MAX_BATCH), in
+        order; the flag says the publisher was closed."""
         batch: list[dict[str, Any]] = []
         item = self._queue.get()
+        deadline = time.monotonic() + self._linger_s
         while item is not None:
             batch.append({"event": item[0], "data": item[1]})
             if len(batch) >= MAX_BATCH:
                 return batch, False
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return batch, False
         return batch, True

@@ -63,6 +63,26 @@ def test_events_queued_during_a_post_go_out_together_in_order() -> None:
     assert Recorder.requests <= 3
 
 
+def test_events_arriving_one_by_one_share_a_request_per_linger() -> None:
+    """100 events 2 ms apart (200 ms) take about one request per BATCH_LINGER_S (20 ms), not one each."""
+    Recorder.received, Recorder.requests, Recorder.delay_s = [], 0, 0.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    publisher = EventPublisher(f"http://127.0.0.1:{server.server_port}", "token")
+    try:
+        for i in range(100):
+            publisher.publish("order", {"n": i})
+            time.sleep(0.002)
+        deadline = time.monotonic() + 5
+        while len(Recorder.received) < 100 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        publisher.close()
+        server.shutdown()
+    assert [body["data"]["n"] for _, _, body in Recorder.received] == list(range(100))
+    assert 2 <= Recorder.requests <= 25
+
+
 def test_a_down_websocket_service_never_blocks_the_publisher() -> None:
     publisher = EventPublisher(f"http://127.0.0.1:{free_port()}", "token")
     started = time.perf_counter()

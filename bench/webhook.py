@@ -2,7 +2,9 @@
 
 Two ways to send: flat out (``--alerts N`` with ``--concurrency C`` senders) or at a set rate (``--rate R``
 alerts/s for ``--duration S`` seconds, open loop: each alert leaves at its scheduled time whatever the answers
-before it took, as TradingView's would). Prints the load average, accepted alerts/s, the 202's p50/p99/max,
+before it took, as TradingView's would, and its latency counts from that time), from one asyncio loop over
+kept-alive connections (``bench/http_sender.py``), so the senders cost the stack's cores little.
+Prints the load average, accepted alerts/s, the 202's p50/p99/max,
 lost alerts (no answer, a 5xx, or slower than TradingView's 3 s cutoff) and, read from the database itself
 (any number of alerts), the signals stored and processed, the decisions and the orders by role: every
 approved decision must have made exactly one entry order, every unique alert one signal, every resend a
@@ -21,20 +23,17 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.http_sender import post_request, send_all
 from bench.machine import group_cpu_s, load, own_cpu_s
 from bluefinai.nginx import find_nginx
 from bluefinai.runner import start_stack
@@ -68,10 +67,9 @@ def database_url(kind: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int  # 0: no answer (a connection error or a timeout)
-    latency_s: float
+def alert_body(index: int) -> bytes:
+    return json.dumps({"passphrase": PASSPHRASE, "id": f"bench-{index}", "symbol": "BTCUSDT.P",
+                       "action": "buy" if index % 2 == 0 else "sell"}).encode()  # fmt: skip
 
 
 def schedule(args: argparse.Namespace) -> list[tuple[float, int]]:
@@ -145,42 +143,26 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         with_nginx=True,
         nginx_overrides={"WEBHOOK_RATE": "100000r/s", "WEBHOOK_BURST": "100000"},
     )
-    base = f"http://127.0.0.1:{settings.nginx_port}"
-    local = threading.local()
-
-    def send(index: int) -> Answer:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        body = {"passphrase": PASSPHRASE, "id": f"bench-{index}", "symbol": "BTCUSDT.P",
-                "action": "buy" if index % 2 == 0 else "sell"}  # fmt: skip
-        started = time.perf_counter()
-        try:
-            response = session.post(f"{base}/webhook", data=json.dumps(body), timeout=10)
-        except requests.RequestException:
-            return Answer(0, time.perf_counter() - started)
-        return Answer(response.status_code, time.perf_counter() - started)
-
     try:
         plan = schedule(args)
         unique = len({index for _, index in plan})
-        senders = max(args.concurrency, 64 if args.rate else 1)
+        connections = max(args.concurrency, 64 if args.rate else 1)
         print(f"{len(plan)} alerts ({unique} unique) to {args.database}, "
               f"{f'{args.rate:g}/s for {args.duration:g} s' if args.rate else 'flat out'}, "
-              f"{senders} senders, ENGINE_NICE={args.engine_nice}; {load()}")  # fmt: skip
+              f"at most {connections} connections, ENGINE_NICE={args.engine_nice}; {load()}")  # fmt: skip
         groups = {name: os.getpgid(process.pid) for name, process in stack.processes.items()}
-        cpu_before = {name: group_cpu_s(group) for name, group in groups.items()} | {"senders": own_cpu_s()}
-        started = time.perf_counter()
+        requests = [(at, post_request("127.0.0.1", "/webhook", alert_body(index))) for at, index in plan]
+        cpu_before: dict[str, float] = {}
 
-        def timed(item: tuple[float, int]) -> Answer:
-            delay = started + item[0] - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            return send(item[1])
+        def measure_start() -> None:
+            cpu_before.update({name: group_cpu_s(group) for name, group in groups.items()})
+            cpu_before["senders"] = own_cpu_s()
 
-        with ThreadPoolExecutor(senders) as pool:
-            answers = list(pool.map(timed, plan))
-        elapsed = time.perf_counter() - started
+        answers, elapsed = send_all(
+            "127.0.0.1", settings.nginx_port, requests, connections, bool(args.rate), measure_start
+        )
+        started = time.perf_counter() - elapsed
+        senders_cpu_s = own_cpu_s() - cpu_before["senders"]  # before the database is polled below
         accepted = [a.latency_s for a in answers if a.status == 202]
         duplicates = sum(1 for a in answers if a.status == 200)
         lost = [a for a in answers if a.status == 0 or a.status >= 500 or a.latency_s > TRADINGVIEW_CUTOFF_S]
@@ -191,7 +173,8 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
             time.sleep(0.5)
             records = count_records(url)
         drained = time.perf_counter() - started
-        cpu_after = {name: group_cpu_s(group) for name, group in groups.items()} | {"senders": own_cpu_s()}
+        cpu_after = {name: group_cpu_s(group) for name, group in groups.items()}
+        cpu_after["senders"] = cpu_before["senders"] + senders_cpu_s
         per_alert = {name: (cpu_after[name] - cpu_before[name]) * 1000 / unique for name in cpu_before}
         cpu_total = sum(per_alert.values())
         roles: dict[str, int] = records["roles"]  # type: ignore[assignment]

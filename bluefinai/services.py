@@ -66,8 +66,9 @@ def gunicorn_command(spec: ServiceSpec, bind_host: str = "127.0.0.1", reload: bo
         "--graceful-timeout", "5", "--timeout", "60", "--no-control-socket",
         "--chdir", str(PROJECT_ROOT),
         "--pythonpath", f"{PROJECT_ROOT},{PROJECT_ROOT / 'websocket'}",
-        "--access-logfile", "-" if os.environ.get("BLUEFINAI_ACCESS_LOG") else "/dev/null",
     ]  # fmt: skip
+    if os.environ.get("BLUEFINAI_ACCESS_LOG"):  # without a file gunicorn formats no access line at all
+        command += ["--access-logfile", "-"]
     if reload:
         command.append("--reload")
     return [*command, spec.app]

@@ -8,7 +8,6 @@ exchange or an AI model.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.config import Settings, load_settings
 from shared.db import Database
-from shared.errors import InvalidInput, Temporary
-from shared.json_post import JsonPoster
+from shared.errors import InvalidInput
 from shared.logs import configure_logging, log_event
 from shared.metrics import install_metrics
 from shared.notify import install_notifications
@@ -28,50 +26,13 @@ from shared.schema import refuse_unless_schema_current
 from webhook.alerts import AuthError, parse_alert
 from webhook.gate import SenderGate
 from webhook.intake import IntakeUnavailable, open_intake
+from webhook.nudge import AgentNudger
 
 MAX_BODY_BYTES = 64 * 1024
-NUDGE_TIMEOUT_S = 1.0
 # SQLite: wait at most this long for the agent's write transaction (they last milliseconds), so a stuck writer
 # answers 503 "send again" well inside TradingView's 3 s rather than after the agent's 10 s
 DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
-
-
-class AgentNudger:
-    """Tells the agent a signal is waiting; fire-and-forget, so the alert's answer never waits on it.
-
-    One background thread and one kept-alive connection: nudges that arrive while one is being sent fold
-    into the next (carrying the newest signal id). A nudge only wakes the engine, which then takes every
-    pending signal, so one nudge per busy moment is enough and a burst of alerts costs the agent one request
-    instead of one each."""
-
-    def __init__(self, agent_url: str, token: str) -> None:
-        self._poster = JsonPoster(
-            agent_url.rstrip("/") + "/internal/nudge", {"Authorization": f"Bearer {token}"}, NUDGE_TIMEOUT_S
-        )
-        self._wanted = threading.Condition()
-        self._latest: int | None = None
-        self._thread = threading.Thread(target=self._run, name="nudge", daemon=True)
-        self._thread.start()
-
-    def nudge(self, signal_id: int) -> None:
-        with self._wanted:
-            self._latest = signal_id
-            self._wanted.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wanted:
-                while self._latest is None:
-                    self._wanted.wait()
-                signal_id, self._latest = self._latest, None
-            self._send(signal_id)
-
-    def _send(self, signal_id: int) -> None:
-        try:
-            self._poster.post({"signal_id": signal_id})
-        except Temporary as exc:
-            log_event(logger, "agent_nudge_failed", logging.WARNING, signal_id=signal_id, error=str(exc))
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -157,6 +157,7 @@ class PreparedMarketState(MarketState):
                 done += 1
             closed[name] = done
         self.price, self.time = candle.close, candle.open_time
+        self._changes += 1
         return built
 
     def next_close(self, timeframe: str, minute: int) -> int | None:
@@ -207,6 +208,7 @@ class PreparedMarketState(MarketState):
             self._closed[name] = bisect_right(closes_at, index)
         self.price = float(self._minutes[index, 3])
         self.time = EPOCH + timedelta(seconds=int(self._stamps[index]))
+        self._changes += 1
 
     def _row(self, timeframe: str) -> int:
         return self._closed.get(timeframe, 0) - 1  # -1: nothing closed (or below the base candles)
@@ -277,7 +279,7 @@ class PreparedMarketState(MarketState):
             float(window[:, 2].min()), float(window[-1, 3]), float(window[:, 4].sum()), tf.name,
         )  # fmt: skip
 
-    def snapshot(self) -> MarketSnapshot:
+    def _build_snapshot(self) -> MarketSnapshot:
         views: dict[str, Any] = {}
         for name, tf in self._frames.items():
             row = self._row(name)

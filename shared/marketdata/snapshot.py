@@ -118,6 +118,8 @@ class MarketState:
         self.book: dict[str, float] | None = None
         self.funding: FundingRate | None = None
         self.stale = False
+        self._changes = 0  # candles taken: a snapshot is built again only after one (or a new book)
+        self._snapshot: tuple[tuple[Any, ...], MarketSnapshot] | None = None
 
     def add_candle(self, candle: Candle) -> list[BuiltCandle]:
         closed = self._aggregator.add(candle)
@@ -129,6 +131,7 @@ class MarketState:
             self._recent_indicators[tf].append(self._latest[tf])
             self._counts[tf] += 1
         self.price, self.time = candle.close, candle.open_time
+        self._changes += 1
         return closed
 
     def indicator(self, timeframe: str, name: str) -> float:
@@ -172,6 +175,19 @@ class MarketState:
         return support_resistance(frame)
 
     def snapshot(self) -> MarketSnapshot:
+        """The market as an analyst reads it. Built once per state: every decision and every shadow
+        analyst between two candles reads the same one (nothing writes to a snapshot)."""
+        # the book and funding by identity: the engine sets new ones, and the cached snapshot holds the old
+        # ones, so a new object cannot reuse their ids
+        key = (self._changes, self.stale, id(self.book), id(self.funding))
+        cached = self._snapshot
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        snapshot = self._build_snapshot()
+        self._snapshot = (key, snapshot)
+        return snapshot
+
+    def _build_snapshot(self) -> MarketSnapshot:
         partials = self._aggregator.partials()
         views = {}
         for tf in self.timeframes:

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from shared.db import Database, SignalRow
 from tests.conftest import PASSPHRASE, TOKEN, free_port
-from webhook.app import AgentNudger, create_app
+from webhook.app import create_app
+from webhook.nudge import AgentNudger
 
 
 class FakeAgent(BaseHTTPRequestHandler):
@@ -136,6 +137,27 @@ def test_a_burst_of_nudges_folds_into_few_requests_ending_with_the_newest() -> N
         server.shutdown()
     assert FakeAgent.nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 50})
     assert len(FakeAgent.nudges) <= 3  # one in flight while the rest arrive, then one for all of them
+
+
+def test_steady_alerts_make_one_nudge_per_spacing_not_one_each() -> None:
+    """60 alerts 2 ms apart (120 ms): about one nudge per 10 ms spacing, the last one carrying the newest."""
+    FakeAgent.nudges = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAgent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        nudger = AgentNudger(f"http://127.0.0.1:{server.server_port}", TOKEN)
+        for signal_id in range(1, 61):
+            nudger.nudge(signal_id)
+            time.sleep(0.002)
+        deadline = time.monotonic() + 5
+        while (not FakeAgent.nudges or FakeAgent.nudges[-1][1] != {"signal_id": 60}) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+    finally:
+        server.shutdown()
+    assert FakeAgent.nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 60})
+    assert 2 <= len(FakeAgent.nudges) <= 20
 
 
 def test_health_checks_the_database(client: FlaskClient) -> None:

@@ -11,21 +11,31 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def group_cpu_s(group: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of process group ``group`` (a
-    service started in its own group: its master and workers), read from /proc; 0 where /proc is absent."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def _processes() -> list[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the name) of every live process; [] where /proc is absent."""
+    found = []
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat", encoding="ascii") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                found.append((int(entry.name), stat.read().rsplit(")", 1)[1].split()))
         except OSError:  # the process ended meanwhile
             continue
-        if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp, ..., utime (12), stime (13)
-            total += int(fields[11]) + int(fields[12])
+    return found
+
+
+def group_members(group: int) -> list[int]:
+    """The pids of process group ``group`` (a service started in its own group: its master and workers)."""
+    return [pid for pid, fields in _processes() if int(fields[2]) == group]
+
+
+def group_cpu_s(group: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group ``group``, read
+    from /proc; 0 where /proc is absent."""
+    tick = os.sysconf("SC_CLK_TCK")
+    # fields after the name: state, ppid, pgrp, ..., utime (12), stime (13)
+    total = sum(int(f[11]) + int(f[12]) for _, f in _processes() if int(f[2]) == group)
     return total / tick
 
 

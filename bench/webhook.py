@@ -11,7 +11,10 @@ approved decision must have made exactly one entry order, every unique alert one
 duplicate answer. ``--database postgresql`` runs the same on a fresh schema of the local PostgreSQL.
 
     python bench/webhook.py [--alerts 500] [--concurrency 1] [--resend-every 10]
-    python bench/webhook.py --rate 200 --duration 10 [--database postgresql]
+    python bench/webhook.py --rate 200 --duration 10 [--database postgresql] [--profile DIR]
+
+``--profile DIR`` attaches py-spy to every service for ``--duration`` seconds from the first alert and writes
+each one's collapsed stacks and a summary of where its CPU went (``bench/profiles.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.http_sender import post_request, send_all
 from bench.machine import group_cpu_s, load, own_cpu_s
+from bench.profiles import Profilers
 from bluefinai.nginx import find_nginx
 from bluefinai.runner import start_stack
 from shared.config import load_settings
@@ -116,6 +120,7 @@ def main() -> int:
     parser.add_argument("--resend-every", type=int, default=10, help="resend every Nth alert (0 = never)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--engine-nice", type=int, default=0, help="the agent's ENGINE_NICE (0-19)")
+    parser.add_argument("--profile", type=Path, help="write py-spy profiles of the services here")
     args = parser.parse_args()
     if args.alerts < 1 or args.rate < 0 or args.duration <= 0:
         parser.error("--alerts must be at least 1, --rate not negative, --duration positive")
@@ -153,16 +158,22 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         groups = {name: os.getpgid(process.pid) for name, process in stack.processes.items()}
         requests = [(at, post_request("127.0.0.1", "/webhook", alert_body(index))) for at, index in plan]
         cpu_before: dict[str, float] = {}
+        profilers = Profilers()
 
         def measure_start() -> None:
             cpu_before.update({name: group_cpu_s(group) for name, group in groups.items()})
             cpu_before["senders"] = own_cpu_s()
+            if args.profile:
+                services = {name: group for name, group in groups.items() if name != "nginx"}
+                profilers.start(services, args.duration, args.profile)
 
         answers, elapsed = send_all(
             "127.0.0.1", settings.nginx_port, requests, connections, bool(args.rate), measure_start
         )
         started = time.perf_counter() - elapsed
         senders_cpu_s = own_cpu_s() - cpu_before["senders"]  # before the database is polled below
+        for summary in profilers.finish():
+            print(f"profile                   {summary}")
         accepted = [a.latency_s for a in answers if a.status == 202]
         duplicates = sum(1 for a in answers if a.status == 200)
         lost = [a for a in answers if a.status == 0 or a.status >= 500 or a.latency_s > TRADINGVIEW_CUTOFF_S]

@@ -182,15 +182,12 @@ class SignalDecisions:
         """Our books as a decision about ``symbol`` needs them, read together."""
         engine = self.engine
         with engine.store.transaction() as records:
-            positions = {
-                r.symbol: Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl)
-                for r in records.positions(also=symbol)
-            }
+            positions = {p.symbol: p for p in records.position_values(also=symbol)}
             unresolved = [
-                o for o in records.orders(IN_FLIGHT, symbol)
-                if o.status == OrderStatus.PENDING_SUBMIT.value or o.order_type == OrderType.MARKET.value
+                client_id for client_id, status, kind in records.order_kinds(IN_FLIGHT, symbol)
+                if status == OrderStatus.PENDING_SUBMIT.value or kind == OrderType.MARKET.value
             ]  # fmt: skip
-        return OurBooks(positions, unresolved[0].client_id if unresolved else None)
+        return OurBooks(positions, unresolved[0] if unresolved else None)
 
     def market_context(
         self, symbol: str, price: float, positions: dict[str, Position], analyst: Analyst | None = None

@@ -52,7 +52,7 @@ from shared.db import (
     with_defaults,
 )
 from shared.errors import Conflict as Conflict  # the store raises it; callers may import it from here
-from shared.models import OrderStatus
+from shared.models import OrderStatus, Position
 
 # an entry order with its decision and signal (each may be missing)
 EntryRows = tuple[OrderRow | None, DecisionRow | None, SignalRow | None]
@@ -137,6 +137,14 @@ class Records(ABC):
     def positions(self, also: str | None = None) -> list[PositionRow]:
         """The open positions, and the row of ``also`` even when it is flat, by symbol."""
 
+    def position_values(self, also: str | None = None) -> list[Position]:
+        """``positions`` as values, to read and not to change (what a decision reads of our books)."""
+        return [Position(r.symbol, r.quantity, r.entry_price, r.realized_pnl) for r in self.positions(also)]
+
+    def order_kinds(self, statuses: Iterable[str], symbol: str) -> list[tuple[str, str, str]]:
+        """(client id, status, order type) of ``orders(statuses, symbol)``, by id, to read only."""
+        return [(o.client_id, o.status, o.order_type) for o in self.orders(statuses, symbol)]
+
     @abstractmethod
     def add_trade(self, row: TradeRow) -> None: ...
 
@@ -218,6 +226,21 @@ OPEN_POSITIONS_AND = (
 
 
 INSERT_DECISION = insert(DecisionRow).returning(DecisionRow.id)  # run on the connection: Core, not the ORM
+
+
+# the same reads with Core, for values only (no ORM objects to build, track and expire): a decision's books
+POSITION_VALUES = (
+    select(PositionRow.symbol, PositionRow.quantity, PositionRow.entry_price, PositionRow.realized_pnl)
+    .where((PositionRow.quantity != 0) | (PositionRow.symbol == bindparam("also")))
+    .order_by(PositionRow.symbol)
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _order_kinds_query(statuses: tuple[str, ...]) -> Select[str, str, str]:
+    columns = (OrderRow.client_id, OrderRow.status, OrderRow.order_type)
+    query = select(*columns).where(OrderRow.status.in_(statuses), OrderRow.symbol == bindparam("symbol"))
+    return query.order_by(OrderRow.id)
 
 
 @functools.lru_cache(maxsize=64)
@@ -326,6 +349,14 @@ class _SessionRecords(Records):
         if also is None:
             return list(self._session.scalars(OPEN_POSITIONS))
         return list(self._session.scalars(OPEN_POSITIONS_AND, {"also": also}))
+
+    def position_values(self, also: str | None = None) -> list[Position]:
+        rows = self._session.connection().execute(POSITION_VALUES, {"also": also or ""})
+        return [Position(*row) for row in rows]
+
+    def order_kinds(self, statuses: Iterable[str], symbol: str) -> list[tuple[str, str, str]]:
+        query = _order_kinds_query(tuple(statuses))
+        return [tuple(row) for row in self._session.connection().execute(query, {"symbol": symbol})]  # type: ignore[misc]
 
     def add_trade(self, row: TradeRow) -> None:
         self._session.add(row)

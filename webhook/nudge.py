@@ -15,7 +15,7 @@ NUDGE_TIMEOUT_S = 1.0
 # the spacing fold into one at its end. A nudge only wakes the engine, which then takes every pending signal,
 # and each one costs both services a request (at 200 alerts/s one each was a fifth of the agent's CPU); a
 # signal waits at most this much longer for an engine that was idle in between
-NUDGE_SPACING_S = 0.01
+NUDGE_SPACING_S = 0.02
 logger = logging.getLogger(__name__)
 
 

@@ -140,7 +140,7 @@ def test_a_burst_of_nudges_folds_into_few_requests_ending_with_the_newest() -> N
 
 
 def test_steady_alerts_make_one_nudge_per_spacing_not_one_each() -> None:
-    """60 alerts 2 ms apart (120 ms): about one nudge per 10 ms spacing, the last one carrying the newest."""
+    """60 alerts 2 ms apart (120 ms): about one nudge per 20 ms spacing, the last one carrying the newest."""
     FakeAgent.nudges = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAgent)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -2,7 +2,8 @@
 
 Two ways to send: flat out (``--alerts N`` with ``--concurrency C`` senders) or at a set rate (``--rate R``
 alerts/s for ``--duration S`` seconds, open loop: each alert leaves at its scheduled time whatever the answers
-before it took, as TradingView's would, and its latency counts from that time), from one asyncio loop over
+before it took, as TradingView's would, and its latency counts from that time), after ``--warmup`` alerts
+that open the connections and are left out of the latency figures, from one asyncio loop over
 kept-alive connections (``bench/http_sender.py``), so the senders cost the stack's cores little.
 Prints the load average, accepted alerts/s, the 202's p50/p99/max,
 lost alerts (no answer, a 5xx, or slower than TradingView's 3 s cutoff) and, read from the database itself
@@ -77,12 +78,10 @@ def alert_body(index: int) -> bytes:
 
 
 def schedule(args: argparse.Namespace) -> list[tuple[float, int]]:
-    """(when to send, seconds from the start; which alert) for every alert, resends included."""
-    if args.rate:
-        count = int(args.rate * args.duration)
-        unique = [(i / args.rate, i) for i in range(count)]
-    else:
-        unique = [(0.0, i) for i in range(args.alerts)]
+    """(when to send, seconds from the start; which alert) for every alert, resends included: the first
+    ``--warmup`` alerts (indexes below it) warm the stack up at the same rate or concurrency."""
+    total = args.warmup + (int(args.rate * args.duration) if args.rate else args.alerts)
+    unique = [(i / args.rate if args.rate else 0.0, i) for i in range(total)]
     if not args.resend_every:
         return unique
     resends = [(at + 0.5 / (args.rate or 1e9), i) for at, i in unique if i % args.resend_every == 0]
@@ -117,13 +116,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1, help="senders at once (with --rate: at most)")
     parser.add_argument("--rate", type=float, default=0.0, help="alerts per second, open loop")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of --rate")
+    parser.add_argument("--warmup", type=int, default=200, help="alerts sent first, not in the figures")
     parser.add_argument("--resend-every", type=int, default=10, help="resend every Nth alert (0 = never)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--engine-nice", type=int, default=0, help="the agent's ENGINE_NICE (0-19)")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the services here")
     args = parser.parse_args()
-    if args.alerts < 1 or args.rate < 0 or args.duration <= 0:
-        parser.error("--alerts must be at least 1, --rate not negative, --duration positive")
+    if args.alerts < 1 or args.rate < 0 or args.duration <= 0 or args.warmup < 0:
+        parser.error("--alerts must be at least 1, --rate and --warmup not negative, --duration positive")
     if find_nginx() is None:
         print("nginx is not installed; run `make test` once (it installs nginx) or apt-get install nginx")
         return 1
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         plan = schedule(args)
         unique = len({index for _, index in plan})
         connections = max(args.concurrency, 64 if args.rate else 1)
-        print(f"{len(plan)} alerts ({unique} unique) to {args.database}, "
+        print(f"{len(plan)} alerts ({unique} unique, the first {args.warmup} a warm-up) to {args.database}, "
               f"{f'{args.rate:g}/s for {args.duration:g} s' if args.rate else 'flat out'}, "
               f"at most {connections} connections, ENGINE_NICE={args.engine_nice}; {load()}")  # fmt: skip
         groups = {name: os.getpgid(process.pid) for name, process in stack.processes.items()}
@@ -171,13 +171,22 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
             "127.0.0.1", settings.nginx_port, requests, connections, bool(args.rate), measure_start
         )
         started = time.perf_counter() - elapsed
+        # the figures leave out the warm-up (the first connections opened, the services' first requests);
+        # the records check below counts every alert
+        measured = [a for (_, index), a in zip(plan, answers, strict=True) if index >= args.warmup]
+        measured_s = elapsed - (args.warmup / args.rate if args.rate else 0.0)
         senders_cpu_s = own_cpu_s() - cpu_before["senders"]  # before the database is polled below
         for summary in profilers.finish():
             print(f"profile                   {summary}")
-        accepted = [a.latency_s for a in answers if a.status == 202]
+        accepted = [a.latency_s for a in measured if a.status == 202]
         duplicates = sum(1 for a in answers if a.status == 200)
         lost = [a for a in answers if a.status == 0 or a.status >= 500 or a.latency_s > TRADINGVIEW_CUTOFF_S]
         refused = sum(1 for a in answers if 400 <= a.status < 500)
+        warm_up = [a for (_, index), a in zip(plan, answers, strict=True) if index < args.warmup]
+        cold = [a.latency_s for a in warm_up if a.status == 202]
+        # at a rate, the alerts after the warm-up over their own seconds; flat out, all of them (the
+        # warm-up's time is not its own)
+        rate = len(accepted) / measured_s if args.rate else sum(a.status == 202 for a in answers) / elapsed
         deadline = time.monotonic() + 300
         records = count_records(url)
         while records["processed"] != records["signals"] and time.monotonic() < deadline:
@@ -190,10 +199,13 @@ def run(args: argparse.Namespace, tmp: Path, url: str) -> int:
         cpu_total = sum(per_alert.values())
         roles: dict[str, int] = records["roles"]  # type: ignore[assignment]
         print(f"sent in                   {elapsed:.2f} s; agent done after {drained:.2f} s; {load()}")
-        print(f"accepted/s                {len(accepted) / elapsed:.1f}")
+        print(f"accepted/s                {rate:.1f}")
         print(f"202 latency p50/p99/max   {statistics.median(accepted) * 1000:.1f} / "
               f"{percentile(accepted, 0.99) * 1000:.1f} / {max(accepted) * 1000:.1f} ms")  # fmt: skip
-        print(f"lost (none, 5xx, > {TRADINGVIEW_CUTOFF_S:g} s)   {len(lost)}")
+        if cold:
+            cold_ms = f"{statistics.median(cold) * 1000:.1f} / {max(cold) * 1000:.1f}"
+            print(f"warm-up 202 p50/max       {cold_ms} ms (not in the figures above)")
+        print(f"lost (none, 5xx, > {TRADINGVIEW_CUTOFF_S:g} s)   {len(lost)} (warm-up included)")
         print(f"refused (4xx)             {refused}")
         print(f"duplicates answered 200   {duplicates} of {len(plan) - unique} resends")
         print(f"signals stored/processed  {records['signals']} / {records['processed']}")

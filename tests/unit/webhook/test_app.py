@@ -120,44 +120,37 @@ class SlowAgent(FakeAgent):
         super().do_POST()
 
 
-def test_a_burst_of_nudges_folds_into_few_requests_ending_with_the_newest() -> None:
+def nudges_for(handler: type[FakeAgent], count: int, gap_s: float) -> list[tuple[str, Any]]:
+    """Nudge signals 1..count, ``gap_s`` apart, to a fake agent; the nudges it got once the last arrived."""
     FakeAgent.nudges = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowAgent)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         nudger = AgentNudger(f"http://127.0.0.1:{server.server_port}", TOKEN)
-        for signal_id in range(1, 51):
+        for signal_id in range(1, count + 1):
             nudger.nudge(signal_id)
+            time.sleep(gap_s)
         deadline = time.monotonic() + 5
-        while (not FakeAgent.nudges or FakeAgent.nudges[-1][1] != {"signal_id": 50}) and (
+        while (not FakeAgent.nudges or FakeAgent.nudges[-1][1] != {"signal_id": count}) and (
             time.monotonic() < deadline
         ):
             time.sleep(0.02)
     finally:
         server.shutdown()
-    assert FakeAgent.nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 50})
-    assert len(FakeAgent.nudges) <= 3  # one in flight while the rest arrive, then one for all of them
+    return list(FakeAgent.nudges)
+
+
+def test_a_burst_of_nudges_folds_into_few_requests_ending_with_the_newest() -> None:
+    nudges = nudges_for(SlowAgent, 50, 0.0)
+    assert nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 50})
+    assert len(nudges) <= 3  # one in flight while the rest arrive, then one for all of them
 
 
 def test_steady_alerts_make_one_nudge_per_spacing_not_one_each() -> None:
     """60 alerts 2 ms apart (120 ms): about one nudge per 20 ms spacing, the last one carrying the newest."""
-    FakeAgent.nudges = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAgent)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        nudger = AgentNudger(f"http://127.0.0.1:{server.server_port}", TOKEN)
-        for signal_id in range(1, 61):
-            nudger.nudge(signal_id)
-            time.sleep(0.002)
-        deadline = time.monotonic() + 5
-        while (not FakeAgent.nudges or FakeAgent.nudges[-1][1] != {"signal_id": 60}) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.02)
-    finally:
-        server.shutdown()
-    assert FakeAgent.nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 60})
-    assert 2 <= len(FakeAgent.nudges) <= 20
+    nudges = nudges_for(FakeAgent, 60, 0.002)
+    assert nudges[-1] == (f"Bearer {TOKEN}", {"signal_id": 60})
+    assert 2 <= len(nudges) <= 20
 
 
 def test_health_checks_the_database(client: FlaskClient) -> None:

@@ -215,32 +215,17 @@ class Store(ABC):
         """Write what only lives in memory to the database."""
 
 
-# the books' reads, built once (building a query costs more than running it): the open positions, and those
-# with one market's even when flat; the orders of each shape ``orders`` is asked for, values bound per call
-OPEN_POSITIONS = select(PositionRow).where(PositionRow.quantity != 0).order_by(PositionRow.symbol)
-OPEN_POSITIONS_AND = (
-    select(PositionRow)
-    .where((PositionRow.quantity != 0) | (PositionRow.symbol == bindparam("also")))
-    .order_by(PositionRow.symbol)
-)
-
-
-INSERT_DECISION = insert(DecisionRow).returning(DecisionRow.id)  # run on the connection: Core, not the ORM
-
-
-# the same reads with Core, for values only (no ORM objects to build, track and expire): a decision's books
+# the books' reads, built once (building a query costs more than running it), values bound per call: the open
+# positions and the row of ``also`` even when flat (``""``: none), as rows or as values (Core: no ORM objects
+# to build, track and expire, what a decision reads); the orders of each shape ``orders`` is asked for
+OPEN_OR_ALSO = (PositionRow.quantity != 0) | (PositionRow.symbol == bindparam("also"))
+OPEN_POSITIONS = select(PositionRow).where(OPEN_OR_ALSO).order_by(PositionRow.symbol)
 POSITION_VALUES = (
     select(PositionRow.symbol, PositionRow.quantity, PositionRow.entry_price, PositionRow.realized_pnl)
-    .where((PositionRow.quantity != 0) | (PositionRow.symbol == bindparam("also")))
+    .where(OPEN_OR_ALSO)
     .order_by(PositionRow.symbol)
 )
-
-
-@functools.lru_cache(maxsize=16)
-def _order_kinds_query(statuses: tuple[str, ...]) -> Select[str, str, str]:
-    columns = (OrderRow.client_id, OrderRow.status, OrderRow.order_type)
-    query = select(*columns).where(OrderRow.status.in_(statuses), OrderRow.symbol == bindparam("symbol"))
-    return query.order_by(OrderRow.id)
+INSERT_DECISION = insert(DecisionRow).returning(DecisionRow.id)  # run on the connection: Core, not the ORM
 
 
 @functools.lru_cache(maxsize=64)
@@ -255,6 +240,13 @@ def _orders_query(
     if by_parent:
         query = query.where(OrderRow.parent_client_id == bindparam("parent"))
     return query.order_by(OrderRow.id)
+
+
+@functools.lru_cache(maxsize=16)
+def _order_kinds_query(statuses: tuple[str, ...]) -> Select[str, str, str]:
+    """``orders(statuses, symbol)`` as (client id, status, order type) values."""
+    query = _orders_query(statuses, True, None, False)
+    return query.with_only_columns(OrderRow.client_id, OrderRow.status, OrderRow.order_type)
 
 
 class _SessionRecords(Records):
@@ -346,17 +338,15 @@ class _SessionRecords(Records):
         self._session.add(row)
 
     def positions(self, also: str | None = None) -> list[PositionRow]:
-        if also is None:
-            return list(self._session.scalars(OPEN_POSITIONS))
-        return list(self._session.scalars(OPEN_POSITIONS_AND, {"also": also}))
+        return list(self._session.scalars(OPEN_POSITIONS, {"also": also or ""}))
 
     def position_values(self, also: str | None = None) -> list[Position]:
         rows = self._session.connection().execute(POSITION_VALUES, {"also": also or ""})
         return [Position(*row) for row in rows]
 
     def order_kinds(self, statuses: Iterable[str], symbol: str) -> list[tuple[str, str, str]]:
-        query = _order_kinds_query(tuple(statuses))
-        return [tuple(row) for row in self._session.connection().execute(query, {"symbol": symbol})]  # type: ignore[misc]
+        rows = self._session.connection().execute(_order_kinds_query(tuple(statuses)), {"symbol": symbol})
+        return [(client_id, status, kind) for client_id, status, kind in rows]
 
     def add_trade(self, row: TradeRow) -> None:
         self._session.add(row)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from shared.indicators import compute
 from shared.marketdata.candles import aggregate_history
 from shared.marketdata.feeds import ReplayFeed
+from shared.marketdata.funding import FundingRate
 from shared.marketdata.snapshot import MarketState
 from tests.conftest import REAL_CANDLES
 
@@ -40,3 +42,22 @@ def test_snapshot_indicators_equal_batch_per_timeframe() -> None:
     assert snap.timeframes["1d"].last_closed is not None
     assert snap.levels and all(lv.touches >= 2 for lv in snap.levels)
     json.dumps(snap.as_dict())  # serialisable for the API and the analysts' prompts
+
+
+def test_a_snapshot_is_built_once_per_state_and_again_after_a_candle_a_book_or_funding() -> None:
+    feed = ReplayFeed(REAL_CANDLES, "BTC-PERP")
+    market = MarketState("BTC-PERP", "replay")
+    for _ in range(30):
+        market.add_candle(feed.next_candle())
+    first = market.snapshot()
+    assert market.snapshot() is first  # the same state: the same snapshot
+    market.add_candle(feed.next_candle())
+    after_candle = market.snapshot()
+    assert after_candle is not first and after_candle.price == market.price
+    market.book = {"bid": 1.0, "ask": 2.0}
+    with_book = market.snapshot()
+    assert with_book is not after_candle and with_book.book == {"bid": 1.0, "ask": 2.0}
+    market.stale = True
+    assert market.snapshot().stale is True
+    market.funding = FundingRate("BTC-PERP", 0.0001, datetime(2022, 1, 1, tzinfo=UTC))
+    assert market.snapshot().funding is market.funding

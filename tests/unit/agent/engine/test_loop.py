@@ -164,3 +164,39 @@ def test_a_failure_while_answering_a_failure_does_not_end_the_loop(
     monkeypatch.setattr(engine, "halt", database_down)
     assert engine.loop._answer(Fatal("account frozen")) == 1.0  # logged; the loop waits and goes on
     assert engine.loop.failures.in_a_row == 1
+
+
+def test_a_backlog_is_decided_batch_after_batch_without_resting_between(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """250 signals stored and no nudge: the loop takes 100 at a time and goes straight on to the next batch;
+    it rests (waits with a timeout) only once none is left. Resting until the 2 s status timer between
+    batches drained a backlog at 50 signals/s."""
+    engine = engine_of(client)
+    db: Database = client.application.extensions["db"]
+    with db.session() as session:
+        fields = {"source": "tradingview", "symbol": "BTC-PERP", "action": "buy", "raw": {}}
+        session.add_all(SignalRow(idempotency_key=f"backlog-{n}", **fields) for n in range(250))
+
+    def undecided() -> int:
+        with db.session() as session:
+            signals = session.query(SignalRow).count()
+            return signals - session.query(DecisionRow).count()
+
+    rests: list[tuple[float, int]] = []
+    wait = engine.wait
+
+    def noted_wait(timeout_s: float) -> None:
+        rests.append((timeout_s, undecided()))
+        wait(timeout_s)
+
+    monkeypatch.setattr(engine, "wait", noted_wait)
+    monkeypatch.setattr(engine, "prepare", lambda: None)
+    engine.decisions.waiting = False  # nobody nudged
+    engine.start()
+    try:
+        assert wait_for(lambda: undecided() == 0)
+    finally:
+        engine.stop()
+    while_pending = [timeout for timeout, left in rests if left > 0]
+    assert len(while_pending) >= 2 and all(timeout == 0.0 for timeout in while_pending)

@@ -52,9 +52,10 @@ def service_specs(
             "webhook",
             "webhook.app:create_app()",
             webhook_port,
-            # nginx keeps up to 16 idle connections to it for 60 s: gunicorn keeps them longer, so nginx never
-            # sends an alert down a connection gunicorn has just closed
-            ("-k", "gthread", "-w", "2", "--threads", "4", "--keep-alive", "75"),
+            # an event loop per worker (webhook/worker.py): two use both cores. nginx keeps up to 16 idle
+            # connections to it for 60 s: the workers keep them longer, so nginx never sends an alert down a
+            # connection the service has just closed
+            ("-k", "webhook.worker.WebhookWorker", "-w", "2", "--keep-alive", "75"),
         ),
     ]
 

@@ -1,10 +1,12 @@
-"""Prometheus metrics of a Flask service: ``install_metrics(app, service, collectors)``.
+"""Prometheus metrics of a service: ``install_metrics(app, service, collectors)`` for a Flask app, the
+``AsgiMetrics`` middleware for an ASGI one (the webhook).
 
 ``GET /metrics`` (text exposition, no auth: nginx does not proxy it) serves, for this process:
 
 - ``bluefinai_http_requests_total{method,route,status}``, ``bluefinai_http_request_seconds{method,route}``
   (histogram), ``bluefinai_http_errors_total{method,route,status}`` (5xx); ``route`` is the URL rule
-  (``/api/orders/<client_id>``), ``unmatched`` for a path no rule matches: the label set stays bounded;
+  (``/api/orders/<client_id>``; an ASGI app's routes are fixed paths), ``unmatched`` for a path no rule
+  matches: the label set stays bounded;
 - ``process_cpu_seconds_total``, ``process_resident_memory_bytes``, ... (ProcessCollector);
 - whatever ``collectors`` the service adds (the agent's trading metrics, read at scrape time).
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -121,6 +123,41 @@ def install_metrics(app: Flask, service: str, collectors: Iterable[Collector] = 
     app.after_request(_finish)
     app.add_url_rule(METRICS_PATH, "bluefinai_metrics", _metrics, methods=["GET"])
     return metrics
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class AsgiMetrics:
+    """ASGI middleware: count and time every HTTP request of ``app`` in ``metrics``. ``routes`` are the app's
+    paths (any other is ``unmatched``); a request that raised is counted as the 500 it became."""
+
+    def __init__(self, app: Asgi, metrics: ServiceMetrics, routes: Iterable[str]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, frozenset(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            path = scope["path"]
+            route = path if path in self.routes else "unmatched"
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 def scrape_samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

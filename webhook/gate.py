@@ -11,9 +11,7 @@ nginx refuses the same requests first; this is the second lock on the door.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-
-from flask import Request
+from collections.abc import Iterable, Mapping
 
 TV_SUBJECT = {"CN": "TradingView Webhooks", "O": "TradingView, Inc."}
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -61,26 +59,27 @@ class SenderGate:
         self.allowed = [ipaddress.ip_network(n) for n in allowed]
         self.require_tv_cert = require_tv_cert
 
-    def client_address(self, request: Request) -> str:
-        """The sender's address: nginx's X-Real-IP when the request came through our own proxy."""
-        peer = _address(request.remote_addr or "")
-        forwarded = request.headers.get("X-Real-IP", "").strip()
-        if peer is not None and _trusted_proxy(peer) and _address(forwarded) is not None:
+    def client_address(self, peer: str, headers: Mapping[str, str]) -> str:
+        """The sender's address: nginx's X-Real-IP when the request came through our own proxy (``peer``, the
+        address of the connection; ``headers`` looked up case-insensitively)."""
+        forwarded = headers.get("X-Real-IP", "").strip()
+        address = _address(peer)
+        if address is not None and _trusted_proxy(address) and _address(forwarded) is not None:
             return forwarded
-        return request.remote_addr or ""
+        return peer
 
-    def refusal(self, request: Request, client: str) -> str:
+    def refusal(self, peer: str, headers: Mapping[str, str], client: str) -> str:
         """Why this request may not post an alert ("" when it may)."""
         address = _address(client)
         if self.allowed and (address is None or not any(address in net for net in self.allowed)):
             return "sender address not in WEBHOOK_ALLOWED_IPS"
         if self.require_tv_cert:
-            peer = _address(request.remote_addr or "")
-            if peer is None or not _trusted_proxy(peer):
+            proxy = _address(peer)
+            if proxy is None or not _trusted_proxy(proxy):
                 return "TradingView's client certificate is required (HTTPS through nginx)"
-            if request.headers.get("X-Client-Verify") != "SUCCESS":
+            if headers.get("X-Client-Verify") != "SUCCESS":
                 return "TradingView's client certificate is required"
-            if not is_tradingview_subject(request.headers.get("X-Client-Subject", "")):
+            if not is_tradingview_subject(headers.get("X-Client-Subject", "")):
                 return "client certificate is not TradingView's"
         return ""
 

@@ -15,9 +15,10 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import func, select
+from starlette.applications import Starlette
 
 from bluefinai.processes import stop_process
-from bluefinai.services import ServiceSpec, start_service, wait_healthy
+from bluefinai.services import ServiceSpec, service_specs, start_service, wait_healthy
 from shared.db import Database, OrderRow, SignalRow
 from shared.metrics import scrape_samples
 from tests.conftest import PASSPHRASE, TOKEN, free_port, wait_for
@@ -34,7 +35,7 @@ def notifying_agent() -> Flask:
     return create_app()
 
 
-def metered_webhook() -> Flask:
+def metered_webhook() -> Starlette:
     from webhook.app import create_app
 
     return create_app()
@@ -172,10 +173,11 @@ def test_the_real_agents_metrics_equal_its_journal(agent: Service) -> None:
 def test_the_webhooks_two_workers_each_keep_their_series(tmp_path: Path, receiver: Receiver) -> None:
     env = environment(tmp_path, receiver, {"agent": free_port(), "webhook": free_port()})
     Database(env["DATABASE_URL"]).migrate()
+    (spec,) = [s for s in service_specs(free_port(), free_port(), free_port()) if s.name == "webhook"]
+    assert "-w" in spec.worker_args and spec.worker_args[spec.worker_args.index("-w") + 1] == "2"
     webhook = launch(
-        "webhook", "tests.integration.test_notifications:metered_webhook()",
-        ("-k", "gthread", "-w", "2", "--threads", "4"), env, tmp_path,
-    )  # fmt: skip
+        "webhook", "tests.integration.test_notifications:metered_webhook()", spec.worker_args, env, tmp_path
+    )  # the service's own worker class and count
     try:
         bad = requests.post(f"{webhook.url}/webhook", data=json.dumps({"passphrase": "wrong-passphrase-0000"}),
                             headers={"Content-Type": "text/plain"}, timeout=5)  # fmt: skip

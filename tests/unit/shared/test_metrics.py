@@ -1,4 +1,5 @@
-"""/metrics of a Flask service (prometheus-client), and the dashboard's service-health poller."""
+"""/metrics of a Flask service and of an ASGI one (prometheus-client), and the dashboard's service-health
+poller."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from prometheus_client.registry import Collector
 from werkzeug.serving import make_server
 
 from dashboard.services import ServiceMonitor, own_samples
-from shared.metrics import install_metrics, scrape_samples
+from shared.metrics import METRICS_PATH, AsgiMetrics, ServiceMetrics, install_metrics, scrape_samples
 from tests.conftest import free_port
 
 
@@ -57,7 +58,7 @@ def scrape(client: Any) -> dict[str, list[tuple[dict[str, str], float]]]:
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
-    return scrape_samples(response.get_data(as_text=True))
+    return scrape_samples(response.text)  # Flask's test response and httpx's both have it
 
 
 def test_requests_latency_and_errors_are_counted_by_route() -> None:
@@ -89,6 +90,45 @@ def test_requests_latency_and_errors_are_counted_by_route() -> None:
     assert (
         value(after, "bluefinai_http_requests_total", route="/metrics", status="200") == 1
     )  # the first scrape
+
+
+def test_an_asgi_apps_requests_are_counted_by_route_a_raised_one_as_500() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    metrics = ServiceMetrics("webhook")
+
+    async def ok(request: Request) -> Response:
+        return JSONResponse({"status": "accepted"}, 202)
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    async def page(request: Request) -> Response:
+        return Response(metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    routes = [Route("/webhook", ok, methods=["POST"]), Route("/boom", boom), Route(METRICS_PATH, page)]
+    app = Starlette(routes=routes, middleware=[Middleware(AsgiMetrics, metrics=metrics, routes=["/webhook",
+                    "/boom", METRICS_PATH])])  # fmt: skip
+    client = TestClient(app, raise_server_exceptions=False)
+    for _ in range(3):
+        assert client.post("/webhook", content=b"{}").status_code == 202
+    assert client.get("/webhook").status_code == 405
+    assert client.get("/no/such/path/123").status_code == 404
+    assert client.get("/boom").status_code == 500
+    after = scrape(client)
+    posted = {"service": "webhook", "worker": str(os.getpid()), "method": "POST", "route": "/webhook"}
+    assert value(after, "bluefinai_http_requests_total", **posted, status="202") == 3
+    assert value(after, "bluefinai_http_request_seconds_count", **posted) == 3
+    assert value(after, "bluefinai_http_requests_total", method="GET", route="/webhook", status="405") == 1
+    assert value(after, "bluefinai_http_requests_total", route="unmatched", status="404") == 1
+    assert not [got for got, _ in after["bluefinai_http_requests_total"] if "/no/such" in got["route"]]
+    assert value(after, "bluefinai_http_errors_total", route="/boom", status="500") == 1
+    assert value(after, "bluefinai_http_errors_total") == 1
 
 
 def test_process_cpu_and_memory_are_exposed_per_worker() -> None:

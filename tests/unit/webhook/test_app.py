@@ -7,12 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
-from shared.db import Database, SignalRow
+from shared.db import SignalRow
 from tests.conftest import PASSPHRASE, TOKEN, free_port
-from webhook.app import create_app
+from tests.unit.webhook.client import client_db, webhook_client
 from webhook.nudge import AgentNudger
 
 
@@ -29,21 +29,21 @@ class FakeAgent(BaseHTTPRequestHandler):
         return
 
 
-def make_client(make_settings: Any, agent_url: str) -> FlaskClient:
-    return create_app(make_settings(agent_url=agent_url)).test_client()
+def make_client(make_settings: Any, agent_url: str) -> TestClient:
+    return webhook_client(make_settings(agent_url=agent_url))
 
 
 @pytest.fixture
-def client(make_settings: Any) -> FlaskClient:
+def client(make_settings: Any) -> TestClient:
     return make_client(make_settings, f"http://127.0.0.1:{free_port()}")  # no agent listening
 
 
-def post(client: FlaskClient, alert: dict[str, Any], content_type: str = "text/plain") -> Any:
-    return client.post("/webhook", data=json.dumps(alert), content_type=content_type)
+def post(client: TestClient, alert: dict[str, Any], content_type: str = "text/plain") -> Any:
+    return client.post("/webhook", content=json.dumps(alert), headers={"Content-Type": content_type})
 
 
-def stored(client: FlaskClient) -> int:
-    db: Database = client.application.extensions["db"]
+def stored(client: TestClient) -> int:
+    db = client_db(client)
     with db.session() as session:
         return int(session.scalar(select(func.count()).select_from(SignalRow)) or 0)
 
@@ -51,49 +51,49 @@ def stored(client: FlaskClient) -> int:
 ALERT = {"passphrase": PASSPHRASE, "id": "a1", "symbol": "BTCUSDT.P", "action": "buy"}
 
 
-def test_accepted_then_duplicate_with_the_first_id(client: FlaskClient) -> None:
+def test_accepted_then_duplicate_with_the_first_id(client: TestClient) -> None:
     first = post(client, ALERT)
-    assert first.status_code == 202 and first.get_json()["status"] == "accepted"
+    assert first.status_code == 202 and first.json()["status"] == "accepted"
     again = post(client, ALERT, content_type="application/json")
     assert again.status_code == 200
-    assert again.get_json() == {"status": "duplicate", "signal_id": first.get_json()["signal_id"]}
+    assert again.json() == {"status": "duplicate", "signal_id": first.json()["signal_id"]}
     assert stored(client) == 1
 
 
-def test_same_body_without_id_is_a_duplicate(client: FlaskClient) -> None:
+def test_same_body_without_id_is_a_duplicate(client: TestClient) -> None:
     alert = {k: v for k, v in ALERT.items() if k != "id"}
     assert post(client, alert).status_code == 202
     assert post(client, dict(reversed(list(alert.items())))).status_code == 200
     assert stored(client) == 1
 
 
-def test_wrong_passphrase_401_stores_nothing(client: FlaskClient) -> None:
+def test_wrong_passphrase_401_stores_nothing(client: TestClient) -> None:
     response = post(client, {**ALERT, "passphrase": "not-the-passphrase"})
-    assert response.status_code == 401 and response.get_json() == {"error": "unauthorized"}
+    assert response.status_code == 401 and response.json() == {"error": "unauthorized"}
     assert stored(client) == 0
 
 
-def test_malformed_alerts_get_400_with_field_details_and_store_nothing(client: FlaskClient) -> None:
+def test_malformed_alerts_get_400_with_field_details_and_store_nothing(client: TestClient) -> None:
     response = post(client, {**ALERT, "action": "moon", "price": -3})
     assert response.status_code == 400
-    fields = {d["field"] for d in response.get_json()["details"]}
+    fields = {d["field"] for d in response.json()["details"]}
     assert fields == {"action", "price"}
-    bad_json = client.post("/webhook", data="{not json", content_type="text/plain")
-    assert bad_json.status_code == 400 and bad_json.get_json()["details"][0]["field"] == "body"
+    bad_json = client.post("/webhook", content="{not json", headers={"Content-Type": "text/plain"})
+    assert bad_json.status_code == 400 and bad_json.json()["details"][0]["field"] == "body"
     assert stored(client) == 0
 
 
-def test_bodies_over_64_kib_get_413(client: FlaskClient) -> None:
+def test_bodies_over_64_kib_get_413(client: TestClient) -> None:
     response = post(client, {**ALERT, "padding": "x" * 65 * 1024})
-    assert response.status_code == 413 and "64 KiB" in response.get_json()["error"]
+    assert response.status_code == 413 and "64 KiB" in response.json()["error"]
     assert stored(client) == 0
 
 
-def test_other_methods_get_405(client: FlaskClient) -> None:
+def test_other_methods_get_405(client: TestClient) -> None:
     assert client.get("/webhook").status_code == 405
 
 
-def test_unreachable_agent_does_not_slow_the_answer(client: FlaskClient) -> None:
+def test_unreachable_agent_does_not_slow_the_answer(client: TestClient) -> None:
     started = time.perf_counter()
     assert post(client, ALERT).status_code == 202
     assert time.perf_counter() - started < 1.0
@@ -105,7 +105,7 @@ def test_accepted_alert_nudges_the_agent_with_the_token(make_settings: Any) -> N
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         client = make_client(make_settings, f"http://127.0.0.1:{server.server_port}")
-        signal_id = post(client, ALERT).get_json()["signal_id"]
+        signal_id = post(client, ALERT).json()["signal_id"]
         deadline = time.monotonic() + 5
         while not FakeAgent.nudges and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -153,5 +153,5 @@ def test_steady_alerts_make_one_nudge_per_spacing_not_one_each() -> None:
     assert 2 <= len(nudges) <= 20
 
 
-def test_health_checks_the_database(client: FlaskClient) -> None:
-    assert client.get("/health").get_json() == {"status": "ok", "service": "webhook"}
+def test_health_checks_the_database(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "service": "webhook"}

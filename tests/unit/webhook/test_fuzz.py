@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
 
 from tests.conftest import PASSPHRASE, free_port
-from webhook.app import create_app
+from tests.unit.webhook.client import client_db, webhook_client
 
 FIELDS = ("symbol", "action", "price", "stop_loss", "take_profit", "confidence", "timeframe", "strategy",
           "time", "id", "extra")  # fmt: skip
@@ -47,14 +47,14 @@ def body_with_raw(field: str, piece: str, passphrase: str | None) -> bytes:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def client(request: pytest.FixtureRequest, make_settings: Any) -> Iterator[FlaskClient]:
+def client(request: pytest.FixtureRequest, make_settings: Any) -> Iterator[TestClient]:
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     overrides: dict[str, Any] = {"agent_url": f"http://127.0.0.1:{free_port()}", "webhook_max_age_s": 10**9}
     if url:
         overrides["database_url"] = url
-    app = create_app(make_settings(**overrides))
-    yield app.test_client()
-    app.extensions["db"].dispose()
+    client = webhook_client(make_settings(**overrides))
+    yield client
+    client_db(client).dispose()
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -62,32 +62,32 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @FUZZ
 @given(alert=alerts)
-def test_no_alert_body_gets_a_5xx(client: FlaskClient, alert: dict[str, Any]) -> None:
-    response = client.post("/webhook", data=json.dumps(alert), content_type="text/plain")
-    assert response.status_code < 500, response.get_data(as_text=True)
-    assert response.is_json
+def test_no_alert_body_gets_a_5xx(client: TestClient, alert: dict[str, Any]) -> None:
+    response = client.post("/webhook", content=json.dumps(alert), headers={"Content-Type": "text/plain"})
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json"
     if alert["passphrase"] != PASSPHRASE:
         assert response.status_code == 401
 
 
 @FUZZ
 @given(field=st.sampled_from(FIELDS), piece=raw_pieces, passphrase=st.sampled_from([PASSPHRASE, "wrong"]))
-def test_no_hand_made_json_gets_a_5xx(client: FlaskClient, field: str, piece: str, passphrase: str) -> None:
-    response = client.post("/webhook", data=body_with_raw(field, piece, passphrase))
-    assert response.status_code in (200, 202, 400, 401), response.get_data(as_text=True)
+def test_no_hand_made_json_gets_a_5xx(client: TestClient, field: str, piece: str, passphrase: str) -> None:
+    response = client.post("/webhook", content=body_with_raw(field, piece, passphrase))
+    assert response.status_code in (200, 202, 400, 401), response.text
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=600))
-def test_no_bytes_get_a_5xx(client: FlaskClient, body: bytes) -> None:
-    assert client.post("/webhook", data=body).status_code in (400, 401)
+def test_no_bytes_get_a_5xx(client: TestClient, body: bytes) -> None:
+    assert client.post("/webhook", content=body).status_code in (400, 401)
 
 
-def test_what_once_broke_is_refused_with_the_field_named(client: FlaskClient) -> None:
+def test_what_once_broke_is_refused_with_the_field_named(client: TestClient) -> None:
     def problems(field: str, piece: str) -> list[dict[str, str]]:
-        response = client.post("/webhook", data=body_with_raw(field, piece, PASSPHRASE))
-        assert response.status_code == 400, response.get_data(as_text=True)
-        return list(response.get_json()["details"])
+        response = client.post("/webhook", content=body_with_raw(field, piece, PASSPHRASE))
+        assert response.status_code == 400, response.text
+        return list(response.json()["details"])
 
     assert problems("price", "1" * 320) == [
         {"field": "price", "message": "must be a finite number greater than 0"}
@@ -99,22 +99,22 @@ def test_what_once_broke_is_refused_with_the_field_named(client: FlaskClient) ->
     ]
 
 
-def test_a_stranger_is_refused_before_any_walk_over_the_body(client: FlaskClient) -> None:
+def test_a_stranger_is_refused_before_any_walk_over_the_body(client: TestClient) -> None:
     deep = body_with_raw("extra", '{"a":' * 300 + '"\\u0000"' + "}" * 300, "wrong")
-    assert client.post("/webhook", data=deep).status_code == 401
+    assert client.post("/webhook", content=deep).status_code == 401
 
 
-def test_a_market_not_traded_here_is_refused_naming_it(client: FlaskClient) -> None:
+def test_a_market_not_traded_here_is_refused_naming_it(client: TestClient) -> None:
     alert = {"passphrase": PASSPHRASE, "symbol": "ETHUSDT.P", "action": "buy", "id": "eth"}
-    response = client.post("/webhook", data=json.dumps(alert))
+    response = client.post("/webhook", content=json.dumps(alert))
     assert response.status_code == 400
-    assert response.get_json()["details"] == [
+    assert response.json()["details"] == [
         {"field": "symbol", "message": "ETH-PERP is not traded here (SYMBOLS: BTC-PERP)"}
     ]
 
 
 def test_log_lines_stay_small_whatever_a_stranger_sends(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
+    client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     from shared.logs import JsonFormatter
 
@@ -124,16 +124,16 @@ def test_log_lines_stay_small_whatever_a_stranger_sends(
               b"[" * 60_000]  # fmt: skip
     with caplog.at_level(logging.INFO):
         for body in bodies:
-            assert client.post("/webhook", data=body).status_code in (400, 401)
+            assert client.post("/webhook", content=body).status_code in (400, 401)
     lines = [formatter.format(record) for record in caplog.records]
     assert lines and max(len(line) for line in lines) <= 8192
     assert all(json.loads(line)["event"] for line in lines)
 
 
-def test_an_alert_with_all_fields_is_still_accepted(client: FlaskClient) -> None:
+def test_an_alert_with_all_fields_is_still_accepted(client: TestClient) -> None:
     alert = {"passphrase": PASSPHRASE, "symbol": "BINANCE:BTCUSDT.P", "action": "buy", "price": "42000.5",
              "stop_loss": 41000, "take_profit": 45000, "confidence": 0.7, "timeframe": "15",
              "strategy": "ema cross", "time": datetime.now(UTC).isoformat(), "id": "full-1",
              "extra": {"nested": [1, 2, {"deeper": "ok"}]}}  # fmt: skip
-    response = client.post("/webhook", data=json.dumps(alert))
-    assert response.status_code == 202, response.get_data(as_text=True)
+    response = client.post("/webhook", content=json.dumps(alert))
+    assert response.status_code == 202, response.text

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask.testing import FlaskClient
+from starlette.testclient import TestClient
 
 from tests.conftest import PASSPHRASE, free_port
-from webhook.app import create_app
+from tests.unit.webhook.client import client_db, webhook_client
 from webhook.gate import is_tradingview_subject, parse_dn
 
 TV_DN = r"emailAddress=webhook-server@tradingview.com,CN=TradingView Webhooks,O=TradingView\, Inc.,C=US"
 ALERT = json.dumps({"passphrase": PASSPHRASE, "symbol": "BTC-PERP", "action": "buy", "id": "g1"})
 
 
-def client(make_settings: Any, **overrides: Any) -> FlaskClient:
-    return create_app(make_settings(agent_url=f"http://127.0.0.1:{free_port()}", **overrides)).test_client()
+def client(make_settings: Any, remote: str = "127.0.0.1", **overrides: Any) -> TestClient:
+    settings = make_settings(agent_url=f"http://127.0.0.1:{free_port()}", **overrides)
+    return webhook_client(settings, remote)
 
 
 def test_distinguished_names_keep_escaped_commas_and_refuse_repeated_attributes() -> None:
@@ -32,17 +33,12 @@ def test_distinguished_names_keep_escaped_commas_and_refuse_repeated_attributes(
 def test_allowed_ips_judge_the_real_sender_behind_our_proxy(make_settings: Any) -> None:
     app = client(make_settings, webhook_allowed_ips="52.89.214.238")
     # through nginx on this machine: X-Real-IP is the sender
-    assert app.post("/webhook", data=ALERT, headers={"X-Real-IP": "52.89.214.238"}).status_code == 202
-    refused = app.post("/webhook", data=ALERT, headers={"X-Real-IP": "203.0.113.9"})
-    assert refused.status_code == 403 and "WEBHOOK_ALLOWED_IPS" in refused.get_json()["reason"]
+    assert app.post("/webhook", content=ALERT, headers={"X-Real-IP": "52.89.214.238"}).status_code == 202
+    refused = app.post("/webhook", content=ALERT, headers={"X-Real-IP": "203.0.113.9"})
+    assert refused.status_code == 403 and "WEBHOOK_ALLOWED_IPS" in refused.json()["reason"]
     # a sender from outside cannot claim an allowed address in the header
-    outside = app.post(
-        "/webhook",
-        data=ALERT,
-        headers={"X-Real-IP": "52.89.214.238"},
-        environ_base={"REMOTE_ADDR": "8.8.8.8"},
-    )
-    assert outside.status_code == 403
+    outside = client(make_settings, "8.8.8.8", webhook_allowed_ips="52.89.214.238")
+    assert outside.post("/webhook", content=ALERT, headers={"X-Real-IP": "52.89.214.238"}).status_code == 403
 
 
 def test_with_the_tv_certificate_required_only_nginx_verified_tradingview_may_post(
@@ -50,21 +46,21 @@ def test_with_the_tv_certificate_required_only_nginx_verified_tradingview_may_po
 ) -> None:
     app = client(make_settings, webhook_require_tv_cert=True)
     ok = {"X-Client-Verify": "SUCCESS", "X-Client-Subject": TV_DN}
-    assert app.post("/webhook", data=ALERT, headers=ok).status_code == 202
+    assert app.post("/webhook", content=ALERT, headers=ok).status_code == 202
     for headers in ({}, {**ok, "X-Client-Verify": "FAILED:self signed certificate"},
                     {**ok, "X-Client-Subject": "CN=TradingView Webhooks,O=Someone Else"}):  # fmt: skip
-        assert app.post("/webhook", data=ALERT, headers=headers).status_code == 403
+        assert app.post("/webhook", content=ALERT, headers=headers).status_code == 403
     # straight to the service port from elsewhere: the headers are not believed
-    direct = app.post("/webhook", data=ALERT, headers=ok, environ_base={"REMOTE_ADDR": "8.8.4.4"})
-    assert direct.status_code == 403
+    direct = client(make_settings, "8.8.4.4", webhook_require_tv_cert=True)
+    assert direct.post("/webhook", content=ALERT, headers=ok).status_code == 403
 
 
 def test_a_database_that_cannot_take_the_alert_is_a_503_asking_to_send_again(make_settings: Any) -> None:
     from sqlalchemy import text
 
     app = client(make_settings)
-    with app.application.extensions["db"].engine.begin() as connection:
+    with client_db(app).engine.begin() as connection:
         connection.execute(text("DROP TABLE signals"))
-    response = app.post("/webhook", data=ALERT)
+    response = app.post("/webhook", content=ALERT)
     assert response.status_code == 503
-    assert response.get_json() == {"error": "database unavailable, send again"}
+    assert response.json() == {"error": "database unavailable, send again"}

@@ -3,6 +3,7 @@ writer's SQLite lock at a fine grain and answering "send again" only past its wa
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from shared.db import Database, SignalRow
 from shared.models import Signal, SignalAction
 from tests.postgres import fresh_schema
-from webhook.intake import CoreIntake, IntakeUnavailable, SqliteIntake, open_intake, signal_values
+from webhook.intake import CoreIntake, Intake, IntakeUnavailable, SqliteIntake, open_intake, signal_values
 
 
 def signal(key: str, **fields: object) -> Signal:
@@ -35,6 +36,11 @@ def db(tmp_path: Path) -> Database:
     return database
 
 
+def store(intake: Intake, alert: Signal) -> tuple[int, bool]:
+    """One alert through the intake's coroutine, as the webhook's event loop awaits it."""
+    return asyncio.run(intake.store(alert))
+
+
 def stored(db: Database, key: str) -> SignalRow:
     with db.session() as session:
         row = session.scalar(select(SignalRow).where(SignalRow.idempotency_key == key))
@@ -48,9 +54,9 @@ def test_sqlite_stores_a_signal_as_the_orm_would_and_answers_a_duplicate_with_th
     intake = open_intake(db, 1.0)
     assert isinstance(intake, SqliteIntake)
     before = datetime.now(UTC)
-    first_id, created = intake.store(signal("tv:1"))
+    first_id, created = store(intake, signal("tv:1"))
     assert created
-    assert intake.store(signal("tv:1", price=1.0)) == (first_id, False)
+    assert store(intake, signal("tv:1", price=1.0)) == (first_id, False)
     row = stored(db, "tv:1")
     assert row.id == first_id
     assert (row.source, row.symbol, row.action, row.price, row.timeframe, row.strategy) == (
@@ -78,7 +84,7 @@ def test_sqlite_waits_out_another_writer_and_stores_once_it_lets_go(db: Database
     holder.execute("BEGIN IMMEDIATE")  # the agent in the middle of a write transaction
     holder.execute("INSERT INTO engine_state (key, value) VALUES ('held', '1')")
     result: list[tuple[int, bool]] = []
-    worker = threading.Thread(target=lambda: result.append(intake.store(signal("tv:wait"))))
+    worker = threading.Thread(target=lambda: result.append(store(intake, signal("tv:wait"))))
     worker.start()
     time.sleep(0.45)
     assert not result  # still waiting for the lock
@@ -94,17 +100,41 @@ def test_sqlite_waits_out_another_writer_and_stores_once_it_lets_go(db: Database
     holder.close()
 
 
+def test_sqlite_waits_without_blocking_the_event_loop(db: Database) -> None:
+    """The loop that awaits an alert held up by the agent's lock keeps answering the other requests."""
+    intake = open_intake(db, 2.0)
+    holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    ticks: list[float] = []
+
+    async def other_requests() -> None:
+        while len(ticks) < 20:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def both() -> tuple[int, bool]:
+        threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+        answer, _ = await asyncio.gather(intake.store(signal("tv:loop")), other_requests())
+        return answer
+
+    started = time.monotonic()
+    assert asyncio.run(both())[1] is True
+    holder.close()
+    waiting = [t for t in ticks if t - started < 0.3]
+    assert len(waiting) >= 15  # a blocking wait would have let at most one tick through before the commit
+
+
 def test_sqlite_answers_send_again_past_its_wait_and_stores_nothing(db: Database) -> None:
     intake = open_intake(db, 0.05)
     holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     with pytest.raises(IntakeUnavailable, match="locked"):
-        intake.store(signal("tv:late"))
+        store(intake, signal("tv:late"))
     holder.execute("ROLLBACK")
     holder.close()
     with db.session() as session:
         assert session.scalar(select(SignalRow).where(SignalRow.idempotency_key == "tv:late")) is None
-    assert intake.store(signal("tv:late"))[1] is True  # the resend is taken
+    assert store(intake, signal("tv:late"))[1] is True  # the resend is taken
 
 
 def test_sqlite_threads_at_once_store_each_key_exactly_once(db: Database) -> None:
@@ -115,7 +145,7 @@ def test_sqlite_threads_at_once_store_each_key_exactly_once(db: Database) -> Non
     def send(worker: int) -> None:
         for n in range(40):
             key = f"tv:{n % 25}"  # every thread sends the same 25 keys: most are duplicates
-            answer = intake.store(signal(key))
+            answer = store(intake, signal(key))
             with lock:
                 answers.setdefault(key, []).append(answer)
 
@@ -138,8 +168,8 @@ def test_postgresql_uses_a_core_insert_with_the_same_answers() -> None:
         db.migrate()
         intake = open_intake(db, 1.0)
         assert isinstance(intake, CoreIntake)
-        first_id, created = intake.store(signal("tv:pg"))
-        assert created and intake.store(signal("tv:pg")) == (first_id, False)
+        first_id, created = store(intake, signal("tv:pg"))
+        assert created and store(intake, signal("tv:pg")) == (first_id, False)
         row = stored(db, "tv:pg")
         assert row.raw["nested"] == {"a": [1, 2.5, "x"]}
         assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)

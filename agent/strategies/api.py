@@ -192,7 +192,7 @@ def check_signals(name: str, frame: pd.DataFrame, signals: Any) -> pd.DataFrame:
             [FieldProblem(f"{name}.signals", "must return a DataFrame with a row per candle of the frame")]
         )
     problems: list[FieldProblem] = []
-    out = pd.DataFrame(index=frame.index)
+    out: dict[str, np.ndarray] = {}  # one frame of them at the end: adding columns one by one is slow
     for column in FLAGS:
         if column not in signals.columns:
             problems.append(
@@ -206,7 +206,7 @@ def check_signals(name: str, frame: pd.DataFrame, signals: Any) -> pd.DataFrame:
             out[column] = signals[column].to_numpy(dtype=bool)
     for column in OPTIONAL:
         if column not in signals.columns:
-            out[column] = np.nan
+            out[column] = np.full(len(frame), np.nan)
         elif not pd.api.types.is_numeric_dtype(signals[column].dtype) or pd.api.types.is_bool_dtype(
             signals[column].dtype
         ):
@@ -220,7 +220,7 @@ def check_signals(name: str, frame: pd.DataFrame, signals: Any) -> pd.DataFrame:
     if problems:
         raise StrategyError(problems)
     close = frame["close"].to_numpy(dtype=float)
-    long, short = out["entry_long"].to_numpy(), out["entry_short"].to_numpy()
+    long, short = out["entry_long"], out["entry_short"]
 
     def first(mask: np.ndarray, column: str, rule: str) -> None:
         rows = np.flatnonzero(mask)
@@ -229,16 +229,16 @@ def check_signals(name: str, frame: pd.DataFrame, signals: Any) -> pd.DataFrame:
             problems.append(FieldProblem(f"{name}.signals.{column}", f"{rule} (first at the candle of {at})"))
 
     first(long & short, "entry_long", "entry_long and entry_short both true on one candle")
-    stop, target = out["stop_loss"].to_numpy(), out["take_profit"].to_numpy()
+    stop, target = out["stop_loss"], out["take_profit"]
     with np.errstate(invalid="ignore"):
         first(long & (stop >= close), "stop_loss", "a long entry's stop_loss must be below the close")
         first(short & (stop <= close), "stop_loss", "a short entry's stop_loss must be above the close")
         first(long & (target <= close), "take_profit", "a long entry's take_profit must be above the close")
         first(short & (target >= close), "take_profit", "a short entry's take_profit must be below the close")
-        confidence = out["confidence"].to_numpy()
+        confidence = out["confidence"]
         first((confidence < 0) | (confidence > 1), "confidence", "must be within 0..1 (NaN: none)")
         first(~np.isnan(stop) & (stop <= 0), "stop_loss", "must be a positive price")
         first(~np.isnan(target) & (target <= 0), "take_profit", "must be a positive price")
     if problems:
         raise StrategyError(problems)
-    return out
+    return pd.DataFrame(out, index=frame.index)

@@ -37,22 +37,27 @@ OHLCV = ["open", "high", "low", "close", "volume"]
 def window_frame(market: MarketState, timeframe: str, count: int) -> pd.DataFrame:
     """The last ``count`` closed candles of ``timeframe`` with their indicators, as a strategy reads them."""
     recent = market.recent(timeframe, count)
-    rows = [[c.open, c.high, c.low, c.close, c.volume] for c, _ in recent]
-    frame = pd.DataFrame(rows, columns=OHLCV, dtype=float)
+    columns: dict[str, Any] = {
+        "open": [c.open for c, _ in recent], "high": [c.high for c, _ in recent],
+        "low": [c.low for c, _ in recent], "close": [c.close for c, _ in recent],
+        "volume": [c.volume for c, _ in recent],
+    }  # fmt: skip
     for column in INDICATOR_COLUMNS:
-        frame[column] = [values.get(column, math.nan) for _, values in recent]
-    frame.index = pd.DatetimeIndex([c.open_time for c, _ in recent], name="time")
-    return frame
+        columns[column] = [values.get(column, math.nan) for _, values in recent]
+    # one frame from all its columns at once: adding 30 columns one by one cost 4 ms a candle
+    index = pd.DatetimeIndex([c.open_time for c, _ in recent], name="time")
+    return pd.DataFrame(columns, index=index, dtype=float)
 
 
 def history_frame(market: PreparedMarketState, timeframe: str) -> pd.DataFrame:
     """Every candle of ``timeframe`` in a prepared replay (closed or ahead) with its indicators."""
     open_times, ohlcv = market.candle_rows(timeframe)
-    frame = pd.DataFrame(np.array(ohlcv), columns=OHLCV)
+    rows = np.array(ohlcv, dtype=float).reshape(-1, len(OHLCV))
+    columns: dict[str, Any] = {name: rows[:, at] for at, name in enumerate(OHLCV)}
     for column in INDICATOR_COLUMNS:
-        frame[column] = np.array(market.indicator_rows(timeframe, column))
-    frame.index = pd.DatetimeIndex(pd.to_datetime(open_times, unit="s", utc=True), name="time")
-    return frame
+        columns[column] = np.array(market.indicator_rows(timeframe, column), dtype=float)
+    index = pd.DatetimeIndex(pd.to_datetime(open_times, unit="s", utc=True), name="time")
+    return pd.DataFrame(columns, index=index)
 
 
 def candle_frame_of(candles: pd.DataFrame) -> pd.DataFrame:

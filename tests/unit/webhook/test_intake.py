@@ -4,19 +4,31 @@ writer's SQLite lock at a fine grain and answering "send again" only past its wa
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shared.db import Database, SignalRow
 from shared.models import Signal, SignalAction
+from tests.conftest import free_port
 from tests.postgres import fresh_schema
-from webhook.intake import CoreIntake, Intake, IntakeUnavailable, SqliteIntake, open_intake, signal_values
+from webhook.intake import (
+    APPLICATION_NAME,
+    Intake,
+    IntakeUnavailable,
+    PostgresIntake,
+    SqliteIntake,
+    open_intake,
+    signal_values,
+)
 
 
 def signal(key: str, **fields: object) -> Signal:
@@ -162,15 +174,86 @@ def test_sqlite_threads_at_once_store_each_key_exactly_once(db: Database) -> Non
         assert {signal_id for signal_id, _ in given} == {rows[key]}
 
 
-def test_postgresql_uses_a_core_insert_with_the_same_answers() -> None:
+def columns_of(db: Database, key: str) -> tuple[object, ...]:
+    """Every column of a stored signal but the id and the key, as the database returns them."""
+    table = SignalRow.__table__
+    others = [c for c in table.columns if c.key not in ("id", "idempotency_key")]
+    with db.engine.connect() as connection:
+        return tuple(connection.execute(select(*others).where(table.c.idempotency_key == key)).one())
+
+
+def test_postgresql_stores_a_signal_as_the_orm_would_and_answers_a_duplicate_with_the_first_id() -> None:
     with fresh_schema("intake") as url:
         db = Database(url)
         db.migrate()
         intake = open_intake(db, 1.0)
-        assert isinstance(intake, CoreIntake)
+        assert isinstance(intake, PostgresIntake)
         first_id, created = store(intake, signal("tv:pg"))
-        assert created and store(intake, signal("tv:pg")) == (first_id, False)
-        row = stored(db, "tv:pg")
+        assert created and store(intake, signal("tv:pg", price=1.0)) == (first_id, False)
+        row = stored(db, "tv:pg")  # read through the URL's own schema: the intake wrote there too
+        assert row.id == first_id and row.price == 42_000.5
         assert row.raw["nested"] == {"a": [1, 2.5, "x"]}
         assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)
+        with db.session() as session:
+            session.add(SignalRow(**signal_values(signal("orm:pg")), received_at=row.received_at))
+        assert columns_of(db, "tv:pg") == columns_of(db, "orm:pg")
         db.dispose()
+
+
+def test_postgresql_a_burst_on_a_fresh_intake_opens_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    connect = psycopg.AsyncConnection.connect
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs.get("application_name", ""))
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", counted)
+    with fresh_schema("intake") as url:
+        db = Database(url)
+        db.migrate()
+        intake = open_intake(db, 2.0)
+
+        async def burst() -> list[tuple[int, bool]]:
+            return list(await asyncio.gather(*(intake.store(signal(f"tv:burst{n % 10}")) for n in range(40))))
+
+        answers = asyncio.run(burst())
+        assert sum(created for _, created in answers) == 10
+        assert opened == [APPLICATION_NAME]  # pg_stat_activity names it
+        db.dispose()
+
+
+def test_postgresql_opens_a_connection_again_when_the_server_closed_it() -> None:
+    with fresh_schema("intake") as url:
+        db = Database(url)
+        db.migrate()
+        intake = open_intake(db, 2.0)
+        assert isinstance(intake, PostgresIntake)
+
+        async def across_a_restart() -> tuple[tuple[int, bool], tuple[int, bool]]:
+            before = await intake.store(signal("tv:before"))
+            connection = intake._connection
+            assert connection is not None
+            with db.engine.connect() as admin:  # what a server restart does to our connection
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid})
+            return before, await intake.store(signal("tv:after"))
+
+        before, after = asyncio.run(across_a_restart())
+        assert before[1] and after[1] and stored(db, "tv:after").id == after[0]
+        db.dispose()
+
+
+def test_postgresql_that_does_not_answer_is_a_send_again_within_the_wait() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts the connection, never says a word
+    port = silent.getsockname()[1]
+    intake = open_intake(Database(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test"), 0.5)
+    started = time.monotonic()
+    with pytest.raises(IntakeUnavailable):
+        store(intake, signal("tv:silent"))
+    assert time.monotonic() - started < 1.5
+    silent.close()
+    closed = open_intake(Database(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"), 0.5)
+    with pytest.raises(IntakeUnavailable, match="OperationalError"):
+        store(closed, signal("tv:refused"))

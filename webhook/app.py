@@ -44,9 +44,8 @@ DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
 
 
-class BodyTooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, f"body larger than {MAX_BODY_BYTES // 1024} KiB")
+def body_too_large() -> HTTPException:
+    return HTTPException(413, f"body larger than {MAX_BODY_BYTES // 1024} KiB")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -54,13 +53,13 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     soon as a chunked body goes past it."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+        raise body_too_large()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge()
+            raise body_too_large()
         chunks.append(chunk)
     return b"".join(chunks)
 

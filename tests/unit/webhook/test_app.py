@@ -89,6 +89,18 @@ def test_bodies_over_64_kib_get_413(client: TestClient) -> None:
     assert stored(client) == 0
 
 
+def test_a_chunked_body_is_refused_once_it_passes_64_kib(client: TestClient) -> None:
+    def chunks() -> Any:  # no Content-Length: the limit is found while reading
+        yield json.dumps({**ALERT, "padding": ""})[:-2].encode()
+        for _ in range(65):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/webhook", content=chunks())
+    assert response.status_code == 413 and "64 KiB" in response.json()["error"]
+    assert stored(client) == 0
+
+
 def test_other_methods_get_405(client: TestClient) -> None:
     assert client.get("/webhook").status_code == 405
 

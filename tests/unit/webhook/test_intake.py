@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -182,25 +183,35 @@ def columns_of(db: Database, key: str) -> tuple[object, ...]:
         return tuple(connection.execute(select(*others).where(table.c.idempotency_key == key)).one())
 
 
-def test_postgresql_stores_a_signal_as_the_orm_would_and_answers_a_duplicate_with_the_first_id() -> None:
+@pytest.fixture
+def pg_db() -> Iterator[Database]:
+    """A migrated PostgreSQL database of its own (a fresh schema), disposed of afterwards."""
     with fresh_schema("intake") as url:
         db = Database(url)
         db.migrate()
-        intake = open_intake(db, 1.0)
-        assert isinstance(intake, PostgresIntake)
-        first_id, created = store(intake, signal("tv:pg"))
-        assert created and store(intake, signal("tv:pg", price=1.0)) == (first_id, False)
-        row = stored(db, "tv:pg")  # read through the URL's own schema: the intake wrote there too
-        assert row.id == first_id and row.price == 42_000.5
-        assert row.raw["nested"] == {"a": [1, 2.5, "x"]}
-        assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)
-        with db.session() as session:
-            session.add(SignalRow(**signal_values(signal("orm:pg")), received_at=row.received_at))
-        assert columns_of(db, "tv:pg") == columns_of(db, "orm:pg")
+        yield db
         db.dispose()
 
 
-def test_postgresql_a_burst_on_a_fresh_intake_opens_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgresql_stores_a_signal_as_the_orm_would_and_answers_a_duplicate_with_the_first_id(
+    pg_db: Database,
+) -> None:
+    intake = open_intake(pg_db, 1.0)
+    assert isinstance(intake, PostgresIntake)
+    first_id, created = store(intake, signal("tv:pg"))
+    assert created and store(intake, signal("tv:pg", price=1.0)) == (first_id, False)
+    row = stored(pg_db, "tv:pg")  # read through the URL's own schema: the intake wrote there too
+    assert row.id == first_id and row.price == 42_000.5
+    assert row.raw["nested"] == {"a": [1, 2.5, "x"]}
+    assert row.alert_time == datetime(2026, 12, 2, 10, 30, 15, 123456, tzinfo=UTC)
+    with pg_db.session() as session:
+        session.add(SignalRow(**signal_values(signal("orm:pg")), received_at=row.received_at))
+    assert columns_of(pg_db, "tv:pg") == columns_of(pg_db, "orm:pg")
+
+
+def test_postgresql_a_burst_on_a_fresh_intake_opens_one_connection(
+    monkeypatch: pytest.MonkeyPatch, pg_db: Database
+) -> None:
     opened: list[str] = []
     connect = psycopg.AsyncConnection.connect
 
@@ -209,38 +220,30 @@ def test_postgresql_a_burst_on_a_fresh_intake_opens_one_connection(monkeypatch: 
         return await connect(*args, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncConnection, "connect", counted)
-    with fresh_schema("intake") as url:
-        db = Database(url)
-        db.migrate()
-        intake = open_intake(db, 2.0)
+    intake = open_intake(pg_db, 2.0)
 
-        async def burst() -> list[tuple[int, bool]]:
-            return list(await asyncio.gather(*(intake.store(signal(f"tv:burst{n % 10}")) for n in range(40))))
+    async def burst() -> list[tuple[int, bool]]:
+        return list(await asyncio.gather(*(intake.store(signal(f"tv:burst{n % 10}")) for n in range(40))))
 
-        answers = asyncio.run(burst())
-        assert sum(created for _, created in answers) == 10
-        assert opened == [APPLICATION_NAME]  # pg_stat_activity names it
-        db.dispose()
+    answers = asyncio.run(burst())
+    assert sum(created for _, created in answers) == 10
+    assert opened == [APPLICATION_NAME]  # pg_stat_activity names it
 
 
-def test_postgresql_opens_a_connection_again_when_the_server_closed_it() -> None:
-    with fresh_schema("intake") as url:
-        db = Database(url)
-        db.migrate()
-        intake = open_intake(db, 2.0)
-        assert isinstance(intake, PostgresIntake)
+def test_postgresql_opens_a_connection_again_when_the_server_closed_it(pg_db: Database) -> None:
+    intake = open_intake(pg_db, 2.0)
+    assert isinstance(intake, PostgresIntake)
 
-        async def across_a_restart() -> tuple[tuple[int, bool], tuple[int, bool]]:
-            before = await intake.store(signal("tv:before"))
-            connection = intake._connection
-            assert connection is not None
-            with db.engine.connect() as admin:  # what a server restart does to our connection
-                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid})
-            return before, await intake.store(signal("tv:after"))
+    async def across_a_restart() -> tuple[tuple[int, bool], tuple[int, bool]]:
+        before = await intake.store(signal("tv:before"))
+        connection = intake._connection
+        assert connection is not None
+        with pg_db.engine.connect() as admin:  # what a server restart does to our connection
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.info.backend_pid})
+        return before, await intake.store(signal("tv:after"))
 
-        before, after = asyncio.run(across_a_restart())
-        assert before[1] and after[1] and stored(db, "tv:after").id == after[0]
-        db.dispose()
+    before, after = asyncio.run(across_a_restart())
+    assert before[1] and after[1] and stored(pg_db, "tv:after").id == after[0]
 
 
 def test_postgresql_that_does_not_answer_is_a_send_again_within_the_wait() -> None:

@@ -44,8 +44,8 @@ DB_BUSY_TIMEOUT_MS = 1_500
 logger = logging.getLogger(__name__)
 
 
-def body_too_large() -> HTTPException:
-    return HTTPException(413, f"body larger than {MAX_BODY_BYTES // 1024} KiB")
+def body_too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"body larger than {limit // 1024} KiB")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -53,13 +53,13 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     soon as a chunked body goes past it."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise body_too_large()
+        raise body_too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise body_too_large()
+            raise body_too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

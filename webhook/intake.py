@@ -135,8 +135,6 @@ class PostgresIntake:
         if self._loop is not loop:  # a test's new loop: what was opened on another cannot be awaited here
             self._drop()
             self._loop, self._opening = loop, asyncio.Lock()
-        elif self._connection is not None and self._connection.closed:
-            self._drop()
         if self._connection is None:
             async with self._opening:  # the alerts of a burst that find none wait for one, not open one each
                 if self._connection is None:
